@@ -1,0 +1,364 @@
+"""Typed run configuration.
+
+A run is described by one `PretrainConfig` made of small dataclass sections. Configs come from a
+named preset (``src/worldjepa/configs/NAME.yaml``) or a YAML path, then ``section.key=value``
+overrides. Every key is checked against the dataclasses: an unknown or misspelt key is an error that
+names the closest valid key, and a value of the wrong type is an error that names the expected type.
+Nothing in a config is executed (YAML is read with ``safe_load``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PRESET_DIR = Path(__file__).parent / "configs"
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message says what to change."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Sections
+
+
+@dataclass
+class WorldConfig:
+    """The built-in bouncing-balls physics world (see worlds/balls.py)."""
+
+    num_balls: int = 3
+    radius: tuple[float, float] = (0.09, 0.13)  # world radius range, in units of the box width
+    depths: tuple[float, ...] = (1.0, 1.4, 1.9)  # depth layers; apparent size scales with 1/depth
+    gravity: float = 1.5  # box widths per second squared, downwards
+    speed: tuple[float, float] = (0.6, 1.4)  # initial speed range, box widths per second
+    fps: float = 12.0
+    substeps: int = 4  # physics steps per frame
+    occluder: float = 0.0  # probability that a clip has a vertical occluder bar in front
+    background: tuple[int, int, int] = (40, 40, 48)
+
+
+@dataclass
+class DataConfig:
+    source: str = "world"  # "world": clips generated on the fly; "folder": images/videos under `path`
+    path: str = ""
+    image_size: int = 64
+    frames: int = 8  # frames per clip
+    frame_step: int = 1  # stride between sampled frames when reading videos
+    batch_size: int = 16
+    image_fraction: float = 0.0  # share of the loss from still images (V-JEPA 2.1 mixed batches)
+    workers: int = 0  # background data-loading processes (0: load in the training process)
+    world: WorldConfig = field(default_factory=WorldConfig)
+
+
+@dataclass
+class ModelConfig:
+    encoder: str = "tiny-cpu"  # size preset, see nn/encoder.py SIZES
+    depth: int | None = None  # overrides of the preset's depth / width / heads (None: the preset's)
+    width: int | None = None
+    heads: int | None = None
+    patch_size: int = 8
+    tubelet_size: int = 2
+    predictor_depth: int = 4
+    predictor_width: int = 192
+    predictor_heads: int = 3
+    levels: int | None = None  # encoder levels fed to and predicted by the predictor; None: from recipe
+    separate_tokenizers: bool | None = None  # image and video tokenizers (2.1); None: from recipe
+
+
+@dataclass
+class MaskConfig:
+    """One multi-block mask: the union of `num_blocks` blocks of the given relative size."""
+
+    num_blocks: int = 8
+    spatial_scale: tuple[float, float] = (0.15, 0.15)
+    temporal_scale: tuple[float, float] = (1.0, 1.0)
+    aspect_ratio: tuple[float, float] = (0.75, 1.5)
+
+
+def _vjepa_masks() -> list[MaskConfig]:
+    return [MaskConfig(8, (0.15, 0.15)), MaskConfig(2, (0.7, 0.7))]
+
+
+@dataclass
+class ObjectiveConfig:
+    recipe: str = "vjepa2.1"  # "vjepa2.1" | "vjepa2" | "ijepa": fills every switch left at None
+    regularizer: str = "ema"  # "ema" (teacher + stop-grad) or "sigreg" (no teacher, LeJEPA)
+    context_loss: bool | None = None  # 2.1 dense loss on visible tokens
+    masking: str | None = None  # "multiblock3d" (V-JEPA) or "ijepa" (2D context + 4 target blocks)
+    loss: str | None = None  # "l1" or "smooth_l1" (I-JEPA code)
+    lambda_video: float = 0.5
+    lambda_image: float = 0.7
+    lambda_warmup: tuple[int, int] = (-1, -1)  # steps where λ ramps 0 → λ; -1: 5% → 10% of the run
+    masks: list[MaskConfig] = field(default_factory=_vjepa_masks)
+    min_context: int = 4  # masks leaving fewer visible tokens are resampled
+    ema: tuple[float, float] = (0.99925, 0.99925)  # teacher momentum at start and end of the run
+    sigreg_weight: float = 0.05
+    sigreg_slices: int = 256
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 5e-4
+    min_lr: float = 1e-6
+    warmup_steps: int = 50
+    schedule: str = "cosine"  # "cosine" or "constant" after warm-up
+    start_lr: float = 1e-5
+    weight_decay: tuple[float, float] = (0.04, 0.04)  # start, end (cosine between)
+    betas: tuple[float, float] = (0.9, 0.999)
+    grad_clip: float = 10.0  # max global grad norm; 0 disables
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 1000
+    seed: int = 0
+    precision: str = "bf16"  # "fp32" or "bf16" (autocast)
+    accumulate: int = 1  # micro-batches per optimizer step
+    log_every: int = 10
+    checkpoint_every: int = 200
+    spike_factor: float = 10.0  # skip a step whose loss exceeds this × the recent median; 0 disables
+    max_skips: int = 20  # consecutive skipped steps before the run stops with a diagnosis
+    tensorboard: bool = False
+    threads: int = 0  # torch threads; 0 keeps torch's default
+
+
+@dataclass
+class PretrainConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+# ----------------------------------------------------------------------------------------------
+# Recipes: the published variants as settings of the same switches.
+
+RECIPES: dict[str, dict[str, Any]] = {
+    # V-JEPA 2.1: dense loss on visible tokens, 4-level deep supervision, separate tokenizers.
+    "vjepa2.1": dict(context_loss=True, levels=4, separate_tokenizers=True, masking="multiblock3d", loss="l1"),
+    # V-JEPA 2: masked tokens only, last level only, images duplicated into clips.
+    "vjepa2": dict(context_loss=False, levels=1, separate_tokenizers=False, masking="multiblock3d", loss="l1"),
+    # I-JEPA: images, 2D context block + 4 target blocks, smooth-L1 as in the official code.
+    "ijepa": dict(context_loss=False, levels=1, separate_tokenizers=True, masking="ijepa", loss="smooth_l1"),
+}
+
+
+def resolve(cfg: PretrainConfig) -> PretrainConfig:
+    """Fill the switches left at None from the recipe and check cross-field constraints."""
+    cfg = dataclasses.replace(cfg)  # shallow copy of the root; sections are replaced below
+    obj, model = dataclasses.replace(cfg.objective), dataclasses.replace(cfg.model)
+    if obj.recipe not in RECIPES:
+        raise ConfigError(_choice_message("objective.recipe", obj.recipe, RECIPES))
+    recipe = RECIPES[obj.recipe]
+    for key in ("context_loss", "masking", "loss"):
+        if getattr(obj, key) is None:
+            setattr(obj, key, recipe[key])
+    for key in ("levels", "separate_tokenizers"):
+        if getattr(model, key) is None:
+            setattr(model, key, recipe[key])
+    cfg.objective, cfg.model = obj, model
+    _check(cfg)
+    return cfg
+
+
+def _check(cfg: PretrainConfig) -> None:
+    choices = {
+        "data.source": (cfg.data.source, ("world", "folder")),
+        "objective.regularizer": (cfg.objective.regularizer, ("ema", "sigreg")),
+        "objective.masking": (cfg.objective.masking, ("multiblock3d", "ijepa")),
+        "objective.loss": (cfg.objective.loss, ("l1", "smooth_l1")),
+        "optim.schedule": (cfg.optim.schedule, ("cosine", "constant")),
+        "train.precision": (cfg.train.precision, ("fp32", "bf16")),
+    }
+    for key, (value, allowed) in choices.items():
+        if value not in allowed:
+            raise ConfigError(_choice_message(key, value, allowed))
+    if cfg.model.levels not in (1, 4):
+        raise ConfigError(f"model.levels must be 1 (last block) or 4 (deep supervision), got {cfg.model.levels}")
+    size, patch = cfg.data.image_size, cfg.model.patch_size
+    if patch <= 0 or size % patch:
+        raise ConfigError(
+            f"data.image_size={size} is not divisible by model.patch_size={patch}: "
+            f"choose an image size that is a multiple of {patch} (e.g. {max(patch, size // patch * patch)})"
+        )
+    if cfg.data.frames % cfg.model.tubelet_size:
+        raise ConfigError(
+            f"data.frames={cfg.data.frames} is not divisible by model.tubelet_size={cfg.model.tubelet_size}"
+        )
+    if not 0.0 <= cfg.data.image_fraction <= 1.0:
+        raise ConfigError(f"data.image_fraction must be in [0, 1], got {cfg.data.image_fraction}")
+    if cfg.objective.masking == "ijepa" and cfg.data.image_fraction < 1.0:
+        raise ConfigError("objective.masking=ijepa works on images: set data.image_fraction=1.0")
+    if cfg.data.source == "folder" and not cfg.data.path:
+        raise ConfigError("data.source=folder needs data.path=DIR (a folder of images or videos)")
+    for name, value in (("train.steps", cfg.train.steps), ("data.batch_size", cfg.data.batch_size),
+                        ("train.accumulate", cfg.train.accumulate)):
+        if value < 1:
+            raise ConfigError(f"{name} must be at least 1, got {value}")
+
+
+def _choice_message(key: str, value: Any, allowed) -> str:
+    allowed = list(allowed)
+    close = difflib.get_close_matches(str(value), allowed, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return f"{key}={value!r} is not one of {allowed}{hint}"
+
+
+# ----------------------------------------------------------------------------------------------
+# Building dataclasses from plain data, with type checks
+
+
+def from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
+    """Build dataclass `cls` from a mapping; unknown keys and wrong types raise ConfigError."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or 'config'} must be a mapping of keys to values, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        if key not in names:
+            raise ConfigError(_unknown_key_message(_join(where, str(key)), names, where))
+        kwargs[key] = _coerce(hints[key], value, _join(where, key))
+    return cls(**kwargs)
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _unknown_key_message(full_key: str, names: list[str], where: str) -> str:
+    leaf = full_key.rsplit(".", 1)[-1]
+    close = difflib.get_close_matches(leaf, names, n=1, cutoff=0.5)
+    hint = f"; did you mean '{_join(where, close[0])}'?" if close else ""
+    return f"unknown config key '{full_key}'{hint} (valid keys here: {', '.join(names)})"
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, where)
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        return from_dict(tp, value, where)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where} must be a list, got {value!r}")
+        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis) and len(args) != len(value):
+            raise ConfigError(f"{where} must have {len(args)} values, got {len(value)}: {value!r}")
+        item_types = [args[0]] * len(value) if (origin is list or args[-1] is Ellipsis) else list(args)
+        items = [_coerce(t, v, f"{where}[{i}]") for i, (t, v) in enumerate(zip(item_types, value))]
+        return tuple(items) if origin is tuple else items
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {tp} at {where}")  # a bug in this file, not user input
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """Plain data (lists instead of tuples) ready for YAML or JSON."""
+
+    def plain(x):
+        if isinstance(x, dict):
+            return {k: plain(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [plain(v) for v in x]
+        return x
+
+    return plain(dataclasses.asdict(cfg))
+
+
+# ----------------------------------------------------------------------------------------------
+# Presets, files and overrides
+
+
+def presets() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def load(name_or_path: str | Path = "tiny-cpu", overrides: list[str] | tuple[str, ...] = ()) -> PretrainConfig:
+    """Load a preset name or YAML path, apply `section.key=value` overrides, resolve the recipe."""
+    data = read_yaml_config(name_or_path)
+    for item in overrides:
+        apply_override(data, item)
+    return resolve(from_dict(PretrainConfig, data))
+
+
+def read_yaml_config(name_or_path: str | Path) -> dict[str, Any]:
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = PRESET_DIR / f"{name_or_path}.yaml"
+        if not path.exists():
+            raise ConfigError(_choice_message("config", str(name_or_path), presets()) +
+                              " (or pass a path to a YAML file)")
+    elif not path.exists():
+        raise ConfigError(f"config file {path} does not exist")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def apply_override(data: dict[str, Any], item: str) -> None:
+    """Apply one `a.b.c=value` override to nested plain data; the value is parsed as YAML."""
+    if "=" not in item:
+        raise ConfigError(f"override '{item}' must look like section.key=value (e.g. train.steps=200)")
+    key, raw = item.split("=", 1)
+    parts = key.strip().split(".")
+    _check_path(parts)
+    node = data
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override '{item}': '{part}' is a value, not a section")
+    node[parts[-1]] = yaml.safe_load(raw)
+
+
+def _check_path(parts: list[str]) -> None:
+    """Fail early, with the closest valid key, on a dotted path that names no config field."""
+    cls: Any = PretrainConfig
+    for depth, part in enumerate(parts):
+        if not dataclasses.is_dataclass(cls):
+            raise ConfigError(f"'{'.'.join(parts)}': '{'.'.join(parts[:depth])}' is a value, not a section")
+        hints = typing.get_type_hints(cls)
+        if part not in hints:
+            names = [f.name for f in dataclasses.fields(cls)]
+            raise ConfigError(_unknown_key_message(".".join(parts), names, ".".join(parts[:depth])))
+        tp = hints[part]
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        cls = args[0] if typing.get_origin(tp) in (typing.Union, types.UnionType) else tp
+
+
+def save_yaml(cfg: Any, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))

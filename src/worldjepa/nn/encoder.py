@@ -1,0 +1,104 @@
+"""The ViT encoder: tokenizer → blocks with 3D-RoPE → per-level LayerNorms.
+
+For deep self-supervision (V-JEPA 2.1 pillar 2) the encoder taps 4 equally spaced blocks, normalises
+each with its own LayerNorm and concatenates them along channels ([B, N, 4·D]); the last tap's norm is
+the final norm, so at inference (`all_levels=False`) the output is just the last block, normalised.
+`keep` [B, K] selects the visible (context) tokens before the blocks: the encoder never sees the rest.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from .rope import rope_tables
+from .tokenizers import Tokenizer, Tokens
+from .transformer import Block, init_vit_
+
+
+@dataclass(frozen=True)
+class ViTSize:
+    depth: int
+    width: int
+    heads: int
+    mlp_ratio: float = 4.0
+
+
+# Published widths and depths (ViT-g/G use their papers' MLP widths: 6144 and 8192).
+SIZES: dict[str, ViTSize] = {
+    "tiny-cpu": ViTSize(4, 192, 3),
+    "tiny": ViTSize(12, 192, 3),
+    "small": ViTSize(12, 384, 6),
+    "base": ViTSize(12, 768, 12),
+    "large": ViTSize(24, 1024, 16),
+    "huge": ViTSize(32, 1280, 16),
+    "giant": ViTSize(40, 1408, 22, 48 / 11),
+    "gigantic": ViTSize(48, 1664, 16, 64 / 13),
+}
+
+
+def size_preset(name: str) -> ViTSize:
+    if name not in SIZES:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(SIZES), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ValueError(f"unknown encoder size '{name}'{hint} (choose from {', '.join(SIZES)})")
+    return SIZES[name]
+
+
+def level_indices(depth: int, levels: int = 4) -> list[int]:
+    """0-based indices of `levels` equally spaced blocks ending with the last one (round half up):
+    depth 12 → [2, 5, 8, 11], 24 → [5, 11, 17, 23], 48 → [11, 23, 35, 47]."""
+    if levels > depth:
+        raise ValueError(f"cannot tap {levels} levels from {depth} blocks")
+    return [math.floor((i + 1) * depth / levels + 0.5) - 1 for i in range(levels)]
+
+
+def gather_tokens(x: Tensor, index: Tensor) -> Tensor:
+    """x [B, N, D], index [B, K] → [B, K, D]."""
+    return torch.gather(x, 1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+
+
+class Encoder(nn.Module):
+    def __init__(self, size: ViTSize | str = "tiny-cpu", patch_size: int = 16, tubelet_size: int = 2,
+                 in_chans: int = 3, separate_tokenizers: bool = True, levels: int = 4):
+        super().__init__()
+        size = size_preset(size) if isinstance(size, str) else size
+        self.size, self.dim, self.num_levels = size, size.width, levels
+        self.patch_size, self.tubelet_size = patch_size, tubelet_size
+        self.tokenizer = Tokenizer(size.width, patch_size, tubelet_size, in_chans, separate_tokenizers)
+        self.blocks = nn.ModuleList(Block(size.width, size.heads, size.mlp_ratio) for _ in range(size.depth))
+        self.taps = level_indices(size.depth, levels)
+        self.level_norms = nn.ModuleList(nn.LayerNorm(size.width) for _ in self.taps)
+        init_vit_(self, self.blocks)
+        nn.init.normal_(self.tokenizer.modality, std=1e-6)
+
+    @property
+    def head_dim(self) -> int:
+        return self.dim // self.size.heads
+
+    def tokenize(self, obs: Tensor) -> Tokens:
+        return self.tokenizer(obs)
+
+    def forward(self, obs: Tensor, keep: Tensor | None = None, all_levels: bool = False) -> Tensor:
+        """obs: image [B, C, H, W] or clip [B, T, C, H, W] → [B, N or K, D] (or [.., levels·D])."""
+        return self.encode_tokens(self.tokenize(obs), keep, all_levels)
+
+    def encode_tokens(self, tokens: Tokens, keep: Tensor | None = None, all_levels: bool = False) -> Tensor:
+        x, pos = tokens.x, tokens.positions
+        if keep is not None:
+            x = gather_tokens(x, keep)
+            pos = pos[keep]  # [B, K, 3]
+        rope = rope_tables(pos, self.head_dim)
+        outputs = []
+        for i, block in enumerate(self.blocks):
+            x = block(x, rope)
+            if all_levels and i in self.taps:
+                outputs.append(self.level_norms[self.taps.index(i)](x))
+        if not all_levels:
+            return self.level_norms[-1](x)
+        return torch.cat(outputs, dim=-1)

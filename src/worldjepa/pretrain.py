@@ -1,0 +1,96 @@
+"""Self-supervised pretraining from a config: build the pieces, hand them to the trainer.
+
+    cfg ─► data source (world or folder) ─┐
+    cfg ─► encoder + predictor ─► objective (masked latent prediction) ─► Trainer ─► run folder
+
+A run folder holds `config.yaml` (the resolved config), `checkpoint.safetensors` (weights, teacher,
+optimizer, trainer state; resumable), and `log.jsonl`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import PretrainConfig, from_dict, resolve, save_yaml, to_dict
+from .data.batches import BatchSource, WorldBatches
+from .data.folder import FolderBatches
+from .nn.encoder import Encoder, ViTSize, size_preset
+from .nn.predictor import MaskedPredictor
+from .ssl.objective import MaskedLatentPrediction
+from .train.checkpoint import load_checkpoint, load_module
+from .train.trainer import CHECKPOINT, Trainer
+
+
+def encoder_size(cfg: PretrainConfig) -> ViTSize:
+    m = cfg.model
+    base = size_preset(m.encoder)
+    return ViTSize(m.depth or base.depth, m.width or base.width, m.heads or base.heads, base.mlp_ratio)
+
+
+def build_encoder(cfg: PretrainConfig) -> Encoder:
+    m = cfg.model
+    return Encoder(encoder_size(cfg), m.patch_size, m.tubelet_size, separate_tokenizers=m.separate_tokenizers,
+                   levels=m.levels)
+
+
+def token_grids(cfg: PretrainConfig) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    """(clip grid, image grid) in tokens."""
+    side = cfg.data.image_size // cfg.model.patch_size
+    return (cfg.data.frames // cfg.model.tubelet_size, side, side), (1, side, side)
+
+
+def build_objective(cfg: PretrainConfig) -> MaskedLatentPrediction:
+    torch.manual_seed(cfg.train.seed)
+    encoder = build_encoder(cfg)
+    m = cfg.model
+    predictor = MaskedPredictor(encoder.dim, m.levels, m.predictor_width, m.predictor_depth, m.predictor_heads,
+                                num_mask_types=max(1, len(cfg.objective.masks)))
+    video_grid, image_grid = token_grids(cfg)
+    return MaskedLatentPrediction(encoder, predictor, cfg.objective, video_grid, image_grid, cfg.train.steps,
+                                  seed=cfg.train.seed)
+
+
+def build_source(cfg: PretrainConfig) -> BatchSource:
+    if cfg.data.source == "world":
+        return WorldBatches(cfg.data, seed=cfg.train.seed)
+    return FolderBatches(cfg.data, seed=cfg.train.seed)
+
+
+def pretrain(cfg: PretrainConfig, out: str | Path, resume: bool = True, progress: bool = True,
+             until: int | None = None) -> dict[str, Any]:
+    """Train `cfg` into run folder `out` (resuming from its checkpoint if there is one); `until` stops
+    early after that step with a checkpoint, as an interruption would."""
+    cfg = resolve(cfg)
+    if cfg.train.threads > 0:
+        torch.set_num_threads(cfg.train.threads)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    source = build_source(cfg)  # fails early on an empty or missing data folder
+    objective = build_objective(cfg)
+    save_yaml(cfg, out / "config.yaml")
+    trainer = Trainer(objective, source, cfg.optim, cfg.train, out, config=to_dict(cfg), progress=progress,
+                      workers=cfg.data.workers)
+    summary = trainer.fit(resume=resume, until=until)
+    skipped = getattr(source, "bad", set())
+    summary["skipped_files"] = len(skipped)
+    return summary
+
+
+def load_pretrained(run_dir: str | Path, which: str = "features") -> tuple[Encoder, PretrainConfig]:
+    """The encoder of a run folder (or checkpoint file). `which`: "features" (the EMA teacher when the run
+    has one, the encoder otherwise) or "student"."""
+    path = Path(run_dir)
+    if path.is_dir():
+        path = path / CHECKPOINT
+    tensors, meta = load_checkpoint(path)
+    if "config" not in meta:
+        raise ValueError(f"{path} has no run config in its metadata; was it written by worldjepa?")
+    cfg = resolve(from_dict(PretrainConfig, meta["config"]))
+    encoder = build_encoder(cfg)
+    has_teacher = any(k.startswith("objective.teacher.") for k in tensors)
+    prefix = "objective.teacher.module" if which == "features" and has_teacher else "objective.encoder"
+    load_module(encoder, tensors, prefix)
+    return encoder.eval(), cfg

@@ -1,0 +1,23 @@
+"""Shared fixtures: a model and world small enough for a test to train in seconds on 2 cores."""
+
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("MUJOCO_GL", "egl")
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+SMALL = [
+    "data.image_size=32", "data.frames=4", "data.batch_size=4",
+    "model.patch_size=8", "model.depth=4", "model.width=48", "model.heads=2",
+    "model.predictor_depth=1", "model.predictor_width=32", "model.predictor_heads=2",
+    "train.log_every=1", "train.checkpoint_every=100", "train.precision=fp32",
+    "optim.warmup_steps=2",
+]
+
+
+@pytest.fixture
+def small_overrides():
+    return list(SMALL)

@@ -1,0 +1,50 @@
+import json
+
+import numpy as np
+import pytest
+from safetensors import safe_open
+
+from worldjepa.cli import main
+from worldjepa.worlds.export import export_world
+
+
+def test_pretrain_embed_roundtrip(tmp_path, small_overrides, capsys):
+    run = tmp_path / "run"
+    assert main(["pretrain", "--config", "tiny-cpu", "--out", str(run), "--quiet", "train.steps=2", *small_overrides]) == 0
+    assert (run / "config.yaml").exists() and (run / "log.jsonl").exists()
+    data = tmp_path / "media"
+    export_world(data, clips=2, frames=9, seed=0, image_size=32, progress=False)
+    (data / "broken.mp4").write_bytes(b"not a video")
+    from PIL import Image
+
+    Image.fromarray(np.zeros((48, 40, 3), np.uint8)).save(data / "still.png")
+    capsys.readouterr()
+    out = tmp_path / "feats.safetensors"
+    with pytest.warns(UserWarning, match="skipping unreadable file"):
+        assert main(["embed", str(data), "--checkpoint", str(run), "--out", str(out), "--quiet"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary == {"files": 3, "skipped": 1, "out": str(out), "dim": 48}
+    with safe_open(str(out), "pt") as f:
+        meta = json.loads(f.metadata()["worldjepa"])
+        clip = f.get_tensor("clip_00000.mp4")
+        still = f.get_tensor("still.png")
+    # 9 frames, windows of 4 with stride 4 → starts 0, 4 and the tail window at 5
+    assert meta["files"]["clip_00000.mp4"]["window_starts"] == [0, 4, 5]
+    assert clip.shape == (3, 48) and still.shape == (1, 48) and meta["skipped"] == ["broken.mp4"]
+    assert main(["embed", str(data / "still.png"), "--checkpoint", str(run), "--out", str(tmp_path / "g.st"),
+                 "--pool", "none", "--quiet"]) == 0
+    with safe_open(str(tmp_path / "g.st"), "pt") as f:
+        assert f.get_tensor("still.png").shape == (1, 1, 4, 4, 48)
+
+
+def test_user_errors_are_one_line(tmp_path, capsys):
+    assert main(["pretrain", "--out", str(tmp_path), "optim.lrr=1"]) == 2
+    err = capsys.readouterr().err
+    assert "did you mean 'optim.lr'" in err and "Traceback" not in err
+    assert main(["pretrain", "--out", str(tmp_path), "data.image_size=30"]) == 2
+    assert "not divisible" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["pretrain", "--out", str(tmp_path / "r"), "data.source=folder", f"data.path={empty}"]) == 2
+    assert "no images or videos found" in capsys.readouterr().err
+    assert main(["embed", str(empty), "--checkpoint", str(tmp_path / "nothing")]) == 2

@@ -1,0 +1,62 @@
+import pytest
+
+from worldjepa import config
+from worldjepa.config import ConfigError
+
+
+def test_preset_loads_and_recipe_fills_switches():
+    cfg = config.load("tiny-cpu")
+    assert cfg.objective.recipe == "vjepa2.1"
+    assert (cfg.objective.context_loss, cfg.model.levels, cfg.model.separate_tokenizers) == (True, 4, True)
+    v2 = config.load("tiny-cpu", ["objective.recipe=vjepa2"])
+    assert (v2.objective.context_loss, v2.model.levels, v2.model.separate_tokenizers) == (False, 1, False)
+
+
+def test_explicit_switch_beats_recipe_default():
+    cfg = config.load("tiny-cpu", ["objective.recipe=vjepa2.1", "objective.context_loss=false"])
+    assert cfg.objective.context_loss is False and cfg.model.levels == 4
+
+
+def test_unknown_key_names_closest_valid_key():
+    with pytest.raises(ConfigError, match=r"unknown config key 'optim.lrr'.*did you mean 'optim.lr'"):
+        config.load("tiny-cpu", ["optim.lrr=0.1"])
+    with pytest.raises(ConfigError, match=r"did you mean 'train.steps'"):
+        config.load("tiny-cpu", ["train.step=3"])
+    with pytest.raises(ConfigError, match=r"did you mean 'model'"):
+        config.from_dict(config.PretrainConfig, {"modle": {}})
+
+
+def test_unknown_key_in_yaml_file(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("train:\n  stepz: 5\n")
+    with pytest.raises(ConfigError, match=r"train.stepz.*did you mean 'train.steps'"):
+        config.load(path)
+
+
+def test_types_are_checked_and_numbers_parsed():
+    with pytest.raises(ConfigError, match="train.steps must be an integer"):
+        config.load("tiny-cpu", ["train.steps=many"])
+    with pytest.raises(ConfigError, match="true or false"):
+        config.load("tiny-cpu", ["train.tensorboard=3"])
+    assert config.load("tiny-cpu", ["optim.lr=1e-3"]).optim.lr == pytest.approx(1e-3)  # YAML 1.1 string
+    assert config.load("tiny-cpu", ["objective.ema=[0.99, 0.999]"]).objective.ema == (0.99, 0.999)
+
+
+def test_choice_errors_suggest_valid_value():
+    with pytest.raises(ConfigError, match="did you mean 'bf16'"):
+        config.load("tiny-cpu", ["train.precision=bf61"])
+    with pytest.raises(ConfigError, match="tiny-cpu"):
+        config.load("tiny-cpuu")
+
+
+def test_image_size_not_divisible_by_patch_is_a_clear_error():
+    with pytest.raises(ConfigError, match=r"image_size=60 is not divisible by model.patch_size=8.*multiple of 8"):
+        config.load("tiny-cpu", ["data.image_size=60"])
+
+
+def test_roundtrip_through_yaml(tmp_path):
+    cfg = config.load("tiny-cpu", ["train.steps=7", "objective.masks=[{num_blocks: 3, spatial_scale: [0.2, 0.3]}]"])
+    config.save_yaml(cfg, tmp_path / "c.yaml")
+    again = config.load(tmp_path / "c.yaml")
+    assert again == cfg
+    assert again.objective.masks[0].num_blocks == 3
