@@ -5,9 +5,10 @@
 A training step here is the whole thing the trainer does: teacher forward, student forward on every
 mask's context, predictor, backward, gradient clipping, AdamW, EMA update. FLOPs are counted once with
 torch's FlopCounterMode on the bf16 path (whose attention runs as plain batched matmuls, so attention is
-counted too; the count does not depend on dtype). MFU = achieved FLOP/s ÷ the best dense-matmul FLOP/s
-of the same dtype measured in this process. fp32 and bf16 steps are interleaved so both see the same
-machine load; the reported time per step is the median. A bare ViT forward+backward (no masking, no
+counted too; the count does not depend on dtype). MFU = achieved FLOP/s ÷ the dense-matmul FLOP/s of
+the same dtype, measured in a short burst right before each timed step; the MFU reported is the median
+of those per-step ratios (robust to a shared machine whose speed drifts), times are medians too.
+fp32 and bf16 steps are interleaved so both see the same machine load. A bare ViT forward+backward (no masking, no
 predictor) is measured the same way as a reference for what the hardware gives a plain model.
 """
 
@@ -28,17 +29,15 @@ from worldjepa import config
 from worldjepa.pretrain import build_objective, build_source, token_grids
 
 
-def matmul_ceiling(dtype: torch.dtype, sizes=(1024, 2048), reps: int = 10) -> float:
-    """Best FLOP/s of square matmuls of the given dtype."""
+def matmul_ceiling(dtype: torch.dtype, n: int = 2048, reps: int = 3) -> float:
+    """Best FLOP/s of a few square matmuls of the given dtype (a short burst, ~0.1 s)."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b
     best = 0.0
-    for n in sizes:
-        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-        for _ in range(3):
-            a @ b
-        for _ in range(reps):
-            t = time.perf_counter()
-            a @ b
-            best = max(best, 2 * n**3 / (time.perf_counter() - t))
+    for _ in range(reps):
+        t = time.perf_counter()
+        a @ b
+        best = max(best, 2 * n**3 / (time.perf_counter() - t))
     return best
 
 
@@ -83,7 +82,7 @@ def main(argv=None) -> dict:
 
     cfg = config.load(args.config, ["train.steps=1000"] + args.overrides)
     objective = build_objective(cfg)
-    optimizer = torch.optim.AdamW(objective.trainable().parameters(), lr=1e-4)
+    optimizer = torch.optim.AdamW(objective.trainable().parameters(), lr=1e-4, fused=True)  # as the trainer
     batch = build_source(cfg).batch(0)
     clips = batch.size
     video_grid, _ = token_grids(cfg)
@@ -93,29 +92,32 @@ def main(argv=None) -> dict:
     encoder = objective.encoder
     flops_vit = count_flops(lambda: bare_vit(encoder, batch.video, bf16=True))
 
-    ceiling = {"fp32": matmul_ceiling(torch.float32), "bf16": matmul_ceiling(torch.bfloat16)}
     for precision in ("fp32", "bf16"):  # warm-up
         training_step(objective, optimizer, batch, 1, precision == "bf16")
-    times: dict[str, list[float]] = {"fp32": [], "bf16": []}
-    vit_times: dict[str, list[float]] = {"fp32": [], "bf16": []}
-    for i in range(args.steps):  # interleaved
-        for precision in ("fp32", "bf16"):
-            times[precision] += timed(lambda: training_step(objective, optimizer, batch, 2 + i, precision == "bf16"), 1)
-    for i in range(max(3, args.steps // 2)):
-        for precision in ("fp32", "bf16"):
-            vit_times[precision] += timed(lambda: bare_vit(encoder, batch.video, precision == "bf16"), 1)
+        bare_vit(encoder, batch.video, precision == "bf16")
+    # Each timed step is preceded by a ceiling burst of the same dtype, and MFU is computed per pair:
+    # on a shared machine whose speed drifts, the ratio of two things measured together is stable.
+    samples: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    work = {"train step": (flops_step, lambda i, bf16: training_step(objective, optimizer, batch, 2 + i, bf16)),
+            "bare ViT fwd+bwd": (flops_vit, lambda i, bf16: bare_vit(encoder, batch.video, bf16))}
+    for i in range(args.steps):
+        for name, (_, fn) in work.items():
+            for precision in ("fp32", "bf16"):
+                dtype = torch.float32 if precision == "fp32" else torch.bfloat16
+                ceiling = matmul_ceiling(dtype)
+                seconds = timed(lambda: fn(i, precision == "bf16"), 1)[0]
+                samples.setdefault((name, precision), []).append((seconds, ceiling))
 
     rows = []
-    for name, flops, table in (("train step", flops_step, times), ("bare ViT fwd+bwd", flops_vit, vit_times)):
-        for precision in ("fp32", "bf16"):
-            t = statistics.median(table[precision])
-            achieved = flops / t
-            rows.append({
-                "what": name, "precision": precision, "seconds_per_step": t, "clips_per_s": clips / t,
-                "tokens_per_s": clips * tokens_per_clip / t, "gflop_per_step": flops / 1e9,
-                "gflops": achieved / 1e9, "ceiling_gflops": ceiling[precision] / 1e9,
-                "mfu": achieved / ceiling[precision],
-            })
+    for (name, precision), pairs in samples.items():
+        flops = work[name][0]
+        t = statistics.median(s for s, _ in pairs)
+        rows.append({
+            "what": name, "precision": precision, "seconds_per_step": t, "clips_per_s": clips / t,
+            "tokens_per_s": clips * tokens_per_clip / t, "gflop_per_step": flops / 1e9, "gflops": flops / t / 1e9,
+            "ceiling_gflops": statistics.median(c for _, c in pairs) / 1e9,
+            "mfu": statistics.median(flops / s / c for s, c in pairs),
+        })
     step = {r["precision"]: r for r in rows if r["what"] == "train step"}
     result = {
         "config": args.config, "overrides": args.overrides, "batch_clips": clips, "tokens_per_clip": tokens_per_clip,
@@ -124,13 +126,14 @@ def main(argv=None) -> dict:
     }
 
     print(f"{args.config}: {clips} clips × {tokens_per_clip} tokens, {torch.get_num_threads()} threads, torch {torch.__version__}")
-    print(f"matmul ceiling: fp32 {ceiling['fp32'] / 1e9:.0f} GFLOP/s, bf16 {ceiling['bf16'] / 1e9:.0f} GFLOP/s")
-    header = f"{'what':<18}{'prec':<6}{'s/step':>8}{'clips/s':>9}{'tokens/s':>10}{'GFLOP/step':>12}{'GFLOP/s':>9}{'MFU':>7}"
+    header = (f"{'what':<18}{'prec':<6}{'s/step':>8}{'clips/s':>9}{'tokens/s':>10}{'GFLOP/step':>12}{'GFLOP/s':>9}"
+              f"{'ceiling':>9}{'MFU':>7}")
     print(header)
     print("-" * len(header))
     for r in rows:
         print(f"{r['what']:<18}{r['precision']:<6}{r['seconds_per_step']:>8.3f}{r['clips_per_s']:>9.1f}"
-              f"{r['tokens_per_s']:>10.0f}{r['gflop_per_step']:>12.1f}{r['gflops']:>9.0f}{r['mfu']:>7.1%}")
+              f"{r['tokens_per_s']:>10.0f}{r['gflop_per_step']:>12.1f}{r['gflops']:>9.0f}"
+              f"{r['ceiling_gflops']:>9.0f}{r['mfu']:>7.1%}")
     print(f"bf16 speed-up on the training step: {result['bf16_speedup']:.2f}x")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

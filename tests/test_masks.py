@@ -92,3 +92,16 @@ def test_distance_to_masked_matches_brute_force():
             expected = min(float(torch.linalg.norm(pos[i] - p)) for p in masked_pos)
             assert abs(float(dist[b, j]) - expected) < 1e-5
     assert (dist >= 1).all()  # disjoint integer grids
+
+
+@settings(max_examples=25, deadline=None)
+@given(grid=st.tuples(st.integers(1, 3), st.integers(2, 8), st.integers(2, 8)), scale=st.floats(0.1, 0.5),
+       seed=st.integers(0, 2**31))
+def test_first_and_last_rows_and_columns_reachable_for_any_grid(grid, scale, seed):
+    sampler = MultiBlockMask(grid, MaskConfig(2, (scale, scale), (1.0, 1.0), (0.75, 1.5)), min_context=1)
+    gen = torch.Generator().manual_seed(seed)
+    T, H, W = grid
+    hit = torch.zeros(H, W, dtype=torch.bool)
+    for _ in range(60):
+        hit |= sampler.sample(8, gen).masked.reshape(8, T, H, W).any(0).any(0)
+    assert hit[0].any() and hit[-1].any() and hit[:, 0].any() and hit[:, -1].any()

@@ -7,8 +7,8 @@ from worldjepa.nn.tokenizers import grid_positions
 
 
 def scores(q, k, positions, head_dim):
-    cos, sin = rope_tables(positions, head_dim)
-    return apply_rope(q, cos, sin) @ apply_rope(k, cos, sin).transpose(-1, -2)
+    rope = rope_tables(positions, head_dim)
+    return apply_rope(q, rope) @ apply_rope(k, rope).transpose(-1, -2)
 
 
 def test_scores_unchanged_by_shared_shift_of_positions():
@@ -31,8 +31,7 @@ def test_rotation_matches_complex_formula_and_leaves_extra_channels():
     assert segment_dim(d) == 4
     x = torch.randn(1, 1, 1, d, dtype=torch.float64)
     pos = torch.tensor([[2.0, -1.0, 3.0]])
-    cos, sin = rope_tables(pos, d)
-    out = apply_rope(x, cos.double(), sin.double())[0, 0, 0]
+    out = apply_rope(x, rope_tables(pos, d))[0, 0, 0]
     expected = x[0, 0, 0].clone()
     for axis in range(3):
         for i in range(2):  # ω_i = 10000^(−2i/4)
@@ -43,3 +42,9 @@ def test_rotation_matches_complex_formula_and_leaves_extra_channels():
     assert torch.allclose(out, expected, atol=1e-6)
     assert torch.equal(out[12:], x[0, 0, 0, 12:])
     assert torch.allclose(out.norm(), x.norm())
+
+
+def test_bf16_rotation_matches_fp32():
+    x = torch.randn(2, 3, 10, 16)
+    rope = rope_tables(torch.rand(10, 3) * 5, 16)
+    assert torch.allclose(apply_rope(x.bfloat16(), rope).float(), apply_rope(x, rope), atol=3e-2)

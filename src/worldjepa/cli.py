@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="pretrain tiny-cpu on the built-in physics world and probe it (≈8 min on 2 cores)")
     d.add_argument("--out", default="runs/demo", help="run folder (default: runs/demo)")
     d.add_argument("--fresh", action="store_true", help="ignore a checkpoint already in --out")
+    d.add_argument("--probe", choices=("moments", "grid"), default="moments",
+                   help="probe input: moment-pooled patch grid (default) or the whole flattened grid (slow)")
+    d.add_argument("--probe-clips", type=int, default=None, help="probe-training clips (default 2000)")
     d.add_argument("overrides", nargs="*", help="config overrides section.key=value")
 
     t = sub.add_parser("pretrain", help="self-supervised pretraining (V-JEPA 2.1 and ablations)")
@@ -85,7 +88,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "demo":
         from .demo import run_demo
 
-        run_demo(args.out, args.overrides, resume=not args.fresh)
+        from .demo import PROBE_TRAIN_CLIPS
+
+        run_demo(args.out, args.overrides, resume=not args.fresh, probe=args.probe,
+                 probe_train=args.probe_clips or PROBE_TRAIN_CLIPS)
     elif args.command == "pretrain":
         from . import config
         from .pretrain import pretrain

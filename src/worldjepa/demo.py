@@ -24,12 +24,12 @@ from .eval.state_probe import pixel_probe_r2, probe_clips, state_probe_r2
 from .pretrain import build_encoder, load_pretrained, pretrain
 from .report.pictures import loss_figure, pca_figure
 
-PROBE_TRAIN_CLIPS, PROBE_TEST_CLIPS = 1000, 300
+PROBE_TRAIN_CLIPS, PROBE_TEST_CLIPS = 2000, 500
 
 
 def run_demo(out: str | Path = "runs/demo", overrides: list[str] | tuple[str, ...] = (),
              probe_train: int = PROBE_TRAIN_CLIPS, probe_test: int = PROBE_TEST_CLIPS,
-             progress: bool = True, resume: bool = True) -> dict[str, Any]:
+             progress: bool = True, resume: bool = True, probe: str = "moments") -> dict[str, Any]:
     start = time.perf_counter()
     out = Path(out)
     cfg = config.load("tiny-cpu", list(overrides))
@@ -48,9 +48,9 @@ def run_demo(out: str | Path = "runs/demo", overrides: list[str] | tuple[str, ..
     torch.manual_seed(cfg.train.seed + 1)
     random_init = build_encoder(cfg).eval()
     results = {
-        "pretrained": state_probe_r2(pretrained, train, test),
-        "random_init": state_probe_r2(random_init, train, test),
-        "pixels": pixel_probe_r2(train, test, m.patch_size, m.tubelet_size),
+        "pretrained": state_probe_r2(pretrained, train, test, probe),
+        "random_init": state_probe_r2(random_init, train, test, probe),
+        "pixels": pixel_probe_r2(train, test, m.patch_size, m.tubelet_size, probe),
     }
 
     say("[3/3] writing pictures")
@@ -62,7 +62,11 @@ def run_demo(out: str | Path = "runs/demo", overrides: list[str] | tuple[str, ..
     total_s = time.perf_counter() - start
     report = {"probes": results, "train_summary": summary, "train_wall_seconds": train_s,
               "total_wall_seconds": total_s, "probe_clips": {"train": probe_train, "test": probe_test},
-              "probe_input": "flattened patch grids of two consecutive tubelet steps (last encoder level)",
+              "probe": probe,
+              "probe_input": ("last-level patch features pooled with their first spatial moments "
+                              "[mean f, mean x·f, mean y·f] at two consecutive tubelet steps" if probe == "moments"
+                              else "flattened last-level patch grids of two consecutive tubelet steps")
+              + " (eval/state_probe.py)",
               "encoder_for_features": "EMA teacher" if cfg.objective.regularizer == "ema" else "encoder"}
     (out / "results.json").write_text(json.dumps(report, indent=2))
     say(format_table(results))

@@ -1,14 +1,22 @@
 """Object-state probes on the physics world: ball positions and velocities from frozen features.
 
-Probe input (chosen deliberately): the encoder's patch grids at two consecutive tubelet steps,
-flattened ([2·H'·W'·D] per sample, 4 frames). With 3D-RoPE there is no absolute position table, so a
-pooled vector carries little absolute position; the flattened grid keeps *where* each feature is, and
-the probe must read *what* is there (which ball, where inside the patch). Two steps, because a linear
-read-out of velocity needs at least two observations of position: a JEPA's predictor can infer motion
-from positions at several times, so nothing forces the encoder to store motion inside one tubelet.
+The probe's input, chosen deliberately. An encoder with 3D-RoPE has no absolute position table, so
+its features say *what* is at a patch, not *where* the patch is, and a mean-pooled vector carries little
+absolute position. The probe therefore pools the patch grid with its first spatial moments:
+
+    m(t) = [ mean_p f_p,  mean_p x_p·f_p,  mean_p y_p·f_p ]      (x_p, y_p: patch centre in [−½, ½])
+
+for two consecutive tubelet steps t, t+1 (4 frames; 6·D numbers), and fits ridge regression on that.
+This is exactly a linear probe on the flattened patch grid whose weight for patch p is constrained to
+be affine in the patch position, W_p = b + x_p·a_x + y_p·a_y: translation-equivariant, as the features
+are, and far less data-hungry than a free weight per patch (docs/results.md compares both). Two steps,
+because a linear read-out of velocity needs two observations of position: nothing forces a JEPA
+encoder to store motion inside one tubelet when its predictor can infer motion from several.
+
 Targets are the balls' centres (x, y) and velocities (vx, vy), averaged over the window's frames, in a
 fixed ball order (ball k has colour k, so identities are visible). Probe-train and probe-test clips
-come from seeds that training never uses.
+come from seeds that training never uses. Raw pixels, laid out on the same token grid, go through the
+same probe as a reference.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ import torch
 from torch import Tensor
 
 from ..config import WorldConfig
-from ..data.batches import seed_for
+from ..data.batches import seed_for, to_tensor
 from ..nn.encoder import Encoder
 from ..worlds.balls import BallWorld, Clips
 from .features import patch_features
@@ -48,18 +56,39 @@ def probe_clips(world_cfg: WorldConfig, image_size: int, n_clips: int, frames: i
     return StateProbeData(clips, per_window(clips.positions), per_window(clips.velocities))
 
 
-def grid_samples(features: Tensor) -> Tensor:
-    """[B, T', H', W', D] → [B·(T'−1), 2·H'·W'·D]: the flattened patch grids of steps t' and t'+1."""
-    B, T = features.shape[:2]
-    pairs = torch.cat([features[:, :-1].flatten(2), features[:, 1:].flatten(2)], dim=-1)
-    return pairs.reshape(B * (T - 1), -1)
+def moment_pool(grid: Tensor) -> Tensor:
+    """[B, T', H', W', D] → [B, T', 3·D]: the mean of the patch features and their first moments in x, y."""
+    B, T, H, W, D = grid.shape
+    ys = (torch.arange(H, dtype=grid.dtype) + 0.5) / H - 0.5
+    xs = (torch.arange(W, dtype=grid.dtype) + 0.5) / W - 0.5
+    basis = torch.stack([torch.ones(H, W), xs.expand(H, W), ys[:, None].expand(H, W)]).to(grid.dtype) / (H * W)
+    return torch.einsum("bthwd,mhw->btmd", grid, basis).flatten(2)
 
 
-def state_probe_r2(encoder: Encoder, train: StateProbeData, test: StateProbeData) -> dict[str, float]:
-    """Ridge probes from flattened patch-grid pairs to positions and velocities → test R² of each."""
-    x_train = grid_samples(patch_features(encoder, train.clips.frames))
-    x_test = grid_samples(patch_features(encoder, test.clips.frames))
-    return _r2(x_train, train, x_test, test)
+def window_samples(steps: Tensor) -> Tensor:
+    """[B, T', F] per-step inputs → [B·(T'−1), 2·F]: steps t' and t'+1 side by side."""
+    B, T = steps.shape[:2]
+    return torch.cat([steps[:, :-1], steps[:, 1:]], dim=-1).reshape(B * (T - 1), -1)
+
+
+PROBES = ("moments", "grid")
+
+
+def probe_inputs(grid: Tensor, probe: str = "moments") -> Tensor:
+    """Probe input from a feature grid [B, T', H', W', F]: moment-pooled (default) or, for comparison,
+    the whole flattened grid (a free weight per patch; ~20× wider, slower and more data-hungry)."""
+    if probe not in PROBES:
+        raise ValueError(f"probe must be one of {PROBES}, got {probe!r}")
+    steps = moment_pool(grid) if probe == "moments" else grid.flatten(2)
+    return window_samples(steps)
+
+
+def pixel_grid(frames: np.ndarray, patch: int, tubelet: int) -> Tensor:
+    """Raw pixels arranged like a patch-feature grid: each token is its t×p×p×3 normalised values."""
+    x = to_tensor(frames)  # [B, T, 3, H, W]
+    B, T, C, H, W = x.shape
+    x = x.reshape(B, T // tubelet, tubelet, C, H // patch, patch, W // patch, patch)
+    return x.permute(0, 1, 4, 6, 2, 3, 5, 7).reshape(B, T // tubelet, H // patch, W // patch, -1)
 
 
 def _r2(x_train: Tensor, train: StateProbeData, x_test: Tensor, test: StateProbeData) -> dict[str, float]:
@@ -68,23 +97,17 @@ def _r2(x_train: Tensor, train: StateProbeData, x_test: Tensor, test: StateProbe
     return {"position_r2": r2["position"], "velocity_r2": r2["velocity"]}
 
 
-def pixel_grid(frames: np.ndarray, patch: int, tubelet: int) -> Tensor:
-    """Raw pixels at half resolution arranged like a patch-feature grid (each token = its t×p/2×p/2×3
-    pixel values, normalised): the probe's reference input, what a linear read-out gets with no encoder.
-    Half resolution keeps the input about as wide as a feature grid (96 vs 192 numbers per token at
-    patch 8, tubelet 2), so the probe costs the same."""
-    from ..data.batches import to_tensor
-
-    x = to_tensor(frames)  # [B, T, 3, H, W]
-    B, T, C, H, W = x.shape
-    x = torch.nn.functional.avg_pool2d(x.flatten(0, 1), 2).reshape(B, T, C, H // 2, W // 2)
-    B, T, C, H, W = x.shape
-    patch = patch // 2
-    x = x.reshape(B, T // tubelet, tubelet, C, H // patch, patch, W // patch, patch)
-    return x.permute(0, 1, 4, 6, 2, 3, 5, 7).reshape(B, T // tubelet, H // patch, W // patch, -1)
+def state_probe_r2(encoder: Encoder, train: StateProbeData, test: StateProbeData,
+                   probe: str = "moments") -> dict[str, float]:
+    """Test R² of ridge probes from the encoder's patch features to ball positions and velocities."""
+    x_train = probe_inputs(patch_features(encoder, train.clips.frames), probe)
+    x_test = probe_inputs(patch_features(encoder, test.clips.frames), probe)
+    return _r2(x_train, train, x_test, test)
 
 
-def pixel_probe_r2(train: StateProbeData, test: StateProbeData, patch: int, tubelet: int) -> dict[str, float]:
-    x_train = grid_samples(pixel_grid(train.clips.frames, patch, tubelet))
-    x_test = grid_samples(pixel_grid(test.clips.frames, patch, tubelet))
+def pixel_probe_r2(train: StateProbeData, test: StateProbeData, patch: int, tubelet: int,
+                   probe: str = "moments") -> dict[str, float]:
+    """The same probe on raw pixels: what a linear read-out gets with no encoder at all."""
+    x_train = probe_inputs(pixel_grid(train.clips.frames, patch, tubelet), probe)
+    x_test = probe_inputs(pixel_grid(test.clips.frames, patch, tubelet), probe)
     return _r2(x_train, train, x_test, test)

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from .rope import apply_rope
 
-Rope = tuple[Tensor, Tensor] | None
+Rope = Tensor | None  # complex phasors from rope.rope_tables
 
 
 def attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -46,7 +46,7 @@ class Attention(nn.Module):
         B, N, D = x.shape
         q, k, v = self.qkv(x).view(B, N, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4).unbind(0)
         if rope is not None:
-            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+            q, k = apply_rope(q, rope), apply_rope(k, rope)
         out = attention(q, k, v, mask)
         return self.proj(out.transpose(1, 2).reshape(B, N, D))
 
