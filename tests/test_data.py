@@ -87,3 +87,12 @@ def test_images_resize_and_odd_modes(tmp_path):
                                                    "data.image_size=32", "data.batch_size=3"]).data).batch(0)
     assert batch.video is None and batch.image.shape == (3, 3, 32, 32)  # image-only folder → stills
     assert torch.isfinite(batch.image).all()
+
+
+def test_skipped_files_are_counted_across_worker_processes(tmp_path, small_overrides):
+    _folder_with_bad_files(tmp_path / "data")
+    cfg = config.load("tiny-cpu", small_overrides + [
+        "data.source=folder", f"data.path={tmp_path / 'data'}", "data.frames=4", "train.steps=6",
+        "data.batch_size=6", "data.workers=2"])
+    summary = pretrain(cfg, tmp_path / "run", progress=False)
+    assert 1 <= summary["skipped_files"] <= 3

@@ -73,10 +73,7 @@ def pretrain(cfg: PretrainConfig, out: str | Path, resume: bool = True, progress
     save_yaml(cfg, out / "config.yaml")
     trainer = Trainer(objective, source, cfg.optim, cfg.train, out, config=to_dict(cfg), progress=progress,
                       workers=cfg.data.workers)
-    summary = trainer.fit(resume=resume, until=until)
-    skipped = getattr(source, "bad", set())
-    summary["skipped_files"] = len(skipped)
-    return summary
+    return trainer.fit(resume=resume, until=until)
 
 
 def load_pretrained(run_dir: str | Path, which: str = "features") -> tuple[Encoder, PretrainConfig]:

@@ -25,6 +25,7 @@ STD = torch.tensor([0.229, 0.224, 0.225])
 class Batch:
     video: Tensor | None = None  # [B, T, C, H, W] normalised float
     image: Tensor | None = None  # [B, C, H, W] normalised float
+    skipped: tuple[str, ...] = ()  # files found unreadable while building this batch (counted by the trainer)
 
     @property
     def size(self) -> int:

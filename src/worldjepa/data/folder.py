@@ -103,7 +103,7 @@ class FolderBatches:
         self.num_videos, self.num_images = split_counts(cfg.batch_size, fraction)
         self.bad: set[Path] = set()
 
-    def _load(self, pool: list[Path], rng, loader) -> np.ndarray:
+    def _load(self, pool: list[Path], rng, loader, skipped: list[str]) -> np.ndarray:
         # Draw from the whole pool and redraw on a bad file, so the sequence of files does not depend
         # on which bad files this process has already met (resumed runs see the same data).
         while True:
@@ -116,18 +116,20 @@ class FolderBatches:
                 return loader(path)
             except MediaError as err:
                 self.bad.add(path)
+                skipped.append(str(path))
                 warnings.warn(f"skipping unreadable file ({len(self.bad)} skipped so far): {err}", stacklevel=2)
 
     def batch(self, step: int, micro: int = 0) -> Batch:
         rng = np.random.default_rng(seed_for(self.seed, step, micro, 2))
         c = self.cfg
         video = image = None
+        skipped: list[str] = []
         if self.num_videos:
-            clips = [self._load(self.videos, rng, lambda p: load_clip(p, c.image_size, c.frames, c.frame_step, rng))
-                     for _ in range(self.num_videos)]
+            clips = [self._load(self.videos, rng, lambda p: load_clip(p, c.image_size, c.frames, c.frame_step, rng),
+                                skipped) for _ in range(self.num_videos)]
             video = to_tensor(np.stack(clips))
         if self.num_images:
-            stills = [self._load(self.images, rng, lambda p: load_image(p, c.image_size))
+            stills = [self._load(self.images, rng, lambda p: load_image(p, c.image_size), skipped)
                       for _ in range(self.num_images)]
             image = to_tensor(np.stack(stills))
-        return Batch(video, image)
+        return Batch(video, image, tuple(skipped))

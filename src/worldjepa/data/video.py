@@ -58,16 +58,3 @@ def read_video(path: str | Path, start: int = 0, count: int | None = None, step:
     if not frames:
         raise MediaError(f"{path}: no decodable frames" + (f" from frame {start}" if start else ""))
     return np.stack(frames)
-
-
-def count_frames(path: str | Path) -> int:
-    """Number of decodable frames (decodes the file; exact even when the header lies)."""
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise MediaError(f"{path}: no video stream")
-            return sum(1 for _ in container.decode(video=0))
-    except MediaError:
-        raise
-    except (av.error.FFmpegError, OSError, ValueError, IndexError) as err:
-        raise MediaError(f"{path}: cannot decode video ({type(err).__name__}: {err})") from err

@@ -63,10 +63,6 @@ class MaskedLatentPrediction(nn.Module):
         """The modules the optimizer updates (the teacher follows by EMA)."""
         return nn.ModuleDict({"encoder": self.encoder, "predictor": self.predictor})
 
-    def feature_encoder(self) -> Encoder:
-        """The encoder to use for downstream features: the EMA teacher when there is one."""
-        return self.teacher.module if self.teacher is not None else self.encoder
-
     def loss(self, batch: Batch, step: int) -> Losses:
         parts: dict[str, float] = {}
         total = None

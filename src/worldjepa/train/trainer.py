@@ -84,6 +84,7 @@ class Trainer:
                                            betas=optim.betas, weight_decay=0.0, fused=fused)
         self.recent: deque[float] = deque(maxlen=SPIKE_WINDOW)
         self.skipped_steps = 0
+        self.skipped_files: set[str] = set()  # unreadable inputs met so far, from any data process
         self.elapsed = 0.0
 
     # ------------------------------------------------------------------ checkpoints
@@ -96,7 +97,7 @@ class Trainer:
         tensors = {**module_tensors("objective", self.objective), **opt_tensors}
         meta = {"format": 1, "step": next_step, "config": self.config, "optimizer": opt_meta,
                 "trainer": {"recent": list(self.recent), "skipped_steps": self.skipped_steps,
-                            "elapsed": self.elapsed}}
+                            "elapsed": self.elapsed, "skipped_files": sorted(self.skipped_files)}}
         save_checkpoint(self.checkpoint_path, tensors, meta)
 
     def restore(self) -> int:
@@ -112,6 +113,7 @@ class Trainer:
         state = meta["trainer"]
         self.recent = deque(state["recent"], maxlen=SPIKE_WINDOW)
         self.skipped_steps, self.elapsed = state["skipped_steps"], state["elapsed"]
+        self.skipped_files = set(state.get("skipped_files", []))
         return int(meta["step"])
 
     # ------------------------------------------------------------------ the loop
@@ -178,6 +180,8 @@ class Trainer:
                             "train.precision=fp32; the last good checkpoint is kept"
                         )
 
+                for batch in micro:
+                    self.skipped_files.update(batch.skipped)
                 self.elapsed += time.perf_counter() - t0
                 window_samples += sum(b.size for b in micro)
                 bar.update(1)
@@ -187,6 +191,8 @@ class Trainer:
                     window_samples, window_start = 0, now
                     last_record = {"step": step, "loss": loss_value, **parts, "lr": lr, "wd": wd,
                                    "grad_norm": grad_norm, "samples_per_s": rate, "time": self.elapsed, **extra}
+                    if self.skipped_files:
+                        last_record["skipped_files"] = len(self.skipped_files)
                     log.write(last_record)
                     bar.set_postfix(loss=f"{loss_value:.4f}", samples_s=f"{rate:.1f}")
                 if (step + 1) % cfg.checkpoint_every == 0 or step + 1 in (cfg.steps, stop):
@@ -196,7 +202,7 @@ class Trainer:
             pool.shutdown(wait=True, cancel_futures=True)
             log.close()
         return {"steps": stop, "resumed_from": start, "skipped_steps": self.skipped_steps,
-                "final": last_record, "train_seconds": self.elapsed}
+                "skipped_files": len(self.skipped_files), "final": last_record, "train_seconds": self.elapsed}
 
     def _reject(self, loss: float, grad_norm: float) -> str | None:
         """Why this step must not be applied, or None. Non-finite values, or a loss spike far above
