@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench
+.PHONY: demo test bench bench-plan
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,3 +23,6 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/pretrain_throughput.py $(ARGS)
+
+bench-plan: $(STAMP)
+	$(PY) benchmarks/planning_latency.py $(ARGS)

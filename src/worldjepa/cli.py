@@ -35,12 +35,15 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="worldjepa", description="JEPA world models: pretrain, embed, plan, evaluate")
     sub = p.add_subparsers(dest="command", required=True)
 
-    d = sub.add_parser("demo", help="pretrain tiny-cpu on the built-in physics world and probe it (≈8 min on 2 cores)")
+    d = sub.add_parser("demo", help="pretrain tiny-cpu on the physics world and probe it; then collect, train a "
+                                    "world model and plan in two-rooms (≈10 min on 2 cores)")
     d.add_argument("--out", default="runs/demo", help="run folder (default: runs/demo)")
     d.add_argument("--fresh", action="store_true", help="ignore a checkpoint already in --out")
     d.add_argument("--probe", choices=("moments", "grid"), default="moments",
                    help="probe input: moment-pooled patch grid (default) or the whole flattened grid (slow)")
     d.add_argument("--probe-clips", type=int, default=None, help="probe-training clips (default 2000)")
+    d.add_argument("--no-world-model", action="store_true",
+                   help="stop after pretraining and probes (skip collect → train world model → plan)")
     d.add_argument("overrides", nargs="*", help="config overrides section.key=value")
 
     t = sub.add_parser("pretrain", help="self-supervised pretraining (V-JEPA 2.1 and ablations)")
@@ -67,6 +70,34 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--image-size", type=int, default=64)
     g.add_argument("--depth", action="store_true", help="also store per-frame depth maps")
 
+    c = sub.add_parser("collect", help="run scripted experts and random walks in a world; write an episode store")
+    c.add_argument("--world", default="two-rooms", help="two-rooms, push, or gym:ENV_ID")
+    c.add_argument("--episodes", type=int, default=1000)
+    c.add_argument("--steps", type=int, default=None, help="steps per episode (default: the world's budget)")
+    c.add_argument("--out", required=True)
+    c.add_argument("--expert-share", type=float, default=0.5, help="share of episodes run by the noisy expert")
+    c.add_argument("--noise", type=float, default=0.3, help="expert action noise (std)")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--image-size", type=int, default=64)
+
+    w = sub.add_parser("train-wm", help="train an action-conditioned world model on an episode store")
+    w.add_argument("--config", default="wm-two-rooms", help="preset name (wm-*) or YAML path")
+    w.add_argument("--data", required=True, help="episode store folder (from `worldjepa collect`)")
+    w.add_argument("--out", required=True, help="run folder; an existing checkpoint there is resumed")
+    w.add_argument("--no-resume", action="store_true")
+    w.add_argument("--quiet", action="store_true")
+    w.add_argument("overrides", nargs="*", help="config overrides section.key=value")
+
+    pl = sub.add_parser("plan", help="plan to goals with a trained world model (MPC); success rate, distance, time")
+    pl.add_argument("--checkpoint", required=True, help="a `train-wm` run folder")
+    pl.add_argument("--world", default=None, help="the world (default: the one the model was trained on)")
+    pl.add_argument("--episodes", type=int, default=None, help="goal episodes (default: plan.episodes of the run)")
+    pl.add_argument("--out", default=None, help="output folder (default: CHECKPOINT/plan)")
+    pl.add_argument("--record", type=int, default=4, help="episodes to save as video")
+    pl.add_argument("--bf16", action="store_true", help="plan under bf16 autocast")
+    pl.add_argument("--quiet", action="store_true")
+    pl.add_argument("overrides", nargs="*", help="planner overrides key=value, e.g. solver=mppi samples=200")
+
     sub.add_parser("configs", help="list the config presets")
     return p
 
@@ -91,7 +122,7 @@ def _run(args: argparse.Namespace) -> int:
         from .demo import PROBE_TRAIN_CLIPS
 
         run_demo(args.out, args.overrides, resume=not args.fresh, probe=args.probe,
-                 probe_train=args.probe_clips or PROBE_TRAIN_CLIPS)
+                 probe_train=args.probe_clips or PROBE_TRAIN_CLIPS, world_model=not args.no_world_model)
     elif args.command == "pretrain":
         from . import config
         from .pretrain import pretrain
@@ -109,11 +140,41 @@ def _run(args: argparse.Namespace) -> int:
 
         path = export_world(args.out, args.clips, args.frames, args.seed, args.image_size, depth=args.depth)
         print(f"wrote {args.clips} clips to {path}")
+    elif args.command == "collect":
+        from .worlds import make_world
+        from .worlds.collect import collect
+
+        world = make_world(args.world, image_size=args.image_size)
+        meta = collect(world, args.world, args.out, args.episodes, args.steps, args.expert_share, args.noise, args.seed)
+        print(f"wrote {args.episodes} episodes of {meta.extra['steps_per_episode']} steps to {args.out}")
+    elif args.command == "train-wm":
+        from .config import load_world_model
+        from .dynamics.model import train_world_model
+
+        cfg = load_world_model(args.config, args.overrides)
+        summary = train_world_model(cfg, args.data, args.out, resume=not args.no_resume, progress=not args.quiet)
+        print(json.dumps({k: v for k, v in summary.items() if k != "final"} | {"final_loss": summary.get("final", {}).get("loss")}))
+    elif args.command == "plan":
+        from .planning.evaluate import evaluate_planning, plan_overrides
+
+        summary = evaluate_planning(args.checkpoint, args.out, args.episodes, plan_overrides(args.overrides),
+                                    record=args.record, progress=not args.quiet, world=args.world,
+                                    precision="bf16" if args.bf16 else "fp32")
+        print(format_plan(summary))
     elif args.command == "configs":
         from .config import presets
 
         print("\n".join(presets()))
     return 0
+
+
+def format_plan(s: dict) -> str:
+    p = s["plan"]
+    return (f"{s['world']}: success {s['success_rate']:.1%} over {s['episodes']} episodes; final distance mean "
+            f"{s['final_distance_mean']:.3f} (success radius {s['success_radius']}); planning "
+            f"{s['seconds_per_plan'] * 1000:.0f} ms per step per episode ({s['seconds_per_call']:.2f} s per batched "
+            f"call); {p['solver']} {p['samples']}x{p['iterations']} horizon {p['horizon']}, seed {p['seed']}\n"
+            f"wrote {s['out']}/results.json, planning.png, episodes.mp4")
 
 
 if __name__ == "__main__":

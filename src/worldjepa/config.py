@@ -140,6 +140,115 @@ class PretrainConfig:
 
 
 # ----------------------------------------------------------------------------------------------
+# World models: action-conditioned predictors trained on an episode store, then planning.
+
+
+@dataclass
+class EpisodeDataConfig:
+    path: str = ""  # episode store folder (`worldjepa collect` writes one); --data on the command line
+    window: int = 4  # frames per training window: 1 context frame, then window-1 predicted
+    frameskip: int = 5  # primitive steps per model step; one model action = frameskip actions concatenated
+    batch_size: int = 64
+    limit: int = 0  # use only the first N episodes; 0: all
+    workers: int = 0
+
+
+@dataclass
+class DynamicsConfig:
+    form: str = "compact"  # "compact": one latent per frame, AdaLN-zero (LeWM); "patch": V-JEPA 2-AC tokens
+    encoder: str = "tiny-cpu"  # ViT size preset of the compact form's encoder (trained end to end)
+    depth: int | None = None
+    width: int | None = None
+    heads: int | None = None
+    patch_size: int = 8
+    token_dim: int = 16  # compact: channels kept per patch token before the flattening projector
+    projector_hidden: int = 512
+    latent_dim: int = 64  # compact: size of the per-frame latent
+    encoder_run: str = ""  # patch form: a `worldjepa pretrain` run whose teacher encoder is used, frozen
+    predictor_depth: int = 4
+    predictor_width: int = 128
+    predictor_heads: int = 4
+    use_proprio: bool = False  # feed proprioception to the predictor
+
+
+@dataclass
+class WMObjectiveConfig:
+    loss: str = "mse"  # "mse" (LeWM) or "l1" (V-JEPA 2-AC)
+    rollout_steps: int = 2  # predictions fed back: the rollout loss covers this many steps (0: off)
+    rollout_weight: float = 1.0
+    sigreg_weight: float = 0.1  # compact form, end to end (LeWM λ); 0 disables
+    sigreg_slices: int = 1024
+
+
+@dataclass
+class PlanConfig:
+    solver: str = "cem"  # "cem", "mppi" or "gd"
+    horizon: int = 5  # model steps planned
+    samples: int = 300
+    iterations: int = 30
+    elites: int = 30  # CEM
+    init_std: float = 1.0  # of the sampling distribution, in action units
+    min_std: float = 0.05
+    noise_correlation: float = 0.0  # AR(1) correlation of the sampling noise along primitive steps (0: white)
+    temperature: float = 0.5  # MPPI: weights exp(-(E - min E) / (temperature · spread of E))
+    gd_steps: int = 100  # gradient descent
+    gd_lr: float = 0.1
+    energy: str = "l2"  # "l2": squared L2 (LeWM, DINO-WM); "l1": mean absolute (V-JEPA 2-AC)
+    weights: str = "last"  # "last": energy of the final prediction; "ramp": 0.1 → 1 over the horizon (PLDM)
+    path_weight: float = 0.01  # with weights=last: weight of the intermediate predictions (0: final only)
+    execute: int = 1  # model steps executed before planning again (receding horizon)
+    budget: int = 50  # primitive environment steps per episode
+    episodes: int = 50
+    seed: int = 0
+
+
+@dataclass
+class WorldModelConfig:
+    world: str = "two-rooms"  # the world the data comes from and plans run in
+    image_size: int = 64
+    data: EpisodeDataConfig = field(default_factory=EpisodeDataConfig)
+    model: DynamicsConfig = field(default_factory=DynamicsConfig)
+    objective: WMObjectiveConfig = field(default_factory=WMObjectiveConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    plan: PlanConfig = field(default_factory=PlanConfig)
+
+
+def check_world_model(cfg: WorldModelConfig) -> WorldModelConfig:
+    choices = {
+        "model.form": (cfg.model.form, ("compact", "patch")),
+        "objective.loss": (cfg.objective.loss, ("mse", "l1")),
+        "plan.solver": (cfg.plan.solver, ("cem", "mppi", "gd")),
+        "plan.energy": (cfg.plan.energy, ("l2", "l1")),
+        "plan.weights": (cfg.plan.weights, ("last", "ramp")),
+        "optim.schedule": (cfg.optim.schedule, ("cosine", "constant")),
+        "train.precision": (cfg.train.precision, ("fp32", "bf16")),
+    }
+    _check_choices(choices)
+    if cfg.image_size % cfg.model.patch_size:
+        raise ConfigError(f"image_size={cfg.image_size} is not divisible by model.patch_size={cfg.model.patch_size}")
+    if cfg.data.window < 2:
+        raise ConfigError(f"data.window must be at least 2 (a context frame and a predicted one), got {cfg.data.window}")
+    if cfg.objective.rollout_steps > cfg.data.window - 1:
+        raise ConfigError(f"objective.rollout_steps={cfg.objective.rollout_steps} exceeds the {cfg.data.window - 1} "
+                          "predicted frames of a window: raise data.window or lower objective.rollout_steps")
+    if cfg.model.form == "patch" and not cfg.model.encoder_run:
+        raise ConfigError("model.form=patch plans on a frozen pretrained encoder: set model.encoder_run=RUN_DIR "
+                          "(a `worldjepa pretrain` run folder)")
+    p = cfg.plan
+    if p.elites > p.samples:
+        raise ConfigError(f"plan.elites={p.elites} exceeds plan.samples={p.samples}")
+    if not 1 <= p.execute <= p.horizon:
+        raise ConfigError(f"plan.execute must be between 1 and plan.horizon={p.horizon}, got {p.execute}")
+    for name, value in (("train.steps", cfg.train.steps), ("data.batch_size", cfg.data.batch_size),
+                        ("data.frameskip", cfg.data.frameskip), ("plan.horizon", p.horizon),
+                        ("plan.samples", p.samples), ("plan.iterations", p.iterations)):
+        if value < 1:
+            raise ConfigError(f"{name} must be at least 1, got {value}")
+    return cfg
+
+
+# ----------------------------------------------------------------------------------------------
 # Recipes: the published variants as settings of the same switches.
 
 RECIPES: dict[str, dict[str, Any]] = {
@@ -179,9 +288,7 @@ def _check(cfg: PretrainConfig) -> None:
         "optim.schedule": (cfg.optim.schedule, ("cosine", "constant")),
         "train.precision": (cfg.train.precision, ("fp32", "bf16")),
     }
-    for key, (value, allowed) in choices.items():
-        if value not in allowed:
-            raise ConfigError(_choice_message(key, value, allowed))
+    _check_choices(choices)
     if cfg.model.levels not in (1, 4):
         raise ConfigError(f"model.levels must be 1 (last block) or 4 (deep supervision), got {cfg.model.levels}")
     size, patch = cfg.data.image_size, cfg.model.patch_size
@@ -204,6 +311,13 @@ def _check(cfg: PretrainConfig) -> None:
                         ("train.accumulate", cfg.train.accumulate)):
         if value < 1:
             raise ConfigError(f"{name} must be at least 1, got {value}")
+
+
+def _check_choices(choices: dict[str, tuple[Any, tuple]]) -> None:
+    """{key: (value, allowed values)} → ConfigError naming the closest allowed value."""
+    for key, (value, allowed) in choices.items():
+        if value not in allowed:
+            raise ConfigError(_choice_message(key, value, allowed))
 
 
 def _choice_message(key: str, value: Any, allowed) -> str:
@@ -315,6 +429,15 @@ def load(name_or_path: str | Path = "tiny-cpu", overrides: list[str] | tuple[str
     return resolve(from_dict(PretrainConfig, data))
 
 
+def load_world_model(name_or_path: str | Path = "wm-two-rooms",
+                     overrides: list[str] | tuple[str, ...] = ()) -> WorldModelConfig:
+    """The world-model counterpart of `load` (presets named wm-*)."""
+    data = read_yaml_config(name_or_path)
+    for item in overrides:
+        apply_override(data, item, WorldModelConfig)
+    return check_world_model(from_dict(WorldModelConfig, data))
+
+
 def read_yaml_config(name_or_path: str | Path) -> dict[str, Any]:
     path = Path(name_or_path)
     if not path.suffix:
@@ -330,13 +453,13 @@ def read_yaml_config(name_or_path: str | Path) -> dict[str, Any]:
     return data
 
 
-def apply_override(data: dict[str, Any], item: str) -> None:
+def apply_override(data: dict[str, Any], item: str, root: type = PretrainConfig) -> None:
     """Apply one `a.b.c=value` override to nested plain data; the value is parsed as YAML."""
     if "=" not in item:
         raise ConfigError(f"override '{item}' must look like section.key=value (e.g. train.steps=200)")
     key, raw = item.split("=", 1)
     parts = key.strip().split(".")
-    _check_path(parts)
+    _check_path(parts, root)
     node = data
     for part in parts[:-1]:
         node = node.setdefault(part, {})
@@ -345,9 +468,9 @@ def apply_override(data: dict[str, Any], item: str) -> None:
     node[parts[-1]] = yaml.safe_load(raw)
 
 
-def _check_path(parts: list[str]) -> None:
+def _check_path(parts: list[str], root: type) -> None:
     """Fail early, with the closest valid key, on a dotted path that names no config field."""
-    cls: Any = PretrainConfig
+    cls: Any = root
     for depth, part in enumerate(parts):
         if not dataclasses.is_dataclass(cls):
             raise ConfigError(f"'{'.'.join(parts)}': '{'.'.join(parts[:depth])}' is a value, not a section")

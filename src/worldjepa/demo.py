@@ -6,7 +6,11 @@
 3. fit ridge probes from frozen features to ball positions and velocities, for the pretrained encoder
    (its EMA teacher), for the same architecture at random initialisation, and for raw pixels laid out
    on the same grid (see eval/state_probe.py for the probe's input);
-4. write the run folder: config.yaml, checkpoint.safetensors, log.jsonl, results.json, pca.png, loss.png.
+4. write the run folder: config.yaml, checkpoint.safetensors, log.jsonl, results.json, pca.png, loss.png;
+5. the world-model path in miniature (`world_model_demo`, under OUT/world-model): collect episodes
+   in `two-rooms`, train the compact world model end to end from pixels, plan to goals in the other
+   room with CEM in MPC, report success, distance and planning time (plan/: results.json,
+   planning.png, episodes.mp4).
 """
 
 from __future__ import annotations
@@ -29,18 +33,19 @@ PROBE_TRAIN_CLIPS, PROBE_TEST_CLIPS = 2000, 500
 
 def run_demo(out: str | Path = "runs/demo", overrides: list[str] | tuple[str, ...] = (),
              probe_train: int = PROBE_TRAIN_CLIPS, probe_test: int = PROBE_TEST_CLIPS,
-             progress: bool = True, resume: bool = True, probe: str = "moments") -> dict[str, Any]:
+             progress: bool = True, resume: bool = True, probe: str = "moments",
+             world_model: bool = True) -> dict[str, Any]:
     start = time.perf_counter()
     out = Path(out)
     cfg = config.load("tiny-cpu", list(overrides))
     say = print if progress else (lambda *a, **k: None)
     say(f"worldjepa demo → {out}\n"
-        f"[1/3] pretraining {cfg.model.encoder} ({cfg.objective.recipe}) for {cfg.train.steps} steps on "
+        f"[1/5] pretraining {cfg.model.encoder} ({cfg.objective.recipe}) for {cfg.train.steps} steps on "
         f"{cfg.data.frames}-frame {cfg.data.image_size}² clips of the built-in physics world")
     summary = pretrain(cfg, out, resume=resume, progress=progress)
     train_s = time.perf_counter() - start
 
-    say(f"[2/3] probing frozen features on {probe_train} + {probe_test} held-out clips")
+    say(f"[2/5] probing frozen features on {probe_train} + {probe_test} held-out clips")
     d, m = cfg.data, cfg.model
     train = probe_clips(d.world, d.image_size, probe_train, d.frames, m.tubelet_size, cfg.train.seed, 0)
     test = probe_clips(d.world, d.image_size, probe_test, d.frames, m.tubelet_size, cfg.train.seed, 1)
@@ -53,7 +58,7 @@ def run_demo(out: str | Path = "runs/demo", overrides: list[str] | tuple[str, ..
         "pixels": pixel_probe_r2(train, test, m.patch_size, m.tubelet_size, probe),
     }
 
-    say("[3/3] writing pictures")
+    say("[3/5] writing pictures")
     sample = test.clips.frames[:3]
     pca_figure(sample, {"pretrained": patch_features(pretrained, sample),
                         "random init": patch_features(random_init, sample)}, out / "pca.png", m.tubelet_size)
@@ -70,8 +75,53 @@ def run_demo(out: str | Path = "runs/demo", overrides: list[str] | tuple[str, ..
               "encoder_for_features": "EMA teacher" if cfg.objective.regularizer == "ema" else "encoder"}
     (out / "results.json").write_text(json.dumps(report, indent=2))
     say(format_table(results))
-    say(f"done in {total_s / 60:.1f} min; run folder: {out} (results.json, pca.png, loss.png, log.jsonl)")
+    if world_model:
+        report["world_model"] = world_model_demo(out / "world-model", progress=progress, resume=resume)
+        total_s = time.perf_counter() - start
+        report["total_wall_seconds"] = total_s
+        (out / "results.json").write_text(json.dumps(report, indent=2))
+    say(f"done in {total_s / 60:.1f} min; run folder: {out} (results.json, pca.png, loss.png, log.jsonl"
+        + (", world-model/" if world_model else "") + ")")
     return report
+
+
+# The world-model stage is sized to about three minutes: fewer episodes, training steps and CEM samples
+# than the wm-two-rooms preset (docs/planning.md has the full-size numbers), the same model and MPC.
+DEMO_WM = {"episodes": 400, "steps": 300, "goals": 20}
+DEMO_PLAN = {"samples": 150, "iterations": 15, "elites": 15}
+
+
+def world_model_demo(out: str | Path, progress: bool = True, resume: bool = True, episodes: int = DEMO_WM["episodes"],
+                     steps: int = DEMO_WM["steps"], goals: int = DEMO_WM["goals"],
+                     plan_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    from .cli import format_plan
+    from .data.episodes import read_meta
+    from .dynamics.model import train_world_model
+    from .planning.evaluate import evaluate_planning
+    from .worlds import make_world
+    from .worlds.collect import collect
+
+    say = print if progress else (lambda *a, **k: None)
+    out = Path(out)
+    data = out / "data"
+    say(f"[4/5] world model: collecting {episodes} episodes in two-rooms (noisy expert + random walks)")
+    try:
+        done = resume and len(list((data / "episodes").glob("*.npz"))) >= episodes and read_meta(data)
+    except (FileNotFoundError, ValueError):
+        done = False
+    if not done:
+        collect(make_world("two-rooms"), "two-rooms", data, episodes, progress=progress)
+    cfg = config.load_world_model("wm-two-rooms", [f"train.steps={steps}"])
+    say(f"[5/5] training the compact world model end to end from pixels for {steps} steps, then planning to "
+        f"{goals} goals in the other room (CEM in MPC)")
+    t0 = time.perf_counter()
+    train = train_world_model(cfg, data, out / "run", resume=resume, progress=progress)
+    train_s = time.perf_counter() - t0
+    plan = evaluate_planning(out / "run", out / "run" / "plan", episodes=goals,
+                             plan_overrides=DEMO_PLAN if plan_overrides is None else plan_overrides, progress=progress)
+    say(format_plan(plan))
+    return {"episodes": episodes, "train_steps": steps, "train_wall_seconds": train_s,
+            "train_seconds": train.get("train_seconds"), "plan": plan}
 
 
 def format_table(results: dict[str, dict[str, float]]) -> str:

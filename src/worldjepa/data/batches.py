@@ -25,6 +25,8 @@ STD = torch.tensor([0.229, 0.224, 0.225])
 class Batch:
     video: Tensor | None = None  # [B, T, C, H, W] normalised float
     image: Tensor | None = None  # [B, C, H, W] normalised float
+    actions: Tensor | None = None  # [B, T-1, A] action (chunk) between consecutive frames of `video`
+    proprio: Tensor | None = None  # [B, T, P] proprioception per frame (P may be 0)
     skipped: tuple[str, ...] = ()  # files found unreadable while building this batch (counted by the trainer)
 
     @property

@@ -132,4 +132,4 @@ class FolderBatches:
             stills = [self._load(self.images, rng, lambda p: load_image(p, c.image_size), skipped)
                       for _ in range(self.num_images)]
             image = to_tensor(np.stack(stills))
-        return Batch(video, image, tuple(skipped))
+        return Batch(video, image, skipped=tuple(skipped))

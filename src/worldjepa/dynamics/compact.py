@@ -1,0 +1,144 @@
+"""The compact world model (LeWM form; methods.md §5.3): one latent vector per frame, trained end to end.
+
+    frame ─► ViT (image tokenizer, 3D-RoPE) ─► patch tokens ─► per-token Linear to c channels ─► flatten
+          ─► Linear ─► BatchNorm ─► GELU ─► Linear ─► z ∈ R^D
+
+The projector flattens the patch grid instead of mean-pooling it: with RoPE and no absolute position
+table, a pooled vector barely knows *where* things are, and in a navigation or pushing task where is
+all that matters. The BatchNorm sits before SIGReg for the reason LeWM gives (a final LayerNorm would
+fight the isotropic-Gaussian target).
+
+The predictor is a causal transformer over the frame latents z_1..z_t; each position is conditioned
+on its action chunk a_t through AdaLN-zero (shift, scale and gate of both sub-layers regressed from
+the action, the gates starting at zero so every block starts as the identity) and outputs ẑ_{t+1}.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ..nn.encoder import Encoder, ViTSize
+from ..nn.rope import rope_tables
+from ..nn.rope import apply_rope
+from ..nn.transformer import Attention, init_vit_
+
+
+class FrameEncoder(nn.Module):
+    """Images [B, 3, S, S] → latents [B, D]."""
+
+    def __init__(self, size: ViTSize, patch_size: int, image_size: int, token_dim: int, hidden: int, latent_dim: int):
+        super().__init__()
+        self.image_size = image_size
+        self.vit = Encoder(size, patch_size, tubelet_size=1, separate_tokenizers=True, levels=1)
+        tokens = (image_size // patch_size) ** 2
+        self.squeeze = nn.Linear(size.width, token_dim)
+        self.projector = nn.Sequential(nn.Linear(tokens * token_dim, hidden), nn.BatchNorm1d(hidden), nn.GELU(),
+                                       nn.Linear(hidden, latent_dim))
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.projector(self.squeeze(self.vit(images)).flatten(1))
+
+
+def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
+    return x * (1 + scale) + shift
+
+
+class AdaLNBlock(nn.Module):
+    """Pre-norm transformer block whose norms are modulated by a condition (DiT's AdaLN-zero)."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, elementwise_affine=False)
+        self.attn = Attention(dim, heads)
+        self.norm2 = nn.LayerNorm(dim, elementwise_affine=False)
+        hidden = int(dim * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+        self.modulation = nn.Sequential(nn.SiLU(), nn.Linear(dim, 6 * dim))
+
+    def forward(self, x: Tensor, cond: Tensor, rope: Tensor, mask: Tensor) -> Tensor:
+        s1, c1, g1, s2, c2, g2 = self.modulation(cond).chunk(6, dim=-1)
+        x = x + g1 * self.attn(modulate(self.norm1(x), s1, c1), rope, mask)
+        return x + g2 * self.mlp(modulate(self.norm2(x), s2, c2))
+
+    def step_modulation(self, cond: Tensor) -> list[Tensor]:
+        """For `step`: shift, 1 + scale and gate of both sub-layers, for all positions at once."""
+        s1, c1, g1, s2, c2, g2 = self.modulation(cond).chunk(6, dim=-1)
+        return [s1, c1 + 1, g1, s2, c2 + 1, g2]
+
+    def step(self, x: Tensor, mod: list[Tensor], rope: Tensor, keys: Tensor, values: Tensor, t: int) -> Tensor:
+        """Position t alone: x [B, 1, W] attends to itself and positions < t, whose keys and values are
+        already in `keys`/`values` [B, heads, H, d] (its own are written there). Same output as
+        `forward` on the whole causal sequence, at the cost of one position; fused multiply-adds keep
+        the number of small ops down, which is what a CPU planner pays for at this size."""
+        s1, c1, g1, s2, c2, g2 = (m[:, t:t + 1] for m in mod)
+        B, _, W = x.shape
+        heads = self.attn.heads
+        h = torch.addcmul(s1, self.norm1(x), c1)
+        q, k, v = self.attn.qkv(h).view(B, 1, 3, heads, W // heads).permute(2, 0, 3, 1, 4).unbind(0)
+        keys[:, :, t:t + 1] = apply_rope(k, rope)
+        values[:, :, t:t + 1] = v
+        q = apply_rope(q, rope) * (W // heads) ** -0.5
+        # one query against ≤ H keys: products and sums beat (batched) matmul kernels at this size
+        weights = (q * keys[:, :, :t + 1]).sum(-1, keepdim=True).softmax(2)  # [B, heads, t+1, 1]
+        out = self.attn.proj((weights * values[:, :, :t + 1]).sum(2).reshape(B, 1, W))
+        x = torch.addcmul(x, g1, out)
+        return torch.addcmul(x, g2, self.mlp(torch.addcmul(s2, self.norm2(x), c2)))
+
+
+class ActionPredictor(nn.Module):
+    """(z [B, T, D], actions [B, T, A'], proprio [B, T, P] | None) → ẑ [B, T, D], ẑ_t predicting z_{t+1}."""
+
+    def __init__(self, latent_dim: int, action_dim: int, width: int, depth: int, heads: int, proprio_dim: int = 0):
+        super().__init__()
+        self.action_dim, self.proprio_dim = action_dim, proprio_dim
+        self.inp = nn.Linear(latent_dim + proprio_dim, width)
+        self.action = nn.Sequential(nn.Linear(action_dim, width), nn.SiLU(), nn.Linear(width, width))
+        self.blocks = nn.ModuleList(AdaLNBlock(width, heads) for _ in range(depth))
+        self.norm = nn.LayerNorm(width)
+        self.out = nn.Linear(width, latent_dim)
+        self.head_dim = width // heads
+        init_vit_(self, self.blocks)
+        for block in self.blocks:  # AdaLN-zero: every block starts as the identity
+            nn.init.zeros_(block.modulation[1].weight)
+            nn.init.zeros_(block.modulation[1].bias)
+
+    def forward(self, z: Tensor, actions: Tensor, proprio: Tensor | None = None) -> Tensor:
+        T = z.shape[1]
+        if actions.shape[-1] != self.action_dim:
+            raise ValueError(f"the world model expects action chunks of {self.action_dim} values, got "
+                             f"{actions.shape[-1]} (actions shape {tuple(actions.shape)})")
+        x = self.inp(z if not self.proprio_dim else torch.cat([z, proprio], dim=-1))
+        cond = self.action(actions)
+        positions = torch.zeros(T, 3, device=z.device)
+        positions[:, 0] = torch.arange(T, device=z.device)  # time only: 1D RoPE through the 3D tables
+        rope = rope_tables(positions, self.head_dim)
+        mask = torch.ones(T, T, dtype=torch.bool, device=z.device).tril()
+        for block in self.blocks:
+            x = block(x, cond, rope, mask)
+        return self.out(self.norm(x))
+
+    def rollout(self, z0: Tensor, actions: Tensor, proprio: Tensor | None = None) -> Tensor:
+        """Autoregressive predictions [B, H, D] from z0 [B, D] under actions [B, H, A]: each prediction
+        becomes the next input. Keys and values of earlier positions are cached, so the cost is H
+        positions instead of 1 + 2 + … + H; equal to feeding `forward` its own outputs."""
+        B, H, _ = actions.shape
+        if actions.shape[-1] != self.action_dim:
+            raise ValueError(f"the world model expects action chunks of {self.action_dim} values, got "
+                             f"{actions.shape[-1]} (actions shape {tuple(actions.shape)})")
+        positions = torch.zeros(H, 3, device=z0.device)
+        positions[:, 0] = torch.arange(H, device=z0.device)
+        tables = rope_tables(positions, self.head_dim)  # [1, H, d/2]
+        cond = self.action(actions)
+        mods = [block.step_modulation(cond) for block in self.blocks]  # all positions at once
+        heads = self.blocks[0].attn.heads if self.blocks else 1
+        cache = [(cond.new_empty(B, heads, H, self.head_dim), cond.new_empty(B, heads, H, self.head_dim))
+                 for _ in self.blocks]
+        z, outputs = z0[:, None], []
+        for t in range(H):
+            x = self.inp(z if not self.proprio_dim else torch.cat([z, proprio[:, t:t + 1]], dim=-1))
+            for block, mod, (keys, values) in zip(self.blocks, mods, cache):
+                x = block.step(x, mod, tables[:, t:t + 1], keys, values, t)
+            z = self.out(self.norm(x)).to(z0.dtype)
+            outputs.append(z)
+        return torch.cat(outputs, dim=1)

@@ -1,0 +1,94 @@
+"""World-model training: teacher forcing plus an autoregressive rollout, for either predictor form.
+
+For a window of frames o_1..o_T with action chunks a_1..a_{T-1}:
+
+    z_t    = encode(o_t)                                   (compact: trained; patch: frozen, LayerNorm'ed)
+    ẑ^tf   = P(z_1..T-1, a_1..T-1)                          teacher forcing: ẑ^tf_t predicts z_{t+1}
+    L_tf   = D(ẑ^tf, z_2..T)
+    ẑ^ro_2 = ẑ^tf_1,  ẑ^ro_{n+1} = P(z_1, ẑ^ro_2..n, a_1..n)[last]     predictions fed back, n ≤ R
+    L_ro   = D(ẑ^ro_2..R+1, z_2..R+1)
+    L      = L_tf + w_ro · L_ro + λ · mean_t SIGReg(z_t over the batch)       (SIGReg: compact form only)
+
+D is the mean squared (LeWM) or mean absolute (V-JEPA 2-AC) difference. The compact form has no
+stop-gradient on its targets (LeWM): SIGReg is what keeps the latents from collapsing.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ..config import WMObjectiveConfig
+from ..data.batches import Batch
+from ..ssl.objective import Losses
+from ..ssl.sigreg import sigreg
+
+
+def latent_distance(pred: Tensor, target: Tensor, kind: str) -> Tensor:
+    diff = pred.float() - target.float()
+    return diff.pow(2).mean() if kind == "mse" else diff.abs().mean()
+
+
+class WorldModelObjective(nn.Module):
+    def __init__(self, encoder: nn.Module, predictor: nn.Module, cfg: WMObjectiveConfig, frozen_encoder: bool,
+                 use_proprio: bool = False, seed: int = 0):
+        super().__init__()
+        self.encoder, self.predictor, self.cfg = encoder, predictor, cfg
+        self.frozen_encoder, self.use_proprio, self.seed = frozen_encoder, use_proprio, seed
+        if frozen_encoder:
+            self.encoder.requires_grad_(False)
+
+    def trainable(self) -> nn.Module:
+        return self.predictor if self.frozen_encoder else self
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.frozen_encoder:
+            self.encoder.eval()
+        return self
+
+    def encode_frames(self, frames: Tensor) -> Tensor:
+        """[B, T, 3, S, S] → [B, T, *latent]."""
+        B, T = frames.shape[:2]
+        flat = frames.flatten(0, 1)
+        if self.frozen_encoder:
+            with torch.no_grad():
+                z = self.encoder(flat)
+        else:
+            z = self.encoder(flat)
+        return z.unflatten(0, (B, T))
+
+    def loss(self, batch: Batch, step: int) -> Losses:
+        if batch.video is None or batch.actions is None:
+            raise ValueError("world-model batches need frames (video) and actions")
+        z = self.encode_frames(batch.video)
+        actions = batch.actions
+        proprio = batch.proprio if self.use_proprio else None
+        T = z.shape[1]
+        kind = self.cfg.loss
+        pred = self.predictor(z[:, :-1], actions, None if proprio is None else proprio[:, :-1])
+        l_tf = latent_distance(pred, z[:, 1:], kind)
+        total, parts = l_tf, {"teacher_forcing": float(l_tf.detach())}
+
+        R = min(self.cfg.rollout_steps, T - 1)
+        if R > 0 and self.cfg.rollout_weight > 0:
+            seq = torch.cat([z[:, :1], pred[:, :1]], dim=1)
+            for n in range(2, R + 1):
+                nxt = self.predictor(seq, actions[:, :n], None if proprio is None else proprio[:, :n])[:, -1:]
+                seq = torch.cat([seq, nxt], dim=1)
+            l_ro = latent_distance(seq[:, 1:], z[:, 1:R + 1], kind)
+            total = total + self.cfg.rollout_weight * l_ro
+            parts["rollout"] = float(l_ro.detach())
+
+        if not self.frozen_encoder and self.cfg.sigreg_weight > 0:
+            flat = z.flatten(2)  # [B, T, K]
+            reg = torch.stack([sigreg(flat[:, t], self.cfg.sigreg_slices, seed=self.seed * 1_000_003 + step * 31 + t)
+                               for t in range(T)]).mean()
+            total = total + self.cfg.sigreg_weight * reg
+            parts["sigreg"] = float(reg.detach())
+        with torch.no_grad():
+            parts["latent_std"] = float(z.flatten(2).float().std(0).mean())
+        return Losses(total, parts)
+
+    def after_step(self, step: int) -> dict[str, float]:
+        return {}

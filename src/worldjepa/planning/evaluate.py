@@ -1,0 +1,114 @@
+"""Planning success of a trained world model in its world: the `worldjepa plan` command.
+
+Tasks (start and goal states) come from the world's `sample_task` with a seeded generator, so two
+runs with the same seed plan the same episodes. Writes `results.json`, `episodes.mp4` (a few episodes,
+each frame beside its goal) and `planning.png` (distance to the goal over time for every episode,
+and the planned energy at each re-plan).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import PlanConfig, to_dict
+from ..dynamics.model import load_world_model
+from ..worlds import make_world
+from .mpc import MPCResult, run_mpc
+from .solvers import make_solver
+
+
+def plan_overrides(items: list[str]) -> dict[str, Any]:
+    """`key=value` strings → checked PlanConfig fields (unknown keys name the closest one)."""
+    import yaml
+
+    from ..config import ConfigError, _coerce, _unknown_key_message
+    import typing
+
+    hints = typing.get_type_hints(PlanConfig)
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"planner override '{item}' must look like key=value (e.g. solver=mppi)")
+        key, raw = item.split("=", 1)
+        key = key.strip().removeprefix("plan.")
+        if key not in hints:
+            raise ConfigError(_unknown_key_message(f"plan.{key}", list(hints), "plan"))
+        out[key] = _coerce(hints[key], yaml.safe_load(raw), f"plan.{key}")
+    return out
+
+
+def evaluate_planning(run_dir: str | Path, out: str | Path | None = None, episodes: int | None = None,
+                      plan_overrides: dict[str, Any] | None = None, record: int = 4, progress: bool = True,
+                      world: str | None = None, precision: str = "fp32") -> dict[str, Any]:
+    model, cfg, smeta = load_world_model(run_dir, precision=precision)
+    plan = dataclasses.replace(cfg.plan, **(plan_overrides or {}))
+    if episodes is not None:
+        plan = dataclasses.replace(plan, episodes=episodes)
+    name = world or smeta.world
+    if world and world != smeta.world:
+        raise ValueError(f"this world model was trained on {smeta.world!r} data, not {world!r}")
+    worlds = [make_world(name, image_size=cfg.image_size) for _ in range(plan.episodes)]
+    rng = np.random.default_rng(plan.seed)
+    tasks = [worlds[0].sample_task(rng) for _ in range(plan.episodes)]
+    result = run_mpc(worlds, tasks, model, make_solver(plan), plan, cfg.data.frameskip, record=record,
+                     progress=progress, seed=plan.seed)
+    summary = {"world": name, "run": str(run_dir), **result.summary(), "plan": to_dict(plan),
+               "frameskip": cfg.data.frameskip, "success_radius": worlds[0].success_radius,
+               "precision": precision}
+    out = Path(out) if out else Path(run_dir) / "plan"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(summary, indent=2))
+    if record:
+        save_episode_video(result, [w.render_state(t.goal) for w, t in zip(worlds, tasks)], out / "episodes.mp4")
+    planning_figure(result, worlds[0].success_radius, out / "planning.png")
+    summary["out"] = str(out)
+    return summary
+
+
+def save_episode_video(result: MPCResult, goals: list[np.ndarray], path: Path, scale: int = 3) -> Path | None:
+    from ..data.video import write_video
+
+    clips = []
+    for e, goal in zip(result.episodes, goals):
+        if not e.frames:
+            continue
+        for f in e.frames + [e.frames[-1]] * 5:  # hold the last frame a moment
+            pair = np.concatenate([f, np.full((f.shape[0], 2, 3), 255, np.uint8), goal], axis=1)
+            clips.append(pair.repeat(scale, 0).repeat(scale, 1))
+    if not clips:
+        return None
+    frames = np.stack(clips)
+    pad_h, pad_w = (-frames.shape[1]) % 2, (-frames.shape[2]) % 2  # the h264 encoder wants even sizes
+    frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)))
+    write_video(path, frames, fps=10.0)
+    return path
+
+
+def planning_figure(result: MPCResult, radius: float, path: Path) -> Path:
+    from ..report.pictures import _matplotlib
+
+    plt = _matplotlib()
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for e in result.episodes:
+        a.plot(e.distances, color="tab:green" if e.success else "tab:red", alpha=0.5, lw=1)
+    a.axhline(radius, color="k", ls="--", lw=1, label="success radius")
+    a.set_xlabel("environment step")
+    a.set_ylabel("distance to goal")
+    a.set_title(f"{len(result.episodes)} episodes, success {result.success_rate:.0%}")
+    a.legend()
+    for e in result.episodes:
+        if e.energies:
+            b.plot(e.energies, color="tab:green" if e.success else "tab:red", alpha=0.5, lw=1)
+    b.set_yscale("symlog", linthresh=1e-3)
+    b.set_xlabel("re-plan")
+    b.set_ylabel("planned energy")
+    b.set_title("energy of the chosen plan")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

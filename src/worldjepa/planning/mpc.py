@@ -1,0 +1,128 @@
+"""Model-predictive control: plan, execute the first chunk(s), observe, plan again.
+
+Many episodes run in lockstep so that one solver call plans for all of them (the solvers are batched
+over problems). One model step is `frameskip` primitive environment steps: a planned action chunk of
+frameskip·A values is split into frameskip actions. An episode ends when the world's task distance
+is reached (the world's `reached`: success) or after `budget` primitive steps.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..config import PlanConfig
+from ..worlds.acting import ActingWorld, Task
+from .solvers import Solver
+
+
+@dataclass
+class Episode:
+    success: bool = False
+    steps: int = 0  # primitive steps taken
+    distances: list[float] = field(default_factory=list)  # task distance after reset and after every step
+    energies: list[float] = field(default_factory=list)  # planned energy at every re-plan
+    frames: list[np.ndarray] = field(default_factory=list)  # observations, when recorded
+
+    @property
+    def final_distance(self) -> float:
+        return self.distances[-1]
+
+
+@dataclass
+class MPCResult:
+    episodes: list[Episode]
+    plan_seconds: list[float]  # wall time of each solver call (all active episodes at once)
+    plan_batch: list[int]  # how many episodes each call planned for
+
+    @property
+    def success_rate(self) -> float:
+        return float(np.mean([e.success for e in self.episodes]))
+
+    @property
+    def seconds_per_plan(self) -> float:
+        """Mean solver time per episode per re-plan (a call for b episodes counts as b plans)."""
+        return float(sum(self.plan_seconds) / max(1, sum(self.plan_batch)))
+
+    def summary(self) -> dict[str, float]:
+        d = np.array([e.final_distance for e in self.episodes])
+        return {"episodes": len(self.episodes), "success_rate": self.success_rate,
+                "final_distance_mean": float(d.mean()), "final_distance_median": float(np.median(d)),
+                "steps_mean": float(np.mean([e.steps for e in self.episodes])),
+                "seconds_per_call": float(np.mean(self.plan_seconds)) if self.plan_seconds else 0.0,
+                "seconds_per_plan": self.seconds_per_plan}
+
+
+def shift(plan: torch.Tensor, executed: int, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    """Warm start for the next call: drop the executed steps, repeat the centre of the bounds at the end."""
+    centre = ((low + high) / 2).expand(plan.shape[0], executed, -1)
+    return torch.cat([plan[:, executed:], centre], dim=1)
+
+
+def run_mpc(worlds: list[ActingWorld], tasks: list[Task], model, solver: Solver, cfg: PlanConfig, frameskip: int,
+            record: int = 0, progress: bool = True, seed: int = 0) -> MPCResult:
+    """Run one episode per (world, task) pair to the goal; `record` episodes keep their frames."""
+    if len(worlds) != len(tasks):
+        raise ValueError(f"{len(worlds)} worlds for {len(tasks)} tasks")
+    B = len(worlds)
+    prim_dim = worlds[0].action_space.shape[0]
+    if model.action_dim != prim_dim * frameskip:
+        raise ValueError(f"the world model plans chunks of {model.action_dim} values but the world's actions have "
+                         f"{prim_dim} dimensions × frame-skip {frameskip} = {prim_dim * frameskip}")
+    episodes = [Episode() for _ in range(B)]
+    obs = []
+    for i, (w, t) in enumerate(zip(worlds, tasks)):
+        o, _ = w.reset(seed=seed + i, options={"state": t.start})
+        obs.append(o)
+        episodes[i].distances.append(w.distance(w.get_state(), t.goal))
+        if i < record:
+            episodes[i].frames.append(o)
+    z_goal = model.encode(np.stack([w.render_state(t.goal) for w, t in zip(worlds, tasks)]))
+    uses_proprio = bool(getattr(getattr(model, "objective", None), "use_proprio", False))
+    active = np.array([not w.reached(w.get_state(), t.goal) for w, t in zip(worlds, tasks)])
+    for e, a in zip(episodes, active):
+        e.success = not a
+    warm: torch.Tensor | None = None
+    plan_seconds, plan_batch = [], []
+    steps, call = 0, 0
+    bar = tqdm(total=cfg.budget, disable=not progress, unit="step", desc="plan")
+    while steps < cfg.budget and active.any():
+        idx = np.flatnonzero(active)
+        z0 = model.encode(np.stack([obs[i] for i in idx]))
+        kw = {}
+        if uses_proprio:
+            kw["proprio0"] = torch.as_tensor(np.stack([worlds[i].proprio() for i in idx]), dtype=torch.float32)
+        t0 = time.perf_counter()
+        plan = solver.solve(model, z0, z_goal[idx], init=None if warm is None else warm[idx], seed=seed + call, **kw)
+        plan_seconds.append(time.perf_counter() - t0)
+        plan_batch.append(len(idx))
+        call += 1
+        full = torch.zeros(B, *plan.actions.shape[1:])
+        full[idx] = plan.actions
+        warm = shift(full, cfg.execute, model.action_low, model.action_high)
+        for j, i in enumerate(idx):
+            episodes[i].energies.append(float(plan.energy[j]))
+        chunk = plan.actions[:, :cfg.execute].reshape(len(idx), cfg.execute * frameskip, prim_dim).numpy()
+        for k in range(chunk.shape[1]):
+            if steps >= cfg.budget:
+                break
+            for j, i in enumerate(idx):
+                if not active[i]:
+                    continue
+                w, t, e = worlds[i], tasks[i], episodes[i]
+                obs[i], *_ = w.step(chunk[j, k])
+                e.steps += 1
+                e.distances.append(w.distance(w.get_state(), t.goal))
+                if i < record:
+                    e.frames.append(obs[i])
+                if w.reached(w.get_state(), t.goal):
+                    e.success, active[i] = True, False
+            steps += 1
+            bar.update(1)
+        bar.set_postfix(success=f"{np.mean([e.success for e in episodes]):.2f}")
+    bar.close()
+    return MPCResult(episodes, plan_seconds, plan_batch)

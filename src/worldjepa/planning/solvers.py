@@ -1,0 +1,191 @@
+"""Solvers: find action sequences of low energy, batched over problems and candidates.
+
+All three share one sampling core, a diagonal Gaussian over sequences [B, H, A] clipped to the action
+bounds, and differ only in how they use the costs of the samples:
+
+    CEM   refit mean and std to the `elites` lowest-cost samples (DINO-WM, LeWM, V-JEPA 2-AC)
+    MPPI  mean and std as averages weighted by exp(−(E − min E) / (τ · std E)) (PLDM); τ is relative to
+          the spread of the costs, so one temperature serves any energy scale
+    GD    draw `elites` starting sequences from the same distribution, then Adam on the actions through
+          the differentiable world model, projected back into the bounds after every step (DINO-WM GD)
+
+Every solver returns the best sequence it evaluated (never an untested mean). A warm start (the
+previous plan, shifted) becomes the distribution's mean and is always among the candidates.
+`minimize(cost, ...)` works on any cost [B, S, H, A] → [B, S]; `solve(model, z0, z_goal)` builds that
+cost from a world model: energy(rollout(z0, actions), z_goal).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from ..config import PlanConfig
+
+Cost = Callable[[Tensor], Tensor]  # actions [B, S, H, A] → energies [B, S]
+
+
+@dataclass
+class Plan:
+    actions: Tensor  # [B, H, A] the lowest-energy sequence found
+    energy: Tensor  # [B] its energy
+    trace: list[float] = field(default_factory=list)  # mean (over B) best energy after each iteration
+
+
+class GaussianSampler:
+    """The shared core: a per-problem diagonal Gaussian over action sequences, clipped to bounds."""
+
+    def __init__(self, low: Tensor, high: Tensor, horizon: int, init_std: float, min_std: float, seed: int = 0,
+                 correlation: float = 0.0, chunk: int = 1):
+        self.low, self.high = low.float(), high.float()
+        self.horizon, self.init_std, self.min_std = horizon, init_std, min_std
+        self.correlation, self.chunk = correlation, chunk
+        if self.low.numel() % chunk:
+            raise ValueError(f"action size {self.low.numel()} is not a multiple of the chunk length {chunk}")
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def start(self, batch: int, init: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        A = self.low.numel()
+        mean = ((self.low + self.high) / 2).expand(batch, self.horizon, A).clone() if init is None else \
+            self.clip(init.float().clone())
+        if mean.shape != (batch, self.horizon, A):
+            raise ValueError(f"warm start must be [{batch}, {self.horizon}, {A}], got {tuple(mean.shape)}")
+        std = (self.high - self.low) / 2 * self.init_std
+        return mean, std.expand(batch, self.horizon, A).clone()
+
+    def clip(self, actions: Tensor) -> Tensor:
+        return torch.maximum(torch.minimum(actions, self.high), self.low)
+
+    def noise(self, batch: int, n: int) -> Tensor:
+        """Unit-variance noise [batch, n, H, A]. With correlation ρ > 0 it is an AR(1) process along the
+        primitive steps (ε_t = ρ ε_t−1 + √(1−ρ²) w_t, over the H·chunk steps of a sequence): sampled
+        sequences then keep a direction for a while and reach far states, where white noise averages
+        out within a chunk (the coloured-noise idea of iCEM)."""
+        H, A = self.horizon, self.low.numel()
+        steps, dim = H * self.chunk, A // self.chunk
+        w = torch.randn((batch, n, steps, dim), generator=self.generator)
+        rho = self.correlation
+        if rho > 0:  # the recursion unrolled: ε = M w, M[t, s] = ρ^(t−s) · (1 if s = 0 else √(1−ρ²)), s ≤ t
+            t = torch.arange(steps, dtype=torch.float32)
+            lag = t[:, None] - t[None, :]
+            M = torch.where(lag >= 0, rho ** lag.clamp_min(0), torch.zeros(()))
+            M[:, 1:] *= (1 - rho * rho) ** 0.5
+            w = torch.einsum("ts,bnsd->bntd", M, w)
+        return w.reshape(batch, n, H, A)
+
+    def sample(self, mean: Tensor, std: Tensor, n: int) -> Tensor:
+        """[B, n, H, A]; candidate 0 is the mean itself."""
+        noise = self.noise(mean.shape[0], n)
+        noise[:, 0] = 0.0
+        return self.clip(mean[:, None] + std[:, None] * noise)
+
+
+def _pick(candidates: Tensor, energies: Tensor, best: Plan | None) -> Plan:
+    """The better, per problem, of `best` and the lowest-energy candidate."""
+    e, i = energies.min(dim=1)
+    acts = candidates[torch.arange(len(i)), i]
+    if best is None:
+        return Plan(acts.detach().clone(), e.detach().clone())
+    better = e < best.energy
+    best.actions[better] = acts[better].detach()
+    best.energy[better] = e[better].detach()
+    return best
+
+
+class Solver:
+    def __init__(self, cfg: PlanConfig):
+        self.cfg = cfg
+
+    def sampler(self, low: Tensor, high: Tensor, seed: int | None = None, chunk: int = 1) -> GaussianSampler:
+        c = self.cfg
+        return GaussianSampler(low, high, c.horizon, c.init_std, c.min_std, c.seed if seed is None else seed,
+                               c.noise_correlation, chunk)
+
+    def minimize(self, cost: Cost, low: Tensor, high: Tensor, batch: int, init: Tensor | None = None,
+                 seed: int | None = None, chunk: int = 1) -> Plan:
+        """Minimise `cost` over sequences [batch, horizon, A] in [low, high]; `chunk` primitive actions
+        make one step of A values (frame-skip), which only the correlated noise needs to know."""
+        raise NotImplementedError
+
+    def solve(self, model, z0: Tensor, z_goal: Tensor, init: Tensor | None = None, seed: int | None = None,
+              proprio0: Tensor | None = None) -> Plan:
+        if z_goal.shape != z0.shape:
+            raise ValueError(f"goal latents {tuple(z_goal.shape)} do not match start latents {tuple(z0.shape)}")
+        kw = {} if proprio0 is None else {"proprio0": proprio0}
+
+        def cost(actions: Tensor) -> Tensor:
+            return model.energy(model.rollout(z0, actions, **kw), z_goal)
+
+        return self.minimize(cost, model.action_low, model.action_high, z0.shape[0], init, seed,
+                             getattr(model, "frameskip", 1))
+
+
+class GaussianSearch(Solver):
+    """Sample, score, keep the best, refit the distribution; subclasses say how to refit."""
+
+    def refit(self, candidates: Tensor, energies: Tensor) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def minimize(self, cost, low, high, batch, init=None, seed=None, chunk=1):
+        c, s = self.cfg, self.sampler(low, high, seed, chunk)
+        mean, std = s.start(batch, init)
+        best, trace = None, []
+        for _ in range(c.iterations):
+            cand = s.sample(mean, std, c.samples)
+            e = cost(cand)
+            best = _pick(cand, e, best)
+            mean, std = self.refit(cand, e)
+            std = std.clamp_min(c.min_std)
+            trace.append(float(best.energy.mean()))
+        best.trace = trace
+        return best
+
+
+class CEM(GaussianSearch):
+    def refit(self, candidates, energies):
+        idx = energies.topk(self.cfg.elites, dim=1, largest=False).indices
+        elites = candidates[torch.arange(len(idx))[:, None], idx]  # [B, k, H, A]
+        return elites.mean(1), elites.std(1)
+
+
+class MPPI(GaussianSearch):
+    def refit(self, candidates, energies):
+        spread = energies.std(dim=1, keepdim=True).clamp_min(1e-8)
+        shifted = energies - energies.min(dim=1, keepdim=True).values
+        w = torch.softmax(-shifted / (self.cfg.temperature * spread), dim=1)[..., None, None]
+        mean = (w * candidates).sum(1)
+        return mean, (w * (candidates - mean[:, None]) ** 2).sum(1).sqrt()
+
+
+class GradientDescent(Solver):
+    def minimize(self, cost, low, high, batch, init=None, seed=None, chunk=1):
+        c, s = self.cfg, self.sampler(low, high, seed, chunk)
+        mean, std = s.start(batch, init)
+        starts = max(1, min(c.elites, c.samples))
+        actions = s.sample(mean, std, starts).requires_grad_(True)
+        opt = torch.optim.Adam([actions], lr=c.gd_lr)
+        best, trace = None, []
+        for _ in range(c.gd_steps):
+            e = cost(actions)
+            best = _pick(actions, e, best)
+            opt.zero_grad(set_to_none=True)
+            e.sum().backward()
+            opt.step()
+            with torch.no_grad():
+                actions.copy_(s.clip(actions))
+            trace.append(float(best.energy.mean()))
+        with torch.no_grad():
+            best = _pick(actions, cost(actions), best)
+        best.trace = trace
+        return best
+
+
+SOLVERS = {"cem": CEM, "mppi": MPPI, "gd": GradientDescent}
+
+
+def make_solver(cfg: PlanConfig) -> Solver:
+    return SOLVERS[cfg.solver](cfg)

@@ -1,0 +1,124 @@
+"""What every world with actions offers: the Gymnasium API with pixel observations, plus goals.
+
+A world is a `gymnasium.Env` whose observation is an RGB image `uint8 [H, W, 3]` and whose action space
+is a `Box`. Beyond Gymnasium it can start from and render a given state, which is how goals are made
+(a goal image is the rendering of a goal state), and it knows what reaching a goal means:
+
+    reset(seed=..., options={"state": s})   start from state s (else a random start)
+    render_state(s) -> image                a picture of state s, without changing the world
+    sample_task(rng) -> Task                a start state and a goal state
+    distance(state, goal) -> float          task distance
+    reached(state, goal) -> bool            success (by default: distance below `success_radius`)
+    expert(rng, noise) -> Policy            a scripted expert for offline data (noisy if noise > 0)
+
+`info` after reset and step holds "state" (what `reset(options=...)` accepts) and "proprio" (the
+vector an agent senses of itself, possibly empty).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import gymnasium as gym
+import numpy as np
+
+Policy = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (state, goal state) → action
+
+
+@dataclass
+class Task:
+    start: np.ndarray
+    goal: np.ndarray
+
+
+class ActingWorld(gym.Env):
+    """Base class of the built-in worlds (and the Gymnasium adapter): pixels, state, goals."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    success_radius: float = 0.0
+    proprio_dim: int = 0
+
+    def __init__(self, image_size: int, action_dim: int, max_episode_steps: int, render_mode: str = "rgb_array"):
+        if render_mode != "rgb_array":
+            raise ValueError(f"render_mode must be 'rgb_array' (pixel observations), got {render_mode!r}")
+        self.render_mode, self.image_size = render_mode, image_size
+        self.max_episode_steps = max_episode_steps
+        self.observation_space = gym.spaces.Box(0, 255, (image_size, image_size, 3), np.uint8)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (action_dim,), np.float32)
+        self.state: np.ndarray | None = None
+        self.elapsed = 0
+
+    # -- to implement -----------------------------------------------------------------------
+    def _set_state(self, state: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _advance(self, action: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _random_state(self, rng: np.random.Generator) -> np.ndarray:
+        raise NotImplementedError
+
+    def render_state(self, state: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def sample_task(self, rng: np.random.Generator) -> Task:
+        raise NotImplementedError
+
+    def distance(self, state: np.ndarray, goal: np.ndarray) -> float:
+        raise NotImplementedError
+
+    def expert(self, rng: np.random.Generator, noise: float = 0.0) -> Policy:
+        raise NotImplementedError
+
+    def reached(self, state: np.ndarray, goal: np.ndarray) -> bool:
+        """Whether the task is done (worlds with more than a distance to meet override this)."""
+        return self.distance(state, goal) < self.success_radius
+
+    def proprio(self) -> np.ndarray:
+        return np.zeros(0, np.float32)
+
+    # -- the Gymnasium API, shared ----------------------------------------------------------
+    def check_action(self, action: Any) -> np.ndarray:
+        a = np.asarray(action, dtype=np.float32)
+        if a.shape != self.action_space.shape:
+            raise ValueError(f"{type(self).__name__} expects an action of shape {self.action_space.shape} "
+                             f"in [{self.action_space.low.min():g}, {self.action_space.high.max():g}], got shape {a.shape}")
+        return np.clip(a, self.action_space.low, self.action_space.high)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        state = (options or {}).get("state")
+        self._set_state(np.asarray(state, np.float64) if state is not None else self._random_state(self.np_random))
+        self.elapsed = 0
+        return self.render(), self._info()
+
+    def step(self, action):
+        self._advance(self.check_action(action))
+        self.elapsed += 1
+        truncated = self.elapsed >= self.max_episode_steps
+        return self.render(), 0.0, False, truncated, self._info()
+
+    def render(self) -> np.ndarray:
+        return self.render_state(self.get_state())
+
+    def get_state(self) -> np.ndarray:
+        if self.state is None:
+            raise RuntimeError("call reset() before step() or render()")
+        return np.array(self.state, copy=True)
+
+    def _info(self) -> dict[str, Any]:
+        return {"state": self.get_state(), "proprio": self.proprio()}
+
+
+def disk_mask(size: int, center: np.ndarray, radius_px: float) -> np.ndarray:
+    """Anti-aliased coverage [size, size] of a disk at `center` (units of the image width, x right,
+    y down): sub-pixel positions stay visible in the picture."""
+    c = (np.arange(size) + 0.5)
+    d = np.sqrt((c[None, :] - center[0] * size) ** 2 + (c[:, None] - center[1] * size) ** 2)
+    return np.clip(radius_px + 0.5 - d, 0.0, 1.0)
+
+
+def paint(canvas: np.ndarray, coverage: np.ndarray, color) -> None:
+    """Blend `color` into float canvas [H, W, 3] with per-pixel coverage in [0, 1]."""
+    canvas += coverage[..., None] * (np.asarray(color, np.float32) - canvas)

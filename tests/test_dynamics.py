@@ -1,0 +1,131 @@
+"""Action-conditioned predictors: causality, AdaLN-zero, energies, and a trained model that responds to actions."""
+
+import numpy as np
+import pytest
+import torch
+
+from worldjepa.config import WorldModelConfig, load_world_model
+from worldjepa.data.episodes import EpisodeStore
+from worldjepa.data.batches import to_tensor
+from worldjepa.dynamics.compact import ActionPredictor
+from worldjepa.dynamics.model import JEPAWorldModel, latent_energy, load_world_model as load_run, train_world_model
+from worldjepa.dynamics.patch import PatchActionPredictor, block_causal_mask
+from worldjepa.worlds.collect import collect
+from worldjepa.worlds.two_rooms import TwoRooms
+
+
+def test_block_causal_mask_formula():
+    m = block_causal_mask(3, 2)
+    step = torch.tensor([0, 0, 1, 1, 2, 2])
+    assert torch.equal(m, step[:, None] >= step[None, :])
+    assert m[0, 1] and not m[1, 2] and m[5, 0]  # full inside a step, nothing from later steps
+
+
+@pytest.mark.parametrize("form", ["patch", "compact"])
+def test_changing_step_t_plus_1_leaves_earlier_outputs_unchanged(form):
+    torch.manual_seed(0)
+    B, T, N, D, A, P = 2, 4, 6, 24, 3, 2
+    if form == "patch":
+        pred = PatchActionPredictor(D, (2, 3), A, width=48, depth=2, heads=2, proprio_dim=P)
+        z = torch.randn(B, T, N, D)
+    else:
+        pred = ActionPredictor(D, A, width=48, depth=2, heads=2, proprio_dim=P)
+        for block in pred.blocks:  # leave AdaLN-zero's identity start, or the actions would not matter yet
+            torch.nn.init.normal_(block.modulation[1].weight, std=0.5)
+        z = torch.randn(B, T, D)
+    a, s = torch.randn(B, T, A), torch.randn(B, T, P)
+    out = pred(z, a, s)
+    t = 1
+    z2, a2, s2 = z.clone(), a.clone(), s.clone()
+    z2[:, t + 1:] += torch.randn_like(z2[:, t + 1:])
+    a2[:, t + 1:] += 1.0
+    s2[:, t + 1:] -= 1.0
+    out2 = pred(z2, a2, s2)
+    torch.testing.assert_close(out2[:, :t + 1], out[:, :t + 1], rtol=0, atol=1e-6)
+    assert (out2[:, t + 1:] - out[:, t + 1:]).abs().max() > 1e-3
+    a3 = a.clone()
+    a3[:, t] += 1.0  # the action of step t does change the prediction made at step t
+    assert (pred(z, a3, s)[:, t] - out[:, t]).abs().max() > 1e-4
+
+
+def test_adaln_zero_starts_as_identity_blocks():
+    torch.manual_seed(0)
+    pred = ActionPredictor(16, 4, width=32, depth=3, heads=2)
+    z = torch.randn(2, 3, 16)
+    expected = pred.out(pred.norm(pred.inp(z)))  # every block is the identity at initialisation
+    torch.testing.assert_close(pred(z, torch.randn(2, 3, 4)), expected)
+
+
+def test_latent_energy_formula():
+    z_pred = torch.tensor([[[[1.0, 2.0], [0.0, 0.0]], [[3.0, 0.0], [1.0, 1.0]]]])  # [B=1, C=2, H=2, L=2]
+    goal = torch.tensor([[1.0, 1.0]])
+    w = torch.tensor([0.25, 1.0])
+    e = latent_energy(z_pred, goal, "l2", w)
+    assert torch.allclose(e, torch.tensor([[0.25 * 1 + 1.0 * 2, 0.25 * 5 + 0.0]]))
+    e1 = latent_energy(z_pred, goal, "l1", w)
+    assert torch.allclose(e1, torch.tensor([[0.25 * 0.5 + 1.0 * 1.0, 0.25 * 1.5 + 0.0]]))
+
+
+SMALL_WM = ["image_size=32", "data.window=3", "data.frameskip=2", "data.batch_size=32", "model.depth=2",
+            "model.width=64", "model.heads=2", "model.token_dim=8", "model.projector_hidden=128",
+            "model.latent_dim=32", "model.predictor_depth=2", "model.predictor_width=64", "model.predictor_heads=2",
+            "train.precision=fp32", "train.log_every=50", "train.checkpoint_every=1000", "optim.warmup_steps=20",
+            "objective.sigreg_slices=256"]
+
+
+@pytest.fixture(scope="module")
+def trained_two_rooms(tmp_path_factory):
+    root = tmp_path_factory.mktemp("wm")
+    collect(TwoRooms(image_size=32), "two-rooms", root / "data", episodes=120, steps=20, expert_share=0.0,
+            progress=False)
+    cfg = load_world_model("wm-two-rooms", SMALL_WM + ["train.steps=300"])
+    train_world_model(cfg, root / "data", root / "run", progress=False)
+    return root
+
+
+def test_trained_predictor_responds_to_actions(trained_two_rooms):
+    """Held-out states, two opposite action chunks: the prediction for each lies nearer the encoding of
+    the frame that action really leads to than the encoding of the other outcome."""
+    model, cfg, _ = load_run(trained_two_rooms / "run")
+    world = TwoRooms(image_size=32)
+    rng = np.random.default_rng(123)
+    starts = np.stack([np.array([rng.uniform(0.15, 0.35), rng.uniform(0.2, 0.8)]) for _ in range(40)])
+    chunk = rng.uniform(-1, 1, (40, 2))
+    right = []
+    for sign in (1.0, -1.0):
+        ends = []
+        for p, a in zip(starts, chunk):
+            world.reset(options={"state": p})
+            for _ in range(cfg.data.frameskip):
+                world.step(sign * a)
+            ends.append(world.render())
+        right.append(model.encode(np.stack(ends)))
+    z0 = model.encode(np.stack([world.render_state(p) for p in starts]))
+    acts = torch.tensor(np.stack([np.tile(chunk, 2), np.tile(-chunk, 2)], 1), dtype=torch.float32)[:, :, None]
+    pred = model.rollout(z0, acts)[:, :, 0]  # [40, 2 actions, L]
+    d_own = torch.stack([(pred[:, 0] - right[0]).norm(dim=-1), (pred[:, 1] - right[1]).norm(dim=-1)])
+    d_other = torch.stack([(pred[:, 0] - right[1]).norm(dim=-1), (pred[:, 1] - right[0]).norm(dim=-1)])
+    accuracy = (d_own < d_other).float().mean()
+    assert accuracy >= 0.9, accuracy
+    assert (pred[:, 0] - pred[:, 1]).norm(dim=-1).mean() > 0.3 * (right[0] - right[1]).norm(dim=-1).mean()
+
+
+def test_world_model_input_errors_name_what_is_expected(trained_two_rooms):
+    model, _, _ = load_run(trained_two_rooms / "run")
+    with pytest.raises(ValueError, match=r"shape \[B, 32, 32, 3\].*trained on 32x32"):
+        model.encode(np.zeros((1, 64, 64, 3), np.uint8))  # a goal image of the wrong size
+    z = model.encode(np.zeros((1, 32, 32, 3), np.uint8))
+    with pytest.raises(ValueError, match=r"actions must be \[B, candidates, horizon, 4\]"):
+        model.rollout(z, torch.zeros(1, 3, 2, 5))  # an action of the wrong dimension
+
+
+def test_cached_rollout_equals_feeding_predictions_back():
+    torch.manual_seed(0)
+    pred = ActionPredictor(12, 3, width=32, depth=2, heads=2, proprio_dim=2)
+    for block in pred.blocks:
+        torch.nn.init.normal_(block.modulation[1].weight, std=0.3)
+    z0, actions, proprio = torch.randn(4, 12), torch.randn(4, 5, 3), torch.randn(4, 5, 2)
+    seq = z0[:, None]
+    for h in range(5):
+        seq = torch.cat([seq, pred(seq, actions[:, :h + 1], proprio[:, :h + 1])[:, -1:]], dim=1)
+    torch.testing.assert_close(pred.rollout(z0, actions, proprio), seq[:, 1:], rtol=1e-4, atol=1e-5)

@@ -1,0 +1,82 @@
+"""The episode store: format round trip, windows with action chunking, bad files."""
+
+import json
+
+import numpy as np
+import pytest
+
+from worldjepa.data.episodes import EpisodeBatches, EpisodeStore, StoreMeta, write_episode, write_meta
+from worldjepa.worlds.collect import collect
+from worldjepa.worlds.two_rooms import TwoRooms
+
+
+def _store(folder, lengths=(12, 9), size=16, A=2, P=3):
+    write_meta(folder, StoreMeta("mine", size, A, [-1.0] * A, [1.0] * A, P))
+    rng = np.random.default_rng(0)
+    eps = []
+    for i, T in enumerate(lengths):
+        obs = rng.integers(0, 255, (T + 1, size, size, 3), dtype=np.uint8)
+        act = rng.uniform(-1, 1, (T, A)).astype(np.float32)
+        prop = rng.normal(size=(T + 1, P)).astype(np.float32)
+        write_episode(folder, i, obs, act, prop)
+        eps.append((obs, act, prop))
+    return eps
+
+
+def test_windows_chunk_the_actions_between_kept_frames(tmp_path):
+    eps = _store(tmp_path)
+    store = EpisodeStore(tmp_path)
+    assert len(store) == 2 and store.steps == 21
+    w = store.window(0, 2, length=3, frameskip=4)
+    obs, act, prop = eps[0]
+    np.testing.assert_array_equal(w["obs"], obs[[2, 6, 10]])
+    np.testing.assert_array_equal(w["action"][0], act[2:6].reshape(-1))  # 4 primitive actions → one chunk of 8
+    np.testing.assert_array_equal(w["action"][1], act[6:10].reshape(-1))
+    np.testing.assert_array_equal(w["proprio"], prop[[2, 6, 10]])
+    index = store.window_index(3, 4)  # span 8: starts 0..4 in the 12-step episode, 0..1 in the 9-step one
+    assert sorted(map(tuple, index.tolist())) == [(0, s) for s in range(5)] + [(1, 0), (1, 1)]
+    batch = EpisodeBatches(store, 3, 4, batch_size=5, seed=1).batch(7)
+    assert batch.video.shape == (5, 3, 3, 16, 16) and batch.actions.shape == (5, 2, 8) and batch.proprio.shape == (5, 3, 3)
+    again = EpisodeBatches(store, 3, 4, batch_size=5, seed=1).batch(7)
+    assert (batch.actions == again.actions).all()  # a pure function of the step
+
+
+def test_corrupt_episode_is_skipped_and_counted(tmp_path):
+    _store(tmp_path, lengths=(6, 6, 6))
+    (tmp_path / "episodes" / "000001.npz").write_bytes(b"\x00garbage")
+    with pytest.warns(UserWarning, match="1 of 3 episode files"):
+        store = EpisodeStore(tmp_path)
+    assert len(store) == 2 and store.skipped == ["000001.npz"]
+    batch = EpisodeBatches(store, 2, 1, 2).batch(0)
+    assert batch.skipped == ("000001.npz",)
+
+
+def test_bad_stores_are_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        EpisodeStore(tmp_path / "nothing")
+    with pytest.raises(FileNotFoundError, match="no meta.json"):
+        EpisodeStore(tmp_path)
+    _store(tmp_path, lengths=(3,))
+    with pytest.raises(ValueError, match="no episode is long enough"):
+        EpisodeStore(tmp_path).window_index(5, 2)
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    meta["image_size"] = 32
+    (tmp_path / "meta.json").write_text(json.dumps(meta))
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match="no readable episodes"):
+        EpisodeStore(tmp_path)  # every episode has the wrong frame size
+    with pytest.raises(ValueError, match=r"action must be \[T, A\]"):
+        write_episode(tmp_path, 9, np.zeros((4, 8, 8, 3), np.uint8), np.zeros((4, 2)))
+
+
+def test_collect_writes_a_store_that_replays(tmp_path):
+    world = TwoRooms(image_size=32)
+    collect(world, "two-rooms", tmp_path, episodes=3, steps=10, progress=False)
+    store = EpisodeStore(tmp_path)
+    assert store.meta.world == "two-rooms" and store.meta.action_dim == 2 and len(store) == 3
+    ep = store.episodes[0]
+    # replaying the stored actions from the stored start state reproduces the stored observations
+    obs, _ = world.reset(options={"state": ep["state"][0]})
+    np.testing.assert_array_equal(obs, ep["obs"][0])
+    for t, a in enumerate(ep["action"]):
+        obs, *_ = world.step(a)
+        np.testing.assert_array_equal(obs, ep["obs"][t + 1])

@@ -1,0 +1,39 @@
+"""The world-model commands end to end at toy size: collect → train-wm → plan, in the built-in world and
+in a Gymnasium environment through the adapter."""
+
+import json
+
+import pytest
+
+from worldjepa.cli import main
+from test_dynamics import SMALL_WM
+
+TINY_PLAN = ["samples=16", "iterations=2", "elites=4", "horizon=2", "budget=6"]
+
+
+@pytest.mark.parametrize("world", ["two-rooms", "gym:Pendulum-v1"])
+def test_collect_train_plan(tmp_path, capsys, world):
+    data, run = tmp_path / "data", tmp_path / "run"
+    assert main(["collect", "--world", world, "--episodes", "4", "--steps", "12", "--out", str(data),
+                 "--image-size", "32"]) == 0
+    assert main(["train-wm", "--data", str(data), "--out", str(run), "--quiet", *SMALL_WM, "train.steps=3",
+                 "data.batch_size=4"]) == 0
+    capsys.readouterr()
+    assert main(["plan", "--checkpoint", str(run), "--episodes", "2", "--record", "1", "--quiet", *TINY_PLAN]) == 0
+    printed = capsys.readouterr().out
+    assert "success" in printed and "ms per step" in printed
+    results = json.loads((run / "plan" / "results.json").read_text())
+    assert results["episodes"] == 2 and 0.0 <= results["success_rate"] <= 1.0
+    assert results["plan"]["samples"] == 16 and results["world"] == world
+    assert (run / "plan" / "planning.png").stat().st_size > 0 and (run / "plan" / "episodes.mp4").stat().st_size > 0
+
+
+def test_world_model_command_errors_are_one_line(tmp_path, capsys):
+    assert main(["collect", "--world", "gym:CartPole-v1", "--episodes", "1", "--out", str(tmp_path / "d")]) == 2
+    assert "needs a 1-D Box" in capsys.readouterr().err
+    assert main(["train-wm", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "r")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["plan", "--checkpoint", str(tmp_path / "nothing")]) == 2
+    assert "no world-model checkpoint" in capsys.readouterr().err
+    assert main(["train-wm", "--data", str(tmp_path), "--out", str(tmp_path / "r"), "plan.solverr=cem"]) == 2
+    assert "did you mean 'plan.solver'" in capsys.readouterr().err
