@@ -17,7 +17,7 @@ import torch
 from .config import PretrainConfig, from_dict, resolve, save_yaml, to_dict
 from .data.batches import BatchSource, WorldBatches
 from .data.folder import FolderBatches
-from .nn.encoder import Encoder, ViTSize, size_preset
+from .nn.encoder import Encoder, ViTSize, sized
 from .nn.predictor import MaskedPredictor
 from .ssl.objective import MaskedLatentPrediction
 from .train.checkpoint import load_checkpoint, load_module
@@ -26,8 +26,7 @@ from .train.trainer import CHECKPOINT, Trainer
 
 def encoder_size(cfg: PretrainConfig) -> ViTSize:
     m = cfg.model
-    base = size_preset(m.encoder)
-    return ViTSize(m.depth or base.depth, m.width or base.width, m.heads or base.heads, base.mlp_ratio)
+    return sized(m.encoder, m.depth, m.width, m.heads)
 
 
 def build_encoder(cfg: PretrainConfig) -> Encoder:

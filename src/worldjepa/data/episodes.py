@@ -46,6 +46,16 @@ class StoreMeta:
     proprio_dim: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any], where: str = "meta.json") -> "StoreMeta":
+        """Inverse of `to_json`; unknown keys go to `extra`, a missing one is a clear error."""
+        missing = sorted({"world", "image_size", "action_dim", "action_low", "action_high"} - data.keys())
+        if missing:
+            raise ValueError(f"{where} lacks the keys {missing}")
+        known = {"world", "image_size", "action_dim", "action_low", "action_high", "proprio_dim"}
+        extra = {k: v for k, v in data.items() if k not in known | {"format", "version"}}
+        return cls(**{k: data[k] for k in known if k in data}, extra=extra)
+
     def to_json(self) -> dict[str, Any]:
         return {"format": FORMAT, "version": VERSION, "world": self.world, "image_size": self.image_size,
                 "action_dim": self.action_dim, "action_low": list(map(float, self.action_low)),
@@ -90,12 +100,7 @@ def read_meta(folder: str | Path) -> StoreMeta:
     if data.get("format") != FORMAT or data.get("version") != VERSION:
         raise ValueError(f"{path}: expected format {FORMAT!r} version {VERSION}, got "
                          f"{data.get('format')!r} version {data.get('version')}")
-    known = {"world", "image_size", "action_dim", "action_low", "action_high", "proprio_dim"}
-    missing = sorted(known - {"proprio_dim"} - data.keys())
-    if missing:
-        raise ValueError(f"{path} lacks the keys {missing}")
-    extra = {k: v for k, v in data.items() if k not in known | {"format", "version"}}
-    return StoreMeta(**{k: data[k] for k in known if k in data}, extra=extra)
+    return StoreMeta.from_json(data, str(path))
 
 
 class EpisodeStore:

@@ -18,10 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..config import DynamicsConfig, WorldModelConfig, check_world_model, from_dict, save_yaml, to_dict
+from ..config import WorldModelConfig, check_world_model, from_dict, save_yaml, to_dict
 from ..data.batches import to_tensor
 from ..data.episodes import EpisodeBatches, EpisodeStore, StoreMeta
-from ..nn.encoder import ViTSize, size_preset
+from ..nn.encoder import sized
 from ..train.checkpoint import load_checkpoint, load_module
 from ..train.trainer import CHECKPOINT, Trainer
 from .compact import ActionPredictor, FrameEncoder
@@ -133,11 +133,6 @@ class JEPAWorldModel:
 # Building from a config
 
 
-def _vit_size(m: DynamicsConfig) -> ViTSize:
-    base = size_preset(m.encoder)
-    return ViTSize(m.depth or base.depth, m.width or base.width, m.heads or base.heads, base.mlp_ratio)
-
-
 class FrozenPatchEncoder(nn.Module):
     """A pretrained ViT's patch features, LayerNorm'ed (V-JEPA 2-AC `normalize_reps`)."""
 
@@ -159,7 +154,7 @@ def build_objective(cfg: WorldModelConfig, meta: StoreMeta) -> WorldModelObjecti
     action_dim = meta.action_dim * cfg.data.frameskip
     proprio_dim = meta.proprio_dim if m.use_proprio else 0
     if m.form == "compact":
-        encoder = FrameEncoder(_vit_size(m), m.patch_size, cfg.image_size, m.token_dim, m.projector_hidden, m.latent_dim)
+        encoder = FrameEncoder(sized(m.encoder, m.depth, m.width, m.heads), m.patch_size, cfg.image_size, m.token_dim, m.projector_hidden, m.latent_dim)
         predictor = ActionPredictor(m.latent_dim, action_dim, m.predictor_width, m.predictor_depth, m.predictor_heads,
                                     proprio_dim)
         return WorldModelObjective(encoder, predictor, cfg.objective, False, m.use_proprio, cfg.train.seed)
@@ -206,10 +201,7 @@ def load_world_model(run_dir: str | Path, plan_overrides: dict[str, Any] | None 
     if store_meta is None:
         raise ValueError(f"{path} is not a world-model run (no episode-store metadata); is it a pretraining run?")
     cfg = check_world_model(from_dict(WorldModelConfig, config))
-    from ..data.episodes import StoreMeta as _Meta
-
-    smeta = _Meta(**{k: store_meta[k] for k in ("world", "image_size", "action_dim", "action_low", "action_high",
-                                                  "proprio_dim")})
+    smeta = StoreMeta.from_json(store_meta)
     objective = build_objective(cfg, smeta)
     load_module(objective, tensors, "objective")
     low = np.tile(smeta.action_low, cfg.data.frameskip)

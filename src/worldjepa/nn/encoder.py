@@ -50,6 +50,12 @@ def size_preset(name: str) -> ViTSize:
     return SIZES[name]
 
 
+def sized(name: str, depth: int | None = None, width: int | None = None, heads: int | None = None) -> ViTSize:
+    """A preset with any of depth / width / heads overridden (None keeps the preset's)."""
+    base = size_preset(name)
+    return ViTSize(depth or base.depth, width or base.width, heads or base.heads, base.mlp_ratio)
+
+
 def level_indices(depth: int, levels: int = 4) -> list[int]:
     """0-based indices of `levels` equally spaced blocks ending with the last one (round half up):
     depth 12 → [2, 5, 8, 11], 24 → [5, 11, 17, 23], 48 → [11, 23, 35, 47]."""

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import PlanConfig, to_dict
+from ..config import PlanConfig, WorldModelConfig, apply_override, from_dict, to_dict
 from ..dynamics.model import load_world_model
 from ..worlds import make_world
 from .mpc import MPCResult, run_mpc
@@ -23,23 +23,14 @@ from .solvers import make_solver
 
 
 def plan_overrides(items: list[str]) -> dict[str, Any]:
-    """`key=value` strings → checked PlanConfig fields (unknown keys name the closest one)."""
-    import yaml
-
-    from ..config import ConfigError, _coerce, _unknown_key_message
-    import typing
-
-    hints = typing.get_type_hints(PlanConfig)
-    out = {}
+    """`key=value` strings → checked PlanConfig fields (unknown keys name the closest one): the
+    config's own override mechanism, applied under `plan.`."""
+    data: dict[str, Any] = {}
     for item in items:
-        if "=" not in item:
-            raise ConfigError(f"planner override '{item}' must look like key=value (e.g. solver=mppi)")
-        key, raw = item.split("=", 1)
-        key = key.strip().removeprefix("plan.")
-        if key not in hints:
-            raise ConfigError(_unknown_key_message(f"plan.{key}", list(hints), "plan"))
-        out[key] = _coerce(hints[key], yaml.safe_load(raw), f"plan.{key}")
-    return out
+        apply_override(data, item if item.startswith("plan.") else f"plan.{item}", WorldModelConfig)
+    given = data.get("plan", {})
+    checked = from_dict(PlanConfig, given, "plan")
+    return {k: getattr(checked, k) for k in given}
 
 
 def evaluate_planning(run_dir: str | Path, out: str | Path | None = None, episodes: int | None = None,
