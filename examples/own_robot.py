@@ -1,6 +1,6 @@
 """Bring your own robot: episodes from your own logs → a world model → actions toward a goal image.
 
-    python examples/own_robot.py --out runs/own-robot [--steps 300]
+    python examples/own_robot.py --out runs/own-robot [--episodes 1000] [--steps 1500] [--goals 20]
 
 Your robot is stood in for here by a planar two-link arm drawn from above (joint angles are its
 proprio, joint-velocity commands its 2-D actions, a 64×64 camera image its observation), so that the
@@ -11,7 +11,8 @@ what you would run on real data:
    the action dimension and bounds and the proprio dimension; `write_episode` writes one episode;
 2. train the compact world model on that folder (`train_world_model`, or `worldjepa train-wm`);
 3. plan: encode the current image and the goal image, let CEM find the action chunk sequence of
-   lowest energy, send the first chunk to the robot, repeat (a receding-horizon loop).
+   lowest energy, send the first chunk to the robot, repeat (a receding-horizon loop); here for
+   `--goals` goal poses at once, reporting how many end with the hand within SUCCESS of the goal's.
 """
 
 from __future__ import annotations
@@ -20,16 +21,17 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from worldjepa.config import load_world_model
 from worldjepa.data.episodes import StoreMeta, write_episode, write_meta
 from worldjepa.dynamics.model import load_world_model as load_run
 from worldjepa.dynamics.model import train_world_model
+from worldjepa.planning.mpc import shift
 from worldjepa.planning.solvers import make_solver
 from worldjepa.worlds.acting import disk_mask, paint
 
 SIZE, LINKS, MAX_SPEED = 64, (0.22, 0.18), 0.15  # camera pixels, link lengths, rad per step at |a| = 1
+SUCCESS = 0.05  # hand within this distance of the goal's hand position (image widths)
 
 
 def draw_arm(q: np.ndarray) -> np.ndarray:
@@ -63,36 +65,52 @@ def record_episodes(out: Path, episodes: int, steps: int, seed: int = 0) -> None
         write_episode(out, i, np.stack(frames), np.stack(actions), np.stack(proprio))
 
 
+def hand(q: np.ndarray) -> np.ndarray:
+    """Hand positions [..., 2] of joint angles q [..., 2], relative to the base."""
+    first, both = q[..., 0], q[..., 0] + q[..., 1]
+    return np.stack([np.cos(first) * LINKS[0] + np.cos(both) * LINKS[1],
+                     np.sin(first) * LINKS[0] + np.sin(both) * LINKS[1]], axis=-1)
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="runs/own-robot")
-    ap.add_argument("--episodes", type=int, default=300)
-    ap.add_argument("--steps", type=int, default=300, help="training steps")
+    ap.add_argument("--episodes", type=int, default=1000)
+    ap.add_argument("--steps", type=int, default=1500, help="training steps")
+    ap.add_argument("--goals", type=int, default=20, help="goal poses to plan to, all at once")
+    ap.add_argument("--budget", type=int, default=50, help="robot steps per goal")
     ap.add_argument("overrides", nargs="*", help="world-model config overrides, e.g. data.batch_size=32")
     args = ap.parse_args(argv)
     out = Path(args.out)
 
-    record_episodes(out / "episodes", args.episodes, steps=40)  # 1. your data, in the store format
+    if not (out / "episodes" / "meta.json").exists():
+        record_episodes(out / "episodes", args.episodes, steps=40)  # 1. your data, in the store format
     cfg = load_world_model("wm-two-rooms", [f"train.steps={args.steps}", "world=my-arm", *args.overrides])
-    train_world_model(cfg, out / "episodes", out / "run", progress=False)  # 2. the world model
+    train_world_model(cfg, out / "episodes", out / "run", progress=False)  # 2. the world model (resumable)
 
-    model, cfg, _ = load_run(out / "run")  # 3. plan toward a goal image, receding horizon
+    # 3. plan toward goal images in a receding-horizon loop, one problem per goal, solved together.
+    # A goal is where 20 random steps lead (a pose the arm can reach within the budget).
+    model, cfg, _ = load_run(out / "run")
     solver = make_solver(cfg.plan)
     rng = np.random.default_rng(1)
-    q, q_goal = rng.uniform(-np.pi, np.pi, 2), rng.uniform(-np.pi, np.pi, 2)
-    z_goal = model.encode(draw_arm(q_goal)[None])
-    hand = lambda q: np.array([np.cos(q[0]), np.sin(q[0])]) * LINKS[0] + \
-        np.array([np.cos(q[0] + q[1]), np.sin(q[0] + q[1])]) * LINKS[1]  # noqa: E731
-    start_error = float(np.linalg.norm(hand(q) - hand(q_goal)))
-    for _ in range(8):
-        plan = solver.solve(model, model.encode(draw_arm(q)[None]), z_goal)
-        for a in plan.actions[0, 0].reshape(-1, 2).numpy():  # the first chunk: frame-skip actions
-            q = q + MAX_SPEED * np.clip(a, -1, 1)  # ← send `a` to your robot here
-    result = {"hand_error_start": start_error, "hand_error_end": float(np.linalg.norm(hand(q) - hand(q_goal)))}
+    q = rng.uniform(-np.pi, np.pi, (args.goals, 2))
+    q_goal = q + MAX_SPEED * np.cumsum(rng.uniform(-1, 1, (20, args.goals, 2)), axis=0)[-1]
+    z_goal = model.encode(np.stack([draw_arm(g) for g in q_goal]))
+    start = np.linalg.norm(hand(q) - hand(q_goal), axis=-1)
+    previous = None
+    for _ in range(0, args.budget, cfg.data.frameskip):
+        z = model.encode(np.stack([draw_arm(x) for x in q]))
+        plan = solver.solve(model, z, z_goal, init=previous)
+        chunk = plan.actions[:, 0].reshape(args.goals, cfg.data.frameskip, 2).numpy()
+        for k in range(cfg.data.frameskip):  # the first chunk: frame-skip actions
+            q = q + MAX_SPEED * np.clip(chunk[:, k], -1, 1)  # ← send `chunk[i, k]` to your robot here
+        previous = shift(plan.actions, 1, model.action_low, model.action_high)  # warm start for the next plan
+    end = np.linalg.norm(hand(q) - hand(q_goal), axis=-1)
+    result = {"goals": args.goals, "hand_error_start": float(start.mean()), "hand_error_end": float(end.mean()),
+              "success_rate": float((end < SUCCESS).mean()), "success_radius": SUCCESS}
     print(result)
     return result
 
 
 if __name__ == "__main__":
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     main()

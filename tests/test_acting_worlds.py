@@ -103,6 +103,34 @@ def test_push_block_moves_only_by_contact():
     assert angle_error(info["state"][4], math.pi / 2) > 0.1
 
 
+def test_push_block_pinned_against_a_wall_stays_in_the_arena():
+    """Driving the pusher on into a block already against the wall must not squeeze the block
+    through it (a kinematic pusher does: pymunk's overlap correction then throws the block)."""
+    w = Push()
+    w.reset(options={"state": np.array([0.6, 0.5, 0.8, 0.5, 0.0])})
+    previous = w.get_state()
+    for t in range(60):
+        _, _, _, _, info = w.step(np.array([1.0, 0.5 * math.sin(t)]))
+        state = info["state"]
+        assert np.linalg.norm(state[2:4] - previous[2:4]) < 0.05  # no jump
+        previous = state
+    half = w.block_size[0] / 2
+    assert 0.75 < state[2] < 1.0 - half + 1e-3  # held by the wall: pushed there, not through it
+    assert state[0] < state[2] - half  # and the pusher stays on its side of the block
+
+
+def test_push_tasks_are_reachable_pushes_and_leave_the_world_alone():
+    w = Push()
+    w.reset(options={"state": np.array([0.2, 0.2, 0.5, 0.5, 0.0])})
+    before = w.get_state()
+    rng = np.random.default_rng(3)
+    tasks = [w.sample_task(rng) for _ in range(10)]
+    np.testing.assert_array_equal(w.get_state(), before)
+    for t in tasks:  # the block moves by more than twice the success radius, within 25 steps' reach
+        assert 2 * w.success_radius < w.distance(t.start, t.goal) <= w.goal_offset * w.max_speed * w.dt
+        assert np.all((t.goal[:4] > 0) & (t.goal[:4] < 1))
+
+
 def test_push_is_deterministic_and_goal_pictures_differ():
     rng = np.random.default_rng(0)
     w = Push()

@@ -16,7 +16,11 @@ def test_own_robot_walkthrough(tmp_path):
     small = ["model.depth=2", "model.width=64", "model.heads=2", "model.predictor_width=64",
              "model.predictor_heads=2", "data.batch_size=8", "plan.samples=16", "plan.iterations=2",
              "plan.elites=4", "train.precision=fp32"]
-    result = module.main(["--out", str(tmp_path), "--episodes", "4", "--steps", "3", *small])
+    result = module.main(["--out", str(tmp_path), "--episodes", "4", "--steps", "3", "--goals", "3", "--budget", "10",
+                          *small])
     store = EpisodeStore(tmp_path / "episodes")
     assert store.meta.world == "my-arm" and store.meta.proprio_dim == 2 and len(store) == 4
     assert math.isfinite(result["hand_error_end"]) and (tmp_path / "run" / "checkpoint.safetensors").exists()
+    assert result["goals"] == 3 and 0.0 <= result["success_rate"] <= 1.0
+    # the goals are 20 random steps away: reachable within the budget, and not already reached
+    assert 0.0 < result["hand_error_start"] < 0.8

@@ -19,12 +19,16 @@ def test_collect_train_plan(tmp_path, capsys, world):
     assert main(["train-wm", "--data", str(data), "--out", str(run), "--quiet", *SMALL_WM, "train.steps=3",
                  "data.batch_size=4"]) == 0
     capsys.readouterr()
-    assert main(["plan", "--checkpoint", str(run), "--episodes", "2", "--record", "1", "--quiet", *TINY_PLAN]) == 0
+    precision = "fp32" if world.startswith("gym:") else "bf16"  # bf16 is the default
+    assert main(["plan", "--checkpoint", str(run), "--episodes", "2", "--record", "1", "--quiet", *TINY_PLAN,
+                 f"precision={precision}"]) == 0
     printed = capsys.readouterr().out
     assert "success" in printed and "ms per step" in printed
     results = json.loads((run / "plan" / "results.json").read_text())
     assert results["episodes"] == 2 and 0.0 <= results["success_rate"] <= 1.0
-    assert results["plan"]["samples"] == 16 and results["world"] == world
+    assert results["plan"]["samples"] == 16 and results["world"] == world and results["precision"] == precision
+    assert main(["plan", "--checkpoint", str(run), "--quiet", "precision=fp16"]) == 2
+    assert "plan.precision" in capsys.readouterr().err  # names the key and the choices
     assert (run / "plan" / "planning.png").stat().st_size > 0 and (run / "plan" / "episodes.mp4").stat().st_size > 0
 
 

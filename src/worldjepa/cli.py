@@ -94,7 +94,6 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--episodes", type=int, default=None, help="goal episodes (default: plan.episodes of the run)")
     pl.add_argument("--out", default=None, help="output folder (default: CHECKPOINT/plan)")
     pl.add_argument("--record", type=int, default=4, help="episodes to save as video")
-    pl.add_argument("--bf16", action="store_true", help="plan under bf16 autocast")
     pl.add_argument("--quiet", action="store_true")
     pl.add_argument("overrides", nargs="*", help="planner overrides key=value, e.g. solver=mppi samples=200")
 
@@ -158,8 +157,7 @@ def _run(args: argparse.Namespace) -> int:
         from .planning.evaluate import evaluate_planning, plan_overrides
 
         summary = evaluate_planning(args.checkpoint, args.out, args.episodes, plan_overrides(args.overrides),
-                                    record=args.record, progress=not args.quiet, world=args.world,
-                                    precision="bf16" if args.bf16 else "fp32")
+                                    record=args.record, progress=not args.quiet, world=args.world)
         print(format_plan(summary))
     elif args.command == "configs":
         from .config import presets
@@ -173,7 +171,8 @@ def format_plan(s: dict) -> str:
     return (f"{s['world']}: success {s['success_rate']:.1%} over {s['episodes']} episodes; final distance mean "
             f"{s['final_distance_mean']:.3f} (success radius {s['success_radius']}); planning "
             f"{s['seconds_per_plan'] * 1000:.0f} ms per step per episode ({s['seconds_per_call']:.2f} s per batched "
-            f"call); {p['solver']} {p['samples']}x{p['iterations']} horizon {p['horizon']}, seed {p['seed']}\n"
+            f"call); {p['solver']} {p['samples']}x{p['iterations']} horizon {p['horizon']}, {p['precision']}, "
+            f"seed {p['seed']}\n"
             f"wrote {s['out']}/results.json, planning.png, episodes.mp4")
 
 

@@ -200,6 +200,7 @@ class PlanConfig:
     budget: int = 50  # primitive environment steps per episode
     episodes: int = 50
     seed: int = 0
+    precision: str = "bf16"  # "bf16" autocast (1.3–1.5× faster plans on a CPU with AMX) or "fp32"
 
 
 @dataclass
@@ -221,6 +222,7 @@ def check_world_model(cfg: WorldModelConfig) -> WorldModelConfig:
         "plan.solver": (cfg.plan.solver, ("cem", "mppi", "gd")),
         "plan.energy": (cfg.plan.energy, ("l2", "l1")),
         "plan.weights": (cfg.plan.weights, ("last", "ramp")),
+        "plan.precision": (cfg.plan.precision, ("fp32", "bf16")),
         "optim.schedule": (cfg.optim.schedule, ("cosine", "constant")),
         "train.precision": (cfg.train.precision, ("fp32", "bf16")),
     }

@@ -207,5 +207,5 @@ def load_world_model(run_dir: str | Path, plan_overrides: dict[str, Any] | None 
     low = np.tile(smeta.action_low, cfg.data.frameskip)
     high = np.tile(smeta.action_high, cfg.data.frameskip)
     model = JEPAWorldModel(objective, cfg.image_size, low, high, cfg.plan.energy, cfg.plan.weights,
-                           precision or "fp32", cfg.plan.path_weight, cfg.data.frameskip)
+                           precision or cfg.plan.precision, cfg.plan.path_weight, cfg.data.frameskip)
     return model, cfg, smeta

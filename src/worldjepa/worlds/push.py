@@ -9,10 +9,11 @@ units [0, 1], x right, y down:
 
     state = (pusher x, pusher y, block x, block y, block angle)
 
-A task moves the block by 0.15–0.3 and turns it by up to ±45°; it is reached when the block is within
-`success_radius` of the goal position and `angle_tolerance` of the goal angle (mod π: the rectangle
-looks the same turned by half a turn). The goal picture shows the block at its goal pose and the
-pusher at the goal state's pusher position.
+A task is the Push-T protocol of DINO-WM and LeWM: its goal is the state that a noisy scripted push
+reaches 25 steps after the start (and the block must have moved more than twice the success radius).
+It is reached when the block is within `success_radius` of the goal position and `angle_tolerance` of
+the goal angle (mod π: the rectangle looks the same turned by half a turn). The goal picture shows the
+block at its goal pose and the pusher where that push left it.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ class Push(ActingWorld):
     pusher_radius = 0.04
     max_speed = 0.4  # image widths per second at |a| = 1
     dt, substeps = 0.1, 10  # seconds per step; physics substeps per step
+    push_force = 400.0  # the hand's force limit (arena units): about 7× the block's floor friction
+    goal_offset = 25  # steps between a task's start and its goal (the Push-T protocol of DINO-WM and LeWM)
 
     def __init__(self, image_size: int = 64, max_episode_steps: int = 100, render_mode: str = "rgb_array"):
         super().__init__(image_size, 2, max_episode_steps, render_mode)
@@ -61,10 +64,16 @@ class Push(ActingWorld):
             joint.max_bias = 0.0  # no position correction: pure friction
             joint.max_force = 60.0 if isinstance(joint, pymunk.PivotJoint) else 2500.0
             self.space.add(joint)
-        self.pusher = pymunk.Body(body_type=pymunk.Body.KINEMATIC)
+        # The pusher is a dynamic disk dragged by a kinematic "hand" through a pivot joint of bounded
+        # force: it pushes hard enough to slide the block, but it cannot squeeze the block through a
+        # wall the way an infinitely strong kinematic body does (pymunk then ejects the block).
+        self.hand = pymunk.Body(body_type=pymunk.Body.KINEMATIC)
+        self.pusher = pymunk.Body(0.1, float("inf"))  # light: at speed within one substep
         disk = pymunk.Circle(self.pusher, self.pusher_radius * SCALE)
         disk.friction = 0.6
-        self.space.add(self.pusher, disk)
+        drag = pymunk.PivotJoint(self.hand, self.pusher, (0, 0), (0, 0))
+        drag.max_force, drag.max_bias = self.push_force, 3 * self.max_speed * SCALE
+        self.space.add(self.hand, self.pusher, disk, drag)
         c = (np.arange(image_size) + 0.5) / image_size
         self._x, self._y = np.meshgrid(c, c)
 
@@ -74,13 +83,13 @@ class Push(ActingWorld):
             raise ValueError("a push state is (pusher x, pusher y, block x, block y, block angle), got shape "
                              f"{np.shape(state)}")
         s = np.asarray(state, np.float64)
-        self.pusher.position = (s[0] * SCALE, s[1] * SCALE)
-        self.pusher.velocity = (0.0, 0.0)
+        for body in (self.hand, self.pusher):
+            body.position, body.velocity = (s[0] * SCALE, s[1] * SCALE), (0.0, 0.0)
         self.block.position = (s[2] * SCALE, s[3] * SCALE)
         self.block.angle = float(s[4])
         self.block.velocity, self.block.angular_velocity = (0.0, 0.0), 0.0
-        self.space.reindex_shapes_for_body(self.pusher)
-        self.space.reindex_shapes_for_body(self.block)
+        for body in (self.hand, self.pusher, self.block):
+            self.space.reindex_shapes_for_body(body)
         self.state = s
 
     def get_state(self):
@@ -99,10 +108,12 @@ class Push(ActingWorld):
             pos = np.array(self.pusher.position) / SCALE
             v = action * self.max_speed
             nxt = pos + v * h
-            v = np.where((nxt < r) | (nxt > 1 - r), 0.0, v)  # the pusher stops at the walls
-            self.pusher.velocity = tuple(v * SCALE)
+            v = np.where((nxt < r) | (nxt > 1 - r), 0.0, v)  # the hand stops at the walls
+            self.hand.velocity = tuple(v * SCALE)
             self.space.step(h)
-        self.pusher.velocity = (0.0, 0.0)
+        # the step ends at rest: the hand waits where the pusher is, so nothing hidden carries over
+        self.hand.velocity, self.pusher.velocity = (0.0, 0.0), (0.0, 0.0)
+        self.hand.position = self.pusher.position
         self.state = self.get_state()
 
     # -- tasks ---------------------------------------------------------------------------------
@@ -124,16 +135,38 @@ class Push(ActingWorld):
         q = np.abs(local) - np.array(self.block_size) / 2
         return float(np.linalg.norm(np.maximum(q, 0.0)) + min(max(q[0], q[1]), 0.0))
 
-    def sample_task(self, rng):
-        start_xy = rng.uniform(0.3, 0.7, size=2)
-        start_angle = rng.uniform(-math.pi / 2, math.pi / 2)
+    def _far_target(self, rng, block_xy, angle) -> np.ndarray:
+        """A block pose 0.15–0.3 away, turned by up to ±45°: where the scripted pusher heads."""
         direction = rng.uniform(0, 2 * math.pi)
-        goal_xy = np.clip(start_xy + rng.uniform(0.15, 0.3) * np.array([math.cos(direction), math.sin(direction)]),
-                          0.22, 0.78)
-        goal_angle = start_angle + rng.uniform(-math.pi / 4, math.pi / 4)
-        start = np.array([*self._free_pusher(rng, start_xy, start_angle), *start_xy, start_angle])
-        goal = np.array([*self._free_pusher(rng, goal_xy, goal_angle), *goal_xy, goal_angle])
-        return Task(start, goal)
+        xy = np.clip(block_xy + rng.uniform(0.15, 0.3) * np.array([math.cos(direction), math.sin(direction)]),
+                     0.22, 0.78)
+        return np.array([*self._free_pusher(rng, xy, angle), *xy, angle + rng.uniform(-math.pi / 4, math.pi / 4)])
+
+    def sample_task(self, rng):
+        """Start and goal are `goal_offset` steps apart on a noisy scripted push, as Push-T takes them
+        from expert episodes: every goal is reachable in time, and the pusher stands in the goal
+        picture where a push that gets there leaves it. Tasks whose block barely moves are redrawn."""
+        sim = self._scratch()
+        for _ in range(100):
+            xy, angle = rng.uniform(0.3, 0.7, size=2), rng.uniform(-math.pi / 2, math.pi / 2)
+            state = np.array([*self._free_pusher(rng, xy, angle), *xy, angle])
+            target = self._far_target(rng, xy, angle)
+            sim._set_state(state)
+            policy = sim.expert(rng, noise=0.2)
+            trajectory = [state]
+            for _ in range(int(rng.integers(0, 20)) + self.goal_offset):
+                sim._advance(sim.check_action(policy(trajectory[-1], target)))  # no pictures needed
+                trajectory.append(sim.get_state())
+            start, goal = trajectory[-1 - self.goal_offset], trajectory[-1]
+            if self.distance(start, goal) > 2 * self.success_radius:
+                return Task(start, goal)
+        raise RuntimeError("could not draw a push task whose block moves; the expert or physics is broken")
+
+    def _scratch(self) -> "Push":
+        """A second simulator for drawing tasks, so that drawing one leaves this world's state alone."""
+        if getattr(self, "_sim", None) is None:
+            self._sim = Push(self.image_size, max_episode_steps=10**9)
+        return self._sim
 
     def distance(self, state, goal):
         return float(np.linalg.norm(np.asarray(state)[2:4] - np.asarray(goal)[2:4]))
