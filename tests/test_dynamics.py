@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from worldjepa.config import WorldModelConfig, load_world_model
+from worldjepa.config import ConfigError, WorldModelConfig, load_world_model
 from worldjepa.data.episodes import EpisodeStore
 from worldjepa.data.batches import to_tensor
 from worldjepa.dynamics.compact import ActionPredictor
@@ -108,6 +108,17 @@ def test_trained_predictor_responds_to_actions(trained_two_rooms):
     accuracy = (d_own < d_other).float().mean()
     assert accuracy >= 0.9, accuracy
     assert (pred[:, 0] - pred[:, 1]).norm(dim=-1).mean() > 0.3 * (right[0] - right[1]).norm(dim=-1).mean()
+
+
+def test_plan_overrides_reach_the_models_energy(trained_two_rooms):
+    """Energy settings live in the model: an override of them must change the energy it computes."""
+    model, cfg, _ = load_run(trained_two_rooms / "run", {"weights": "ramp", "precision": "fp32"})
+    assert cfg.plan.weights == "ramp" and model.precision == "fp32"
+    z_pred, z_goal = torch.randn(2, 3, 4, 8), torch.randn(2, 8)
+    per_step = (z_pred - z_goal[:, None, None]).pow(2).sum(-1)
+    torch.testing.assert_close(model.energy(z_pred, z_goal), (per_step * torch.linspace(0.1, 1.0, 4)).sum(-1))
+    with pytest.raises(ConfigError, match="plan.elites"):
+        load_run(trained_two_rooms / "run", {"samples": 4, "elites": 8})
 
 
 def test_world_model_input_errors_name_what_is_expected(trained_two_rooms):

@@ -10,6 +10,7 @@ JEPA, or a baseline of another paradigm) plans with the same code.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -187,9 +188,11 @@ def train_world_model(cfg: WorldModelConfig, data: str | Path, out: str | Path, 
     return {**result, "episodes": len(store), "skipped_episodes": len(store.skipped)}
 
 
-def load_world_model(run_dir: str | Path, plan_overrides: dict[str, Any] | None = None,
-                     precision: str | None = None) -> tuple[JEPAWorldModel, WorldModelConfig, StoreMeta]:
-    """The trained world model of a `train-wm` run folder, ready to plan."""
+def load_world_model(run_dir: str | Path, plan_overrides: dict[str, Any] | None = None
+                     ) -> tuple[JEPAWorldModel, WorldModelConfig, StoreMeta]:
+    """The trained world model of a `train-wm` run folder, ready to plan with the run's `plan` section
+    changed by `plan_overrides` ({field: value}): the energy, its weights and the precision are the
+    model's, so overrides must reach it here, and are checked against the config's rules."""
     path = Path(run_dir)
     if path.is_dir():
         path = path / CHECKPOINT
@@ -200,12 +203,13 @@ def load_world_model(run_dir: str | Path, plan_overrides: dict[str, Any] | None 
     store_meta = config.pop("store", None)
     if store_meta is None:
         raise ValueError(f"{path} is not a world-model run (no episode-store metadata); is it a pretraining run?")
-    cfg = check_world_model(from_dict(WorldModelConfig, config))
+    cfg = from_dict(WorldModelConfig, config)
+    cfg = check_world_model(dataclasses.replace(cfg, plan=dataclasses.replace(cfg.plan, **(plan_overrides or {}))))
     smeta = StoreMeta.from_json(store_meta)
     objective = build_objective(cfg, smeta)
     load_module(objective, tensors, "objective")
     low = np.tile(smeta.action_low, cfg.data.frameskip)
     high = np.tile(smeta.action_high, cfg.data.frameskip)
     model = JEPAWorldModel(objective, cfg.image_size, low, high, cfg.plan.energy, cfg.plan.weights,
-                           precision or cfg.plan.precision, cfg.plan.path_weight, cfg.data.frameskip)
+                           cfg.plan.precision, cfg.plan.path_weight, cfg.data.frameskip)
     return model, cfg, smeta

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import PlanConfig, WorldModelConfig, apply_override, check_world_model, from_dict, to_dict
+from ..config import PlanConfig, WorldModelConfig, apply_override, from_dict, to_dict
 from ..dynamics.model import load_world_model
 from ..worlds import make_world
 from .mpc import MPCResult, run_mpc
@@ -36,10 +36,8 @@ def plan_overrides(items: list[str]) -> dict[str, Any]:
 def evaluate_planning(run_dir: str | Path, out: str | Path | None = None, episodes: int | None = None,
                       plan_overrides: dict[str, Any] | None = None, record: int = 4, progress: bool = True,
                       world: str | None = None) -> dict[str, Any]:
-    model, cfg, smeta = load_world_model(run_dir)
-    plan = dataclasses.replace(cfg.plan, **(plan_overrides or {}))
-    check_world_model(dataclasses.replace(cfg, plan=plan))  # an override may break a rule (elites ≤ samples, …)
-    model.precision = plan.precision
+    model, cfg, smeta = load_world_model(run_dir, plan_overrides)
+    plan = cfg.plan
     if episodes is not None:
         plan = dataclasses.replace(plan, episodes=episodes)
     name = world or smeta.world

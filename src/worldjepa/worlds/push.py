@@ -76,6 +76,7 @@ class Push(ActingWorld):
         self.space.add(self.hand, self.pusher, disk, drag)
         c = (np.arange(image_size) + 0.5) / image_size
         self._x, self._y = np.meshgrid(c, c)
+        self._sim: Push | None = None  # the task-drawing simulator, made on first use
 
     # -- state ---------------------------------------------------------------------------------
     def _set_state(self, state):
@@ -164,7 +165,7 @@ class Push(ActingWorld):
 
     def _scratch(self) -> "Push":
         """A second simulator for drawing tasks, so that drawing one leaves this world's state alone."""
-        if getattr(self, "_sim", None) is None:
+        if self._sim is None:
             self._sim = Push(self.image_size, max_episode_steps=10**9)
         return self._sim
 
