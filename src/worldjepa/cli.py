@@ -97,6 +97,20 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--quiet", action="store_true")
     pl.add_argument("overrides", nargs="*", help="planner overrides key=value, e.g. solver=mppi samples=200")
 
+    ev = sub.add_parser("eval", help="the evaluation suite of a run: probes, anticipation, surprise, navigation, planning")
+    ev.add_argument("--checkpoint", required=True, help="a run folder (pretrain, demo or train-wm) or checkpoint file")
+    ev.add_argument("--suite", default=None, help="all (the default), or comma-separated tasks: depth, state, "
+                    "anticipation, surprise (pretraining runs); navigation, planning (world-model runs)")
+    ev.add_argument("--labels", default=None, help="a label file (CSV: clip,label[,split]) of your own clips to probe "
+                    "(docs/evaluation.md); alone, only these are evaluated")
+    ev.add_argument("--out", default=None, help="output folder (default: the run folder's eval/)")
+    ev.add_argument("--small", action="store_true", help="a few samples per task: a smoke test, not a result")
+    ev.add_argument("--quiet", action="store_true")
+
+    rp = sub.add_parser("report", help="one self-contained HTML page about a run (opens offline)")
+    rp.add_argument("run", help="a run folder")
+    rp.add_argument("--out", default=None, help="output file (default: RUN/report.html)")
+
     sub.add_parser("configs", help="list the config presets")
     return p
 
@@ -159,6 +173,15 @@ def _run(args: argparse.Namespace) -> int:
         summary = evaluate_planning(args.checkpoint, args.out, args.episodes, plan_overrides(args.overrides),
                                     record=args.record, progress=not args.quiet, world=args.world)
         print(format_plan(summary))
+    elif args.command == "eval":
+        from .eval.suite import SMALL, evaluate
+
+        evaluate(args.checkpoint, args.out, args.suite, SMALL if args.small else None, progress=not args.quiet,
+                 labels=args.labels)
+    elif args.command == "report":
+        from .report.html import write_report
+
+        print(f"wrote {write_report(args.run, args.out)}")
     elif args.command == "configs":
         from .config import presets
 

@@ -81,6 +81,7 @@ class MaskConfig:
     spatial_scale: tuple[float, float] = (0.15, 0.15)
     temporal_scale: tuple[float, float] = (1.0, 1.0)
     aspect_ratio: tuple[float, float] = (0.75, 1.5)
+    causal: bool = False  # blocks end at the last time step: predict the future from the past (V-JEPA's causal masks)
 
 
 def _vjepa_masks() -> list[MaskConfig]:

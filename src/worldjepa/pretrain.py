@@ -90,3 +90,18 @@ def load_pretrained(run_dir: str | Path, which: str = "features") -> tuple[Encod
     prefix = "objective.teacher.module" if which == "features" and has_teacher else "objective.encoder"
     load_module(encoder, tensors, prefix)
     return encoder.eval(), cfg
+
+
+def load_objective(run_dir: str | Path) -> tuple[MaskedLatentPrediction, PretrainConfig]:
+    """The whole pretraining objective of a run (encoder, predictor and teacher) with its weights, for
+    evaluations that use the predictor (intuitive-physics surprise)."""
+    path = Path(run_dir)
+    if path.is_dir():
+        path = path / CHECKPOINT
+    tensors, meta = load_checkpoint(path)
+    if "config" not in meta or "store" in meta["config"]:
+        raise ValueError(f"{path} is not a pretraining run (`worldjepa pretrain` or `demo` writes one)")
+    cfg = resolve(from_dict(PretrainConfig, meta["config"]))
+    objective = build_objective(cfg)
+    load_module(objective, tensors, "objective")
+    return objective.eval(), cfg

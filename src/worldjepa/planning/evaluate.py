@@ -81,7 +81,7 @@ def save_episode_video(result: MPCResult, goals: list[np.ndarray], path: Path, s
 
 
 def planning_figure(result: MPCResult, radius: float, path: Path) -> Path:
-    from ..report.pictures import _matplotlib
+    from ..report.pictures import _matplotlib, save_figure
 
     plt = _matplotlib()
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -99,7 +99,4 @@ def planning_figure(result: MPCResult, radius: float, path: Path) -> Path:
     b.set_xlabel("re-plan")
     b.set_ylabel("planned energy")
     b.set_title("energy of the chosen plan")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

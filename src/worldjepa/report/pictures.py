@@ -20,6 +20,14 @@ def _matplotlib():
     return plt
 
 
+def save_figure(fig, path: str | Path) -> Path:
+    """Lay out, write as PNG and close (figures left open pile up in long sessions)."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    _matplotlib().close(fig)
+    return Path(path)
+
+
 def pca_rgb(features: Tensor) -> np.ndarray:
     """[..., D] → [..., 3] in [0, 1]: the first three principal components of all the tokens given,
     each stretched to its 1st–99th percentile range (so one outlier token does not wash out the map)."""
@@ -55,10 +63,7 @@ def pca_figure(frames: np.ndarray, features: dict[str, Tensor], path: str | Path
     for t in range(Tp):
         axes[0, t].set_title(f"t={t * tubelet}", fontsize=8)
     fig.suptitle("frames and the first 3 principal components of their patch features (as RGB)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def loss_figure(run_dir: str | Path, path: str | Path) -> Path | None:
@@ -75,7 +80,4 @@ def loss_figure(run_dir: str | Path, path: str | Path) -> Path | None:
     ax.set_ylabel("L1 in target space")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)

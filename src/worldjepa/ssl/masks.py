@@ -2,6 +2,7 @@
 
 * `MultiBlockMask` (V-JEPA, methods.md §2.2): the union of `num_blocks` spatial blocks, each a "tube"
   over a temporal extent; block size (scale, aspect) is drawn once per batch, positions per sample.
+  A causal mask's blocks end at the last time step (the future is predicted from the past).
   With a one-frame grid it is the V-JEPA 2.1 image mask.
 * `IJEPAMask` (I-JEPA, §1.2): 4 target blocks predicted in separate passes and one large context block
   with the targets removed.
@@ -51,10 +52,13 @@ def block_size(generator: torch.Generator, grid: tuple[int, int, int], spatial_s
     return min(t, T), h, w
 
 
-def _blocks(generator: torch.Generator, grid, size, batch: int, count: int) -> Tensor:
-    """Boolean [batch, count, T, H, W]: `count` blocks of `size` at uniform valid offsets per sample."""
+def _blocks(generator: torch.Generator, grid, size, batch: int, count: int, causal: bool = False) -> Tensor:
+    """Boolean [batch, count, T, H, W]: `count` blocks of `size` at uniform valid offsets per sample
+    (causal: every block ends at the last time step)."""
     (T, H, W), (t, h, w) = grid, size
     start = torch.randint(0, T - t + 1, (batch, count, 1), generator=generator)
+    if causal:
+        start = torch.full_like(start, T - t)
     top = torch.randint(0, H - h + 1, (batch, count, 1), generator=generator)
     left = torch.randint(0, W - w + 1, (batch, count, 1), generator=generator)
     in_t = (torch.arange(T) >= start) & (torch.arange(T) < start + t)
@@ -81,12 +85,12 @@ class MultiBlockMask:
     def sample(self, batch: int, generator: torch.Generator) -> Masks:
         c = self.cfg
         size = block_size(generator, self.grid, c.spatial_scale, c.temporal_scale, c.aspect_ratio)
-        masked = _blocks(generator, self.grid, size, batch, c.num_blocks).any(1).flatten(1)  # [B, N]
+        masked = _blocks(generator, self.grid, size, batch, c.num_blocks, c.causal).any(1).flatten(1)  # [B, N]
         for _ in range(MAX_RESAMPLES):
             bad = (~masked).sum(1) < self.min_context
             if not bad.any():
                 break
-            fresh = _blocks(generator, self.grid, size, int(bad.sum()), c.num_blocks).any(1).flatten(1)
+            fresh = _blocks(generator, self.grid, size, int(bad.sum()), c.num_blocks, c.causal).any(1).flatten(1)
             masked[bad] = fresh
         else:
             raise ValueError(

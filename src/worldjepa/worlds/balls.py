@@ -76,9 +76,9 @@ class BallWorld:
             pos[bad] = rng.uniform(radii[bad][..., None], 1 - radii[bad][..., None], size=(int(bad.sum()), K, 2))
         raise RuntimeError("could not place balls without overlap: use fewer or smaller balls")
 
-    def _step(self, pos, vel, radii, layers, dt, walls, collisions):
+    def _step(self, pos, vel, radii, layers, dt, walls, collisions, gravity: float):
         """One semi-implicit Euler step with elastic wall and same-layer ball collisions (in place)."""
-        vel[..., 1] += self.cfg.gravity * dt
+        vel[..., 1] += gravity * dt
         pos += vel * dt
         r = radii.astype(np.float64)
         for axis, (lo, hi) in enumerate(((0, 1), (2, 3))):
@@ -111,27 +111,37 @@ class BallWorld:
 
     def generate(self, batch: int, frames: int, seed: int, depth: bool = False) -> Clips:
         """Simulate and render `batch` clips of `frames` frames, deterministically from `seed`."""
-        c, K = self.cfg, self.cfg.num_balls
+        c = self.cfg
         rng = np.random.default_rng(seed)
         pos, vel, radii, layers = self._initial_state(rng, batch)
         has_occluder = rng.uniform(size=batch) < c.occluder
         occluder = np.where(has_occluder, rng.uniform(0.1, 0.9 - OCCLUDER_WIDTH, size=batch), np.nan)
-        dt = 1.0 / (c.fps * c.substeps)
-        P, V = np.zeros((batch, frames, K, 2)), np.zeros((batch, frames, K, 2))
-        walls = np.zeros((batch, frames, K, 4), dtype=bool)
-        collisions = np.zeros((batch, frames, K, K), dtype=bool)
-        for t in range(frames):
-            if t > 0:
-                for _ in range(c.substeps):
-                    self._step(pos, vel, radii, layers, dt, walls[:, t], collisions[:, t])
-            P[:, t], V[:, t] = pos, vel
+        P, V, walls, collisions = self.simulate(pos, vel, radii, layers, frames)
         rgb, depth_map = self.render(P.astype(np.float32), radii, layers, occluder, depth)
         return Clips(rgb, P.astype(np.float32), V.astype(np.float32), radii, layers, walls, collisions,
                      occluder.astype(np.float32), depth_map)
 
+    def simulate(self, pos, vel, radii, layers, frames: int, gravity: float | None = None):
+        """Trajectories from a state (frame 0 is the given state; nothing is modified in place):
+        positions and velocities [B, frames, K, 2], wall events [B, frames, K, 4] and collision events
+        [B, frames, K, K]. `gravity` replaces the world's (the intuitive-physics test turns it over)."""
+        c, (B, K) = self.cfg, radii.shape
+        pos, vel = np.array(pos, np.float64), np.array(vel, np.float64)
+        g = c.gravity if gravity is None else gravity
+        dt = 1.0 / (c.fps * c.substeps)
+        P, V = np.zeros((B, frames, K, 2)), np.zeros((B, frames, K, 2))
+        walls = np.zeros((B, frames, K, 4), dtype=bool)
+        collisions = np.zeros((B, frames, K, K), dtype=bool)
+        for t in range(frames):
+            if t > 0:
+                for _ in range(c.substeps):
+                    self._step(pos, vel, radii, layers, dt, walls[:, t], collisions[:, t], g)
+            P[:, t], V[:, t] = pos, vel
+        return P, V, walls, collisions
+
     # ------------------------------------------------------------------ rendering
     def render(self, positions: np.ndarray, radii: np.ndarray, layers: np.ndarray, occluder: np.ndarray,
-               depth: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+               depth: bool = False, occluder_width: float = OCCLUDER_WIDTH) -> tuple[np.ndarray, np.ndarray | None]:
         """positions [B, T, K, 2] → frames [B, T, S, S, 3] uint8 (and a depth map [B, T, S, S])."""
         B, T, K, _ = positions.shape
         S = self.size
@@ -168,7 +178,7 @@ class BallWorld:
             zbuf[bi, ti, rows, cols] = np.where(coverage > 0.5, d - rr * d * nz, zbuf[bi, ti, rows, cols])
         if np.isfinite(occluder).any():
             left = occluder[:, None, None, None]
-            inside = ((centres[None, None, None, :] >= left) & (centres[None, None, None, :] < left + OCCLUDER_WIDTH))
+            inside = ((centres[None, None, None, :] >= left) & (centres[None, None, None, :] < left + occluder_width))
             inside = np.broadcast_to(inside, (B, T, S, S))
             image = np.where(inside[..., None], np.asarray(OCCLUDER_COLOR, np.float32), image)
             zbuf = np.where(inside, OCCLUDER_DEPTH, zbuf)

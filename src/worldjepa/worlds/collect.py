@@ -27,6 +27,27 @@ def random_walk(rng: np.random.Generator, action_dim: int, momentum: float = 0.8
     return policy
 
 
+def rollouts(world: ActingWorld, episodes: int, steps: int, expert_share: float = 0.5, noise: float = 0.3,
+             seed: int = 0, first: int = 0):
+    """Yield (index, frames [steps+1, S, S, 3], actions [steps, A], proprio [steps+1, P], states [steps+1, ...])
+    for episodes first … first+episodes−1; episode i depends only on (seed, i)."""
+    for index in range(first, first + episodes):
+        rng = np.random.default_rng([seed, index])
+        task = world.sample_task(rng)
+        obs, info = world.reset(seed=int(rng.integers(2**31)), options={"state": task.start})
+        use_expert = rng.random() < expert_share
+        policy = world.expert(rng, noise) if use_expert else random_walk(rng, int(world.action_space.shape[0]))
+        frames, actions, proprio, states = [obs], [], [info["proprio"]], [info["state"]]
+        for _ in range(steps):
+            action = policy(info["state"], task.goal)
+            obs, _, _, _, info = world.step(action)
+            frames.append(obs)
+            actions.append(action)
+            proprio.append(info["proprio"])
+            states.append(info["state"])
+        yield index, np.stack(frames), np.stack(actions), np.stack(proprio), np.stack(states)
+
+
 def collect(world: ActingWorld, world_name: str, out: str | Path, episodes: int, steps: int | None = None,
             expert_share: float = 0.5, noise: float = 0.3, seed: int = 0, progress: bool = True) -> StoreMeta:
     """Write `episodes` episodes of `steps` steps (default: the world's episode budget) to `out`."""
@@ -38,19 +59,8 @@ def collect(world: ActingWorld, world_name: str, out: str | Path, episodes: int,
                      action_low=space.low.tolist(), action_high=space.high.tolist(), proprio_dim=world.proprio_dim,
                      extra={"steps_per_episode": steps, "expert_share": expert_share, "noise": noise, "seed": seed})
     write_meta(out, meta)
-    for index in tqdm(range(episodes), desc=f"collect {world_name}", disable=not progress, unit="ep"):
-        rng = np.random.default_rng([seed, index])
-        task = world.sample_task(rng)
-        obs, info = world.reset(seed=int(rng.integers(2**31)), options={"state": task.start})
-        use_expert = rng.random() < expert_share
-        policy = world.expert(rng, noise) if use_expert else random_walk(rng, meta.action_dim)
-        frames, actions, proprio, states = [obs], [], [info["proprio"]], [info["state"]]
-        for _ in range(steps):
-            action = policy(info["state"], task.goal)
-            obs, _, _, _, info = world.step(action)
-            frames.append(obs)
-            actions.append(action)
-            proprio.append(info["proprio"])
-            states.append(info["state"])
-        write_episode(out, index, np.stack(frames), np.stack(actions), np.stack(proprio), np.stack(states))
+    episodes_iter = rollouts(world, episodes, steps, expert_share, noise, seed)
+    for index, frames, actions, proprio, states in tqdm(episodes_iter, total=episodes, desc=f"collect {world_name}",
+                                                        disable=not progress, unit="ep"):
+        write_episode(out, index, frames, actions, proprio, states)
     return meta

@@ -1,0 +1,64 @@
+"""Open-loop navigation (the TartanDrive analogue of V-JEPA 2.1 and NWM): from one frame and a sequence
+of actions, where does the world model say the agent goes?
+
+Held-out episodes of the world (seeds that data collection does not use) are rolled out open loop: the
+first frame is encoded, the predictor is fed its own predictions under the episode's real actions for
+`horizon` model steps, and a ridge probe, fitted on latents of real frames from other episodes, reads the
+agent's position (the first two state values) from every predicted latent. Scores are ATE and RTE
+(metrics.py) in world units (the arena is 1 wide), beside two references: the probe on the real frames'
+latents (the floor the read-out itself sets) and standing still at the start position.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..worlds import make_world
+from ..worlds.collect import rollouts
+from .metrics import ate, rte
+from .probes import fit_ridge
+
+NAVIGATION_SEED = 20_261  # episode seeds no `worldjepa collect` default uses
+
+
+def _episodes(world, n: int, steps: int, first: int):
+    out = list(rollouts(world, n, steps, seed=NAVIGATION_SEED, first=first))
+    return tuple(np.stack([e[i] for e in out]) for i in (1, 2, 3, 4))  # frames, actions, proprio, states
+
+
+def _encode(model, frames: np.ndarray, batch: int = 256) -> torch.Tensor:
+    flat = frames.reshape(-1, *frames.shape[-3:])
+    z = torch.cat([model.encode(flat[i:i + batch]) for i in range(0, len(flat), batch)])
+    return z.reshape(*frames.shape[:2], *z.shape[1:])
+
+
+def navigation_errors(model, world_name: str, image_size: int, frameskip: int, horizon: int = 8,
+                      train_episodes: int = 100, test_episodes: int = 50) -> dict:
+    world = make_world(world_name, image_size=image_size)
+    steps = horizon * frameskip
+    frames, _, _, states = _episodes(world, train_episodes, steps, first=0)
+    z = _encode(model, frames[:, ::frameskip])
+    probe = fit_ridge(z.flatten(2).flatten(0, 1), torch.as_tensor(states[:, ::frameskip, :2]).flatten(0, 1))
+
+    frames, actions, proprio, states = _episodes(world, test_episodes, steps, first=train_episodes)
+    true = states[:, ::frameskip, :2][:, 1:]  # positions after each model step
+    chunks = torch.as_tensor(actions, dtype=torch.float32).reshape(test_episodes, horizon, -1)
+    z0 = _encode(model, frames[:, :1])[:, 0]
+    kw = {}
+    if getattr(getattr(model, "objective", None), "use_proprio", False):
+        kw["proprio0"] = torch.as_tensor(proprio[:, 0], dtype=torch.float32)
+    with torch.no_grad():
+        pred_z = model.rollout(z0, chunks[:, None], **kw)[:, 0]  # [N, H, *latent]
+    predicted = probe.predict(pred_z.flatten(2).flatten(0, 1)).reshape(test_episodes, horizon, 2).numpy()
+    real_z = _encode(model, frames[:, frameskip::frameskip])
+    decoded = probe.predict(real_z.flatten(2).flatten(0, 1)).reshape(test_episodes, horizon, 2).numpy()
+    still = np.repeat(states[:, :1, :2], horizon, axis=1)
+    per_step = np.sqrt(((predicted - true) ** 2).sum(-1).mean(0))
+    return {
+        "ate": ate(predicted, true), "rte": rte(predicted, true),
+        "ate_real_frames": ate(decoded, true), "rte_real_frames": rte(decoded, true),
+        "ate_standing_still": ate(still, true), "rte_standing_still": rte(still, true),
+        "ate_by_step": per_step.tolist(), "horizon": horizon, "frameskip": frameskip,
+        "episodes": {"probe": train_episodes, "test": test_episodes},
+    }

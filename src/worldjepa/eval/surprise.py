@@ -1,0 +1,101 @@
+"""Surprise: how badly a model predicted what came next, over time, and the violation-of-expectation test.
+
+A clip is read through a sliding window of the model's clip length. In each window the model sees all but
+the last `stride` frames and predicts the representation of those; surprise is the mean absolute error
+of that prediction against the representation of what really came (L1, the pretraining loss), and its
+time is the first frame of the predicted slab. For a JEPA the prediction is the pretraining predictor's
+output for a mask that covers the last tubelet slab entirely, from the context encoder's tokens of the
+rest; the target is the teacher's (EMA) tokens of the whole window, level-normalised as in training.
+
+The VoE score of a clip is its mean surprise over time; a pair (or quadruplet) is judged right when the
+impossible side's score is the larger (ties count one half), so chance is 50%.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..data.batches import to_tensor
+from ..ssl.losses import level_norm
+
+PredictTarget = Callable[[np.ndarray], tuple[Tensor, Tensor]]  # windows [B, F, ...] → (pred, target)
+
+
+def sliding_surprise(clips: np.ndarray, window: int, stride: int, predict_target: PredictTarget,
+                     batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """clips [B, T, ...] → (surprise [B, n], times [n]): the error of predicting frames [s + F − stride,
+    s + F) from frames [s, s + F − stride), for windows s = 0, stride, … that fit in the clip."""
+    B, T = clips.shape[:2]
+    if T < window:
+        raise ValueError(f"clips of {T} frames are shorter than the model's {window}-frame window")
+    starts = list(range(0, T - window + 1, stride))
+    out = np.zeros((B, len(starts)))
+    for j, s in enumerate(starts):
+        for i in range(0, B, batch):
+            pred, target = predict_target(clips[i:i + batch, s:s + window])
+            out[i:i + batch, j] = (pred.float() - target.float()).abs().flatten(1).mean(1).numpy()
+    return out, np.array(starts) + window - stride
+
+
+class JEPASurprise:
+    """`PredictTarget` of a pretrained masked-prediction objective (ssl/objective.py)."""
+
+    def __init__(self, objective, bf16: bool = True):
+        self.objective, self.bf16 = objective.eval(), bf16
+        masks = objective.cfg.masks
+        # a causal mask type was trained for exactly this; otherwise the one trained on the largest blocks
+        # is the nearest to "the whole last slab is hidden"
+        causal = [i for i, m in enumerate(masks) if m.causal]
+        self.mask_type = causal[0] if causal else int(np.argmax([m.spatial_scale[1] for m in masks]))
+
+    @torch.no_grad()
+    def __call__(self, windows: np.ndarray) -> tuple[Tensor, Tensor]:
+        obj = self.objective
+        enc, levels = obj.encoder, obj.levels
+        obs = to_tensor(windows)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            tokens = enc.tokenize(obs)
+            pos = tokens.positions
+            last = pos[:, 0] == pos[:, 0].max()
+            B = obs.shape[0]
+            ctx = torch.nonzero(~last).squeeze(1).expand(B, -1)
+            tgt = torch.nonzero(last).squeeze(1).expand(B, -1)
+            source = obj.teacher if obj.teacher is not None else enc
+            target = level_norm(source(obs, all_levels=levels > 1).float(), levels)[:, tgt[0]]
+            z = enc.encode_tokens(tokens, keep=ctx, all_levels=levels > 1)
+            pred, _ = obj.predictor(z, pos[ctx], pos[tgt], self.mask_type, tokens.modality)
+        return pred.float(), target
+
+
+def pair_accuracy(possible: np.ndarray, impossible: np.ndarray) -> float:
+    """Share of pairs whose impossible clip scores higher (ties one half); scores [N]."""
+    return float(np.mean((impossible > possible) + 0.5 * (impossible == possible)))
+
+
+def voe_scores(pairs, predict_target: PredictTarget, window: int, stride: int) -> dict:
+    """Surprise of every clip of a `VoEPairs` and two accuracies, each clip scored by its mean surprise
+    over time (additive in what is visible, so the controls balance it):
+
+    - pair: the impossible clip's score beats its possible twin's;
+    - quadruplet (IntPhys's relative test): possible + its control against impossible + its control,
+      the two sides holding the same visible content (eval/voe.py).
+    """
+    s = {}
+    for name in ("possible", "impossible", "possible_control", "impossible_control"):
+        s[name], times = sliding_surprise(getattr(pairs, name), window, stride, predict_target)
+    score = {k: v.mean(1) for k, v in s.items()}
+    rel = times[None, :] - pairs.event[:, None]  # frames from the event to the predicted slab's start
+    offsets = np.unique(rel)
+    curve = {name: [float(s[name][rel == o].mean()) for o in offsets] for name in ("possible", "impossible")}
+    return {
+        "pair_accuracy": pair_accuracy(score["possible"], score["impossible"]),
+        "quadruplet_accuracy": pair_accuracy(score["possible"] + score["possible_control"],
+                                             score["impossible"] + score["impossible_control"]),
+        "pairs": int(len(pairs.event)),
+        "curve_offsets": offsets.tolist(),
+        "curve": curve,
+    }
