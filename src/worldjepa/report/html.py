@@ -8,8 +8,8 @@ in ten years. The page holds what the run folder has:
 - pretraining runs: PCA maps of patch features (computed here from the checkpoint on held-out clips of
   the built-in world) and the demo's probe table when there is one;
 - the evaluation (eval/results.md and its plots, from `worldjepa eval`), when it has been run;
-- world-model runs: for each planning folder (plan*/), its summary, its video of planned episodes beside
-  the goal, and the distance and planned-energy curves.
+- world-model runs (and the demo's world-model stage): for each planning folder (plan*/), its summary,
+  its video of planned episodes beside the goal, and the distance and planned-energy curves.
 """
 
 from __future__ import annotations
@@ -188,6 +188,8 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
                     "adds probes, surprise, navigation or planning here.</p>")
 
     plans = sorted(p for p in run.iterdir() if p.is_dir() and p.name.startswith("plan"))
+    demo_stage = run / "world-model" / "run" / "plan"  # the demo's world-model stage lives inside its run
+    plans += [demo_stage] if demo_stage.is_dir() else []
     if plans:
         body.append("<h2>Planning</h2>")
         body += [_planning_section(p) for p in plans]
