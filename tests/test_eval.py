@@ -306,3 +306,17 @@ def test_report_of_a_world_model_run_embeds_its_planned_episodes(tmp_path):
     page = (run / "report.html").read_text()
     assert _external_references(page) == []
     assert page.count('src="data:video/mp4;base64,') == 1  # eval/planning's episodes
+
+
+def test_task_selection():
+    from worldjepa.eval.suite import select_tasks
+
+    assert select_tasks("pretrain", None) == ["depth", "state", "anticipation", "surprise"]
+    assert select_tasks("pretrain", None, labels=True) == ["labels"]
+    assert select_tasks("pretrain", "all", labels=True)[-1] == "labels"
+    assert select_tasks("world-model", None) == ["navigation", "planning"]
+    for args, message in ((("pretrain", ","), "names no task"), (("pretrain", "labels"), "needs a label file"),
+                          (("world-model", None, True), "probes a pretrained encoder"),
+                          (("world-model", "depth"), "needs a pretraining run")):
+        with pytest.raises(ValueError, match=message):
+            select_tasks(*args)

@@ -73,6 +73,8 @@ def select_tasks(kind: str, suite: str | None, labels: bool = False) -> list[str
     names = list(own) if suite == "all" else [s.strip() for s in suite.split(",") if s.strip()]
     if labels and "labels" not in names:
         names.append("labels")
+    if not names:
+        raise ValueError(f"--suite {suite!r} names no task: give 'all' or tasks among {', '.join(own)}")
     known = PRETRAIN_TASKS + WORLD_MODEL_TASKS + USER_TASKS
     for name in names:
         if name == "labels" and not labels:
