@@ -21,9 +21,10 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors import safe_open
+from safetensors.torch import save_file
 
-from ..train.checkpoint import load_checkpoint
+from ..train.checkpoint import read_checkpoint_meta
 from ..train.trainer import CHECKPOINT as CHECKPOINT_NAME
 from .features import patch_features
 
@@ -55,8 +56,7 @@ def run_kind(checkpoint: str | Path) -> str:
     """"pretrain" or "world-model", from the checkpoint's stored config."""
     path = Path(checkpoint)
     path = path / CHECKPOINT_NAME if path.is_dir() else path
-    _, meta = load_checkpoint(path)
-    config = meta.get("config")
+    config = read_checkpoint_meta(path).get("config")
     if config is None:
         raise ValueError(f"{path} has no run config in its metadata; was it written by worldjepa?")
     return "world-model" if "store" in config else "pretrain"
@@ -103,11 +103,9 @@ class FeatureCache:
         key = f"{self.identity}|{spec}"
         if path.exists():
             try:
-                from safetensors import safe_open
-
                 with safe_open(str(path), framework="pt") as f:
                     if (f.metadata() or {}).get("key") == key:
-                        return load_file(str(path))["x"]
+                        return f.get_tensor("x")
             except Exception:  # a damaged cache file is recomputed, not fatal
                 pass
         x = compute().contiguous()

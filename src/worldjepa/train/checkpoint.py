@@ -36,6 +36,18 @@ def save_checkpoint(path: str | Path, tensors: dict[str, Tensor], meta: dict[str
         raise
 
 
+def read_checkpoint_meta(path: str | Path) -> dict[str, Any]:
+    """The checkpoint's metadata alone, without reading its tensors."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return json.loads((f.metadata() or {}).get("worldjepa", "{}"))
+    except (OSError, ValueError, SafetensorError) as err:
+        raise ValueError(f"{path} is not a readable worldjepa checkpoint: {err}") from err
+
+
 def load_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
     path = Path(path)
     if not path.exists():
