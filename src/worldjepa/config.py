@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -294,6 +295,41 @@ def _check(cfg: PretrainConfig) -> None:
     _check_choices(choices)
     if cfg.model.levels not in (1, 4):
         raise ConfigError(f"model.levels must be 1 (last block) or 4 (deep supervision), got {cfg.model.levels}")
+    d, m, t = cfg.data, cfg.model, cfg.train
+    _check_at_least(1, {"data.image_size": d.image_size, "data.frames": d.frames, "data.frame_step": d.frame_step,
+                        "data.batch_size": d.batch_size, "model.patch_size": m.patch_size,
+                        "model.tubelet_size": m.tubelet_size, "model.depth": m.depth, "model.width": m.width,
+                        "model.heads": m.heads, "model.predictor_depth": m.predictor_depth,
+                        "model.predictor_width": m.predictor_width, "model.predictor_heads": m.predictor_heads,
+                        "train.steps": t.steps, "train.accumulate": t.accumulate, "train.log_every": t.log_every,
+                        "train.checkpoint_every": t.checkpoint_every, "train.max_skips": t.max_skips,
+                        "objective.sigreg_slices": cfg.objective.sigreg_slices})
+    _check_at_least(0, {"data.workers": d.workers, "train.threads": t.threads, "optim.warmup_steps": cfg.optim.warmup_steps,
+                        "objective.min_context": cfg.objective.min_context})
+    from .nn.encoder import sized  # the encoder preset is resolved here so that a bad width fails now
+
+    try:
+        size = sized(m.encoder, m.depth, m.width, m.heads)
+    except ValueError as err:
+        raise ConfigError(f"model.encoder: {err}") from err
+    _check_heads("model", size.width, size.heads)
+    _check_heads("model.predictor", m.predictor_width, m.predictor_heads)
+    if size.depth < m.levels:
+        raise ConfigError(f"model.levels={m.levels} needs at least {m.levels} encoder blocks, got depth {size.depth}")
+    o = cfg.optim
+    for key, value, low, high in (("optim.lr", o.lr, 0.0, math.inf), ("optim.min_lr", o.min_lr, 0.0, math.inf),
+                                  ("optim.start_lr", o.start_lr, 0.0, math.inf),
+                                  ("optim.grad_clip", o.grad_clip, 0.0, math.inf),
+                                  ("train.spike_factor", t.spike_factor, 0.0, math.inf),
+                                  ("objective.lambda_video", cfg.objective.lambda_video, 0.0, math.inf),
+                                  ("objective.lambda_image", cfg.objective.lambda_image, 0.0, math.inf),
+                                  ("objective.sigreg_weight", cfg.objective.sigreg_weight, 0.0, math.inf),
+                                  *[(f"objective.ema[{i}]", v, 0.0, 1.0) for i, v in enumerate(cfg.objective.ema)],
+                                  *[(f"optim.betas[{i}]", v, 0.0, 1.0) for i, v in enumerate(o.betas)],
+                                  *[(f"optim.weight_decay[{i}]", v, 0.0, math.inf)
+                                    for i, v in enumerate(o.weight_decay)]):
+        if not low <= value <= high or not math.isfinite(value):  # also false for NaN
+            raise ConfigError(f"{key} must be a finite number in [{low:g}, {high:g}], got {value}")
     size, patch = cfg.data.image_size, cfg.model.patch_size
     if patch <= 0 or size % patch:
         raise ConfigError(
@@ -306,14 +342,40 @@ def _check(cfg: PretrainConfig) -> None:
         )
     if not 0.0 <= cfg.data.image_fraction <= 1.0:
         raise ConfigError(f"data.image_fraction must be in [0, 1], got {cfg.data.image_fraction}")
+    tokens = (size // patch) ** 2  # an image's tokens (a clip has more): masks for both are built
+    if tokens <= cfg.objective.min_context:
+        raise ConfigError(f"{tokens} tokens per image (data.image_size={size}, model.patch_size={patch}) leave nothing "
+                          f"to mask beside objective.min_context={cfg.objective.min_context} visible ones: use larger "
+                          "images or a smaller patch")
     if cfg.objective.masking == "ijepa" and cfg.data.image_fraction < 1.0:
         raise ConfigError("objective.masking=ijepa works on images: set data.image_fraction=1.0")
     if cfg.data.source == "folder" and not cfg.data.path:
         raise ConfigError("data.source=folder needs data.path=DIR (a folder of images or videos)")
-    for name, value in (("train.steps", cfg.train.steps), ("data.batch_size", cfg.data.batch_size),
-                        ("train.accumulate", cfg.train.accumulate)):
-        if value < 1:
-            raise ConfigError(f"{name} must be at least 1, got {value}")
+    for i, m in enumerate(cfg.objective.masks):
+        _check_mask(f"objective.masks[{i}]", m)
+
+
+def _check_at_least(low: int, values: dict[str, int | None]) -> None:
+    for name, value in values.items():
+        if value is not None and value < low:
+            raise ConfigError(f"{name} must be at least {low}, got {value}")
+
+
+def _check_heads(where: str, width: int, heads: int) -> None:
+    """Attention splits the width into heads; 3D-RoPE needs an even head size of at least 6."""
+    if width % heads or (width // heads) % 2 or width // heads < 6:
+        raise ConfigError(f"{where} width {width} with {heads} heads: the width must split into heads of an even "
+                          f"size ≥ 6 (e.g. width {heads * max(6, (width // heads + 1) // 2 * 2)})")
+
+
+def _check_mask(where: str, m: MaskConfig) -> None:
+    if m.num_blocks < 1:
+        raise ConfigError(f"{where}.num_blocks must be at least 1, got {m.num_blocks}")
+    for key, upper in (("spatial_scale", 1.0), ("temporal_scale", 1.0), ("aspect_ratio", math.inf)):
+        low, high = getattr(m, key)
+        if not 0.0 < low <= high <= upper:  # also false for NaN
+            bound = "≤ 1" if upper == 1.0 else "finite"
+            raise ConfigError(f"{where}.{key} must be [low, high] with 0 < low ≤ high, {bound}; got [{low}, {high}]")
 
 
 def _check_choices(choices: dict[str, tuple[Any, tuple]]) -> None:
@@ -450,7 +512,10 @@ def read_yaml_config(name_or_path: str | Path) -> dict[str, Any]:
                               " (or pass a path to a YAML file)")
     elif not path.exists():
         raise ConfigError(f"config file {path} does not exist")
-    data = yaml.safe_load(path.read_text()) or {}
+    try:
+        data = _parse_yaml(path.read_text(), str(path)) or {}
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path} is not a UTF-8 text file ({err.reason})") from err
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping of sections, got {type(data).__name__}")
     return data
@@ -468,7 +533,15 @@ def apply_override(data: dict[str, Any], item: str, root: type = PretrainConfig)
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
             raise ConfigError(f"override '{item}': '{part}' is a value, not a section")
-    node[parts[-1]] = yaml.safe_load(raw)
+    node[parts[-1]] = _parse_yaml(raw, f"override '{item}'")
+
+
+def _parse_yaml(text: str, where: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ConfigError(f"{where} is not valid YAML: {first} (values are read as YAML, e.g. 0.5, [1, 2], true)") from err
 
 
 def _check_path(parts: list[str], root: type) -> None:

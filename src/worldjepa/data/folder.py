@@ -19,7 +19,8 @@ from ..config import DataConfig
 from .batches import Batch, seed_for, split_counts, to_tensor
 from .video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, MediaError, read_video
 
-Image.MAX_IMAGE_PIXELS = 20_000 * 20_000  # refuse decompression bombs beyond 400 MP
+MAX_PIXELS = 20_000 * 20_000  # larger images are refused before decoding (decompression bombs)
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 
 def resize_square(frame: np.ndarray | Image.Image, size: int) -> np.ndarray:
@@ -38,6 +39,9 @@ def load_image(path: str | Path, size: int) -> np.ndarray:
     """An image file → uint8 [size, size, 3]. Raises MediaError."""
     try:
         with Image.open(path) as img:
+            if img.width * img.height > MAX_PIXELS:  # PIL only warns below twice its limit, then decodes it all
+                raise MediaError(f"{path}: {img.width}×{img.height} image is larger than the "
+                                 f"{MAX_PIXELS // 1_000_000} MP this loader accepts")
             img.load()
             if img.mode in ("I;16", "I;16B", "I", "F"):  # 16-bit / float grayscale: rescale to 8 bits
                 arr = np.asarray(img, dtype=np.float64)

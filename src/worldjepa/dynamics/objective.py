@@ -22,6 +22,7 @@ from ..config import WMObjectiveConfig
 from ..data.batches import Batch
 from ..ssl.objective import Losses
 from ..ssl.sigreg import sigreg
+from ..train.monitors import spread
 
 
 def latent_distance(pred: Tensor, target: Tensor, kind: str) -> Tensor:
@@ -89,6 +90,32 @@ class WorldModelObjective(nn.Module):
         with torch.no_grad():
             parts["latent_std"] = float(z.flatten(2).float().std(0).mean())
         return Losses(total, parts)
+
+    @torch.no_grad()
+    def monitors(self, batch: Batch, step: int) -> dict[str, float]:
+        """Health numbers at a log step (train/monitors.py; read by `worldjepa doctor`): the spread of the
+        frame latents; the next latent predicted by the model, by copying the current one and by the batch
+        mean; how far predictions move when each sample gets another sample's actions, relative to how
+        far the latent really moves in a step; the open-loop error at each rollout horizon."""
+        z = self.encode_frames(batch.video).float()
+        proprio = batch.proprio if self.use_proprio else None
+        kind, T = self.cfg.loss, z.shape[1]
+        now, nxt = z[:, :-1], z[:, 1:]
+        pred = self.predictor(z[:, :-1], batch.actions, None if proprio is None else proprio[:, :-1]).float()
+        health = {f"health/{k}": v for k, v in spread(z.flatten(0, 1).flatten(1)).items()}
+        moved = float(latent_distance(now, nxt, kind))
+        health.update({"health/predict": float(latent_distance(pred, nxt, kind)), "health/copy": moved,
+                       "health/mean": float(latent_distance(nxt.mean(0, keepdim=True).expand_as(nxt), nxt, kind))})
+        if z.shape[0] > 1:
+            swapped = self.predictor(z[:, :-1], batch.actions.roll(1, 0),
+                                     None if proprio is None else proprio[:, :-1]).float()
+            health["health/action_effect"] = float(latent_distance(pred, swapped, kind)) / max(moved, 1e-12)
+        seq = z[:, :1]
+        for n in range(1, T):  # open loop from the first frame: predictions fed back
+            step_pred = self.predictor(seq, batch.actions[:, :n], None if proprio is None else proprio[:, :n])
+            seq = torch.cat([seq, step_pred[:, -1:].float()], dim=1)
+            health[f"health/rollout_{n}"] = float(latent_distance(seq[:, n], z[:, n], kind))
+        return health
 
     def after_step(self, step: int) -> dict[str, float]:
         return {}

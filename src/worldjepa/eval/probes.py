@@ -66,7 +66,14 @@ def _standardise(a: Tensor) -> tuple[Tensor, Tensor, Tensor]:
 
 def fit_ridge(x: Tensor, y: Tensor, alphas=ALPHAS, val_fraction: float = 0.2) -> RidgeProbe:
     """Fit a ridge probe x [n, d] → y [n, k], choosing each column's alpha on a held-out tail."""
-    x, y = x.double().flatten(1), y.double().flatten(1)
+    if x.ndim < 2 or y.ndim < 1 or x.shape[0] != y.shape[0]:
+        raise ValueError(f"fit_ridge needs features [n, d] and targets [n] or [n, k] with the same n, got "
+                         f"{tuple(x.shape)} and {tuple(y.shape)}")
+    if x.shape[0] < 3:
+        raise ValueError(f"fit_ridge needs at least 3 samples (some are held out to choose alpha), got {x.shape[0]}")
+    x, y = x.double().flatten(1), y.double().reshape(y.shape[0], -1)
+    if not (torch.isfinite(x).all() and torch.isfinite(y).all()):
+        raise ValueError("fit_ridge: features or targets contain NaN or Inf; drop those samples first")
     n, k = y.shape
     n_val = max(1, int(n * val_fraction))
     xt, mean, std = _standardise(x[:-n_val])

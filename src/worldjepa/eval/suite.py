@@ -218,8 +218,10 @@ class PretrainTasks:
         frames = 2 * self.frames
         results = {}
         for kind in VIOLATIONS:
+            # a hidden ball must come back while the frames before it went out of sight (two at least, to
+            # show its motion) are still in the context of the window that predicts its return
             pairs = voe_pairs(kind, self.world, self.image_size, self.size.voe_pairs, frames=frames, seed=self.seed,
-                              events=(self.frames, self.frames + 4))
+                              events=(self.frames, self.frames + 4), max_hidden=self.frames - self.tubelet - 2)
             results[kind] = voe_scores(pairs, model, self.frames, self.tubelet)
         surprise_figure(results, self.out / "surprise.png")
         causal = any(m.causal for m in cfg.objective.masks)

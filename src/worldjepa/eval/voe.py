@@ -5,7 +5,8 @@ Each quadruplet shares everything up to an event frame t; from t on, the impossi
 law for one ball (the physics of the intuitive-physics tests of IntPhys and of V-JEPA's study of them):
 
 - permanence: a wide occluder stands in the box; the ball goes behind it at t and never comes out
-  (the possible clip's ball re-emerges before the clip ends);
+  (the possible clip's ball re-emerges within `max_hidden` frames: a model only remembers what its
+  context window holds, and a ball hidden for longer than that would return as a surprise to any model);
 - continuity: the ball jumps 0.25–0.35 box widths at t (teleports), then moves on under the same physics;
 - solidity: two balls on the same depth layer pass through each other at t instead of bouncing (balls
   on different layers pass in front of each other, which is possible: apparent size tells the layers
@@ -52,7 +53,7 @@ class VoEPairs:
     event: np.ndarray  # [N] frame of the violation (for permanence, where the ball goes out of sight)
 
 
-def _candidates(kind: str, P, V, collisions, radii, occluder, events: range):
+def _candidates(kind: str, P, V, collisions, radii, occluder, events: range, max_hidden: int):
     """(clip, ball, frame) triples where `kind`'s violation can be staged."""
     B, T, K, _ = P.shape
     out = []
@@ -63,7 +64,7 @@ def _candidates(kind: str, P, V, collisions, radii, occluder, events: range):
                 centre = occluder[b] + WIDE_OCCLUDER / 2
                 hidden = np.abs(P[b, :, k, 0] - centre) <= WIDE_OCCLUDER / 2 - r
                 for t in events:
-                    if hidden[t] and not hidden[t - 1] and (~hidden[t + 1:]).any():
+                    if hidden[t] and not hidden[t - 1] and (~hidden[t + 1:t + 1 + max_hidden]).any():
                         out.append((b, k, t))
                         break
             elif kind == "solidity":  # (b, k, t) with k = the pair's first ball; the pair is found again later
@@ -77,8 +78,9 @@ def _candidates(kind: str, P, V, collisions, radii, occluder, events: range):
 
 
 def voe_pairs(kind: str, world: WorldConfig, image_size: int, n: int, frames: int = 16, seed: int = 0,
-              events: tuple[int, int] = (8, 12)) -> VoEPairs:
-    """`n` pairs of `frames`-frame clips; event frames in [events[0], events[1])."""
+              events: tuple[int, int] = (8, 12), max_hidden: int = 4) -> VoEPairs:
+    """`n` pairs of `frames`-frame clips; event frames in [events[0], events[1]); for permanence the
+    possible clip's ball is out of sight for at most `max_hidden` frames."""
     if kind not in VIOLATIONS:
         raise ValueError(f"unknown violation {kind!r}; choose one of {VIOLATIONS}")
     w = BallWorld(dataclasses.replace(world, occluder=0.0), image_size)
@@ -88,7 +90,7 @@ def voe_pairs(kind: str, world: WorldConfig, image_size: int, n: int, frames: in
         pos, vel, radii, layers = w._initial_state(rng, pool)
         occluder = rng.uniform(0.05, 0.95 - WIDE_OCCLUDER, size=pool) if kind == "permanence" else np.full(pool, np.nan)
         P, V, _, collisions = w.simulate(pos, vel, radii, layers, frames)
-        for b, k, t in _candidates(kind, P, V, collisions, radii, occluder, range(*events)):
+        for b, k, t in _candidates(kind, P, V, collisions, radii, occluder, range(*events), max_hidden):
             if kind == "solidity":
                 k = (k, k + 1 + int(np.argmax(collisions[b, t, k, k + 1:])))
             chosen.append((P[b], V[b], radii[b], layers[b], occluder[b], k, t))

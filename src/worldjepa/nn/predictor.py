@@ -40,6 +40,15 @@ class MaskedPredictor(nn.Module):
                 modality: int = 1) -> tuple[Tensor, Tensor]:
         """z_ctx [B, Nc, L·D], pos_ctx [B, Nc, 3], pos_tgt [B, Nt, 3] →
         (predicted targets [B, Nt, L·D], predicted context [B, Nc, L·D])."""
+        if z_ctx.ndim != 3 or pos_ctx.shape != (*z_ctx.shape[:2], 3) or pos_tgt.ndim != 3 or pos_tgt.shape[-1] != 3 \
+                or pos_tgt.shape[0] != z_ctx.shape[0]:
+            raise ValueError(f"expected z_ctx [B, Nc, D], pos_ctx [B, Nc, 3], pos_tgt [B, Nt, 3], got "
+                             f"{tuple(z_ctx.shape)}, {tuple(pos_ctx.shape)}, {tuple(pos_tgt.shape)}")
+        if z_ctx.shape[-1] != self.levels * self.enc_dim:
+            raise ValueError(f"z_ctx has {z_ctx.shape[-1]} channels; this predictor reads {self.levels * self.enc_dim} "
+                             f"(encoder width {self.enc_dim} × {self.levels} levels)")
+        if not 0 <= mask_type < self.mask_tokens.shape[0]:
+            raise ValueError(f"mask_type {mask_type} out of range: this predictor has {self.mask_tokens.shape[0]} mask tokens")
         B, Nc, _ = z_ctx.shape
         Nt = pos_tgt.shape[1]
         ctx = self.fuse(z_ctx)

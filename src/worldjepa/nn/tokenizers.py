@@ -72,6 +72,9 @@ class Tokenizer(nn.Module):
         self.modality = nn.Parameter(torch.zeros(2, dim))
 
     def forward(self, obs: Tensor) -> Tokens:
+        if not obs.is_floating_point():
+            raise TypeError(f"expected float pixels normalised as in training (worldjepa.data.batches.to_tensor "
+                            f"turns uint8 [..., H, W, 3] frames into them), got {obs.dtype} of shape {tuple(obs.shape)}")
         if obs.dim() == 4:  # image [B, C, H, W]
             if self.separate:
                 x, grid = self.image(obs.unsqueeze(1))

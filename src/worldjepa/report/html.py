@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..train.log import read_log
+from ..train.log import read_log, step_records
 from .pictures import _matplotlib
 
 STYLE = """
@@ -57,7 +57,7 @@ def _figure_bytes(fig) -> bytes:
 
 def curves_png(records: list[dict]) -> bytes | None:
     """Small multiples: one panel per logged number (loss, its parts, monitors, schedules)."""
-    records = [r for r in records if "skipped" not in r and "step" in r]
+    records = step_records(records)
     keys = [k for k in records[-1] if k not in ("step", "time") and isinstance(records[-1][k], (int, float))] \
         if records else []
     if not keys:
@@ -151,6 +151,20 @@ def _planning_section(folder: Path) -> str:
     return "\n".join(parts)
 
 
+def _health_section(records: list[dict]) -> str:
+    """The collapse doctor's diagnosis and the warnings it gave during training."""
+    from ..doctor import diagnose
+
+    try:
+        text = diagnose(records).text()
+    except ValueError as err:
+        text = str(err)
+    warned = [f"step {r['step']}: {r['warning']}" for r in records if "warning" in r]
+    return ("<h2>Health (worldjepa doctor)</h2><pre>" + html.escape(text) + "</pre>"
+            + ("<p class=note>warned during training:</p><pre>" + html.escape("\n".join(warned)) + "</pre>"
+               if warned else ""))
+
+
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     run = Path(run_dir)
     if not (run / "checkpoint.safetensors").exists() and not (run / "log.jsonl").exists():
@@ -162,8 +176,10 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
             f"{html.escape(run.name)}/; every picture and video is embedded in this file.</p>"]
 
     body.append("<h2>Training curves</h2>")
-    png = curves_png(read_log(run))
+    records = read_log(run)
+    png = curves_png(records)
     body.append(image_tag(png, "training curves") if png else "<p>(no log.jsonl entries)</p>")
+    body.append(_health_section(records))
 
     if not world_model and (run / "checkpoint.safetensors").exists():
         body.append("<h2>Patch features</h2><p class=note>first three principal components of the encoder's "

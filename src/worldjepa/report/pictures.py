@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..train.log import read_log
+from ..train.log import read_log, step_records
 
 
 def _matplotlib():
@@ -68,7 +68,7 @@ def pca_figure(frames: np.ndarray, features: dict[str, Tensor], path: str | Path
 
 def loss_figure(run_dir: str | Path, path: str | Path) -> Path | None:
     """Training loss (and its parts) against step, from the run's log.jsonl."""
-    records = [r for r in read_log(run_dir) if "skipped" not in r]
+    records = step_records(read_log(run_dir))
     if not records:
         return None
     plt = _matplotlib()

@@ -28,6 +28,7 @@ from ..data.batches import Batch, seed_for
 from ..nn.encoder import Encoder, gather_tokens
 from ..nn.predictor import MaskedPredictor
 from ..nn.tokenizers import IMAGE, VIDEO
+from ..train.monitors import spread
 from .losses import context_loss, lambda_at, level_norm, masked_loss
 from .masks import IJEPAMask, MultiBlockMask, distance_to_masked
 from .sigreg import sigreg
@@ -117,6 +118,36 @@ class MaskedLatentPrediction(nn.Module):
             loss = loss + cfg.sigreg_weight * reg
             named["sigreg"] = float(reg.detach())
         return loss, named
+
+    @torch.no_grad()
+    def monitors(self, batch: Batch, step: int) -> dict[str, float]:
+        """Health numbers at a log step (train/monitors.py; read by `worldjepa doctor`): the spread of the
+        targets' last level, and this step's masks (every mask type) predicted three ways: by the
+        predictor, by copying the target of the nearest visible token, by the batch's mean target.
+        Errors are the training loss's form on all levels, averaged over mask types."""
+        modality, obs = (VIDEO, batch.video) if batch.video is not None else (IMAGE, batch.image)
+        tokens = self.encoder.tokenize(obs)
+        all_levels = self.levels > 1
+        raw = (self.teacher(obs, all_levels=all_levels) if self.teacher is not None
+               else self.encoder.encode_tokens(tokens, all_levels=all_levels))
+        target = level_norm(raw.float(), self.levels)
+        mean = target.mean((0, 1), keepdim=True)
+        generator = torch.Generator().manual_seed(seed_for(self.seed, step, modality, 3))  # the step's own masks
+        samplers = self.video_masks if modality == VIDEO else self.image_masks
+        pos, errors = tokens.positions, torch.zeros(3)
+        for sampler in samplers:
+            m = sampler.sample(obs.shape[0], generator)
+            context, targets = m.context, m.targets[:, 0]  # I-JEPA: the first target block of each sample
+            z = self.encoder.encode_tokens(tokens, keep=context, all_levels=all_levels)
+            pred, _ = self.predictor(z, pos[context], pos[targets], m.mask_type, tokens.modality)
+            truth = gather_tokens(target, targets)
+            nearest = torch.cdist(pos[targets], pos[context]).argmin(-1)  # [B, Nt] into the context
+            copy = gather_tokens(gather_tokens(target, context), nearest)
+            errors += torch.tensor([float(masked_loss(x, truth, self.cfg.loss))
+                                    for x in (pred.float(), copy, mean.expand_as(truth))]) / len(samplers)
+        health = {f"health/{k}": v for k, v in spread(raw[..., -self.encoder.dim:]).items()}
+        health.update(zip(("health/predict", "health/copy", "health/mean"), errors.tolist()))
+        return health
 
     @torch.no_grad()
     def after_step(self, step: int) -> dict[str, float]:

@@ -36,6 +36,15 @@ def save_checkpoint(path: str | Path, tensors: dict[str, Tensor], meta: dict[str
         raise
 
 
+def remove_stale_temporaries(path: str | Path) -> int:
+    """Delete the temporary files `save_checkpoint` leaves when the process is killed mid-write."""
+    path = Path(path)
+    stale = list(path.parent.glob(f".{path.name}.*.tmp")) if path.parent.is_dir() else []
+    for f in stale:
+        f.unlink(missing_ok=True)
+    return len(stale)
+
+
 def read_checkpoint_meta(path: str | Path) -> dict[str, Any]:
     """The checkpoint's metadata alone, without reading its tensors."""
     path = Path(path)

@@ -13,9 +13,8 @@ class RunLog:
         self.path = Path(run_dir) / "log.jsonl"
         if resume_step is not None and self.path.exists():
             # drop entries written after the checkpoint we resume from: they will be redone
-            kept = [line for line in self.path.read_text().splitlines()
-                    if line.strip() and json.loads(line).get("step", -1) < resume_step]
-            self.path.write_text("".join(line + "\n" for line in kept))
+            kept = [r for r in _parse(self.path) if r.get("step", -1) < resume_step]
+            self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
         elif resume_step is None:
             self.path.write_text("")
         self.tb = None
@@ -41,6 +40,24 @@ class RunLog:
             self.tb.close()
 
 
+def step_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The regular per-step entries: not skipped steps, not the doctor's warnings."""
+    return [r for r in records if "loss" in r and "skipped" not in r and "warning" not in r]
+
+
 def read_log(run_dir: str | Path) -> list[dict[str, Any]]:
     path = Path(run_dir) / "log.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    return _parse(path) if path.exists() else []
+
+
+def _parse(path: Path) -> list[dict[str, Any]]:
+    """Every whole entry; a line torn by a crash mid-write is dropped (its step is redone on resume)."""
+    records = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records

@@ -4,11 +4,12 @@ An objective is an `nn.Module` with
     trainable() -> nn.Module          what the optimizer updates
     loss(batch, step) -> Losses       the scalar to minimise plus named parts for the log
     after_step(step) -> dict          work after each optimizer step (EMA teacher), values to log
+    monitors(batch, step) -> dict     optional: health numbers at log steps, for the collapse doctor
 and a batch source is a pure function `batch(step, micro)`. The loop does not know which paper it
 trains. Per step: schedules → (micro-batches under autocast → backward) → clip → guard → AdamW step
-→ after_step → log → atomic checkpoint every N steps. Everything a step depends on is either in the
-checkpoint (weights, optimizer moments, guard history) or a function of the step (data, masks,
-schedules), so a resumed run repeats the uninterrupted one exactly on CPU.
+→ after_step → log (with monitors and the doctor's watch) → atomic checkpoint every N steps. Everything
+a step depends on is either in the checkpoint (weights, optimizer moments, guard history) or a function
+of the step (data, masks, schedules), so a resumed run repeats the uninterrupted one exactly on CPU.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from tqdm.auto import tqdm
 
 from ..config import OptimConfig, TrainConfig
 from ..data.batches import BatchSource
-from .checkpoint import flatten_optimizer, load_checkpoint, load_module, module_tensors, save_checkpoint, unflatten_optimizer
+from ..doctor import HealthWatch
+from .checkpoint import (flatten_optimizer, load_checkpoint, load_module, module_tensors, read_checkpoint_meta,
+                         remove_stale_temporaries, save_checkpoint, unflatten_optimizer)
 from .log import RunLog
 from .schedule import learning_rate, weight_decay
 
@@ -98,7 +101,14 @@ class Trainer:
         meta = {"format": 1, "step": next_step, "config": self.config, "optimizer": opt_meta,
                 "trainer": {"recent": list(self.recent), "skipped_steps": self.skipped_steps,
                             "elapsed": self.elapsed, "skipped_files": sorted(self.skipped_files)}}
-        save_checkpoint(self.checkpoint_path, tensors, meta)
+        try:
+            save_checkpoint(self.checkpoint_path, tensors, meta)
+        except OSError as err:  # disk full, quota, permissions: say so, keep the last good checkpoint
+            kept = (f"the last good checkpoint ({self.checkpoint_path}, step {read_checkpoint_meta(self.checkpoint_path)['step']}) "
+                    "is kept" if self.checkpoint_path.exists() else "no earlier checkpoint exists")
+            raise TrainingError(f"could not write the checkpoint for step {next_step} in {self.run_dir}: "
+                                f"{err.strerror or err}; {kept}. Free space (or fix the folder's permissions) and run "
+                                "the same command again to resume") from err
 
     def restore(self) -> int:
         tensors, meta = load_checkpoint(self.checkpoint_path)
@@ -122,6 +132,7 @@ class Trainer:
         cfg = self.cfg
         stop = cfg.steps if until is None else min(until, cfg.steps)
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(self.checkpoint_path)  # half-written by a run killed while saving
         start = self.restore() if resume and self.checkpoint_path.exists() else 0
         log = RunLog(self.run_dir, cfg.tensorboard, resume_step=start if start else None)
         autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if cfg.precision == "bf16" else nullcontext())
@@ -135,6 +146,8 @@ class Trainer:
         window_samples, window_start = 0, time.perf_counter()
         consecutive_skips = 0
         last_record: dict[str, Any] = {}
+        watch = HealthWatch(cfg.steps)
+        step = start
         try:
             for step in range(start, stop):
                 t0 = time.perf_counter()
@@ -190,19 +203,38 @@ class Trainer:
                     rate = window_samples / max(now - window_start, 1e-9)
                     window_samples, window_start = 0, now
                     last_record = {"step": step, "loss": loss_value, **parts, "lr": lr, "wd": wd,
-                                   "grad_norm": grad_norm, "samples_per_s": rate, "time": self.elapsed, **extra}
+                                   "grad_norm": grad_norm, "samples_per_s": rate, "time": self.elapsed, **extra,
+                                   **self._monitors(micro[0], step, autocast)}
                     if self.skipped_files:
                         last_record["skipped_files"] = len(self.skipped_files)
                     log.write(last_record)
+                    warning = watch.update(last_record)
+                    if warning:  # the doctor's verdict as it happens, in the log and on the terminal
+                        log.write({"step": step, "warning": warning})
+                        (tqdm.write if self.progress else print)(f"worldjepa doctor: {warning}")
                     bar.set_postfix(loss=f"{loss_value:.4f}", samples_s=f"{rate:.1f}")
                 if (step + 1) % cfg.checkpoint_every == 0 or step + 1 in (cfg.steps, stop):
                     self.save(step + 1)
+        except RuntimeError as err:
+            # PyTorch reports a dead worker from its SIGCHLD handler, wherever the main process happens to be
+            if "DataLoader worker" not in str(err):
+                raise
+            raise TrainingError(f"a data-loading worker process died at step {step} ({err}); often out of memory: "
+                                "lower data.workers (0 loads in the training process), then run the same command "
+                                "again to resume from the last checkpoint") from err
         finally:
             bar.close()
             pool.shutdown(wait=True, cancel_futures=True)
             log.close()
         return {"steps": stop, "resumed_from": start, "skipped_steps": self.skipped_steps,
                 "skipped_files": len(self.skipped_files), "final": last_record, "train_seconds": self.elapsed}
+
+    def _monitors(self, batch, step: int, autocast) -> dict[str, float]:
+        """The objective's health numbers for this step's first micro-batch (train/monitors.py), if it has any."""
+        if not hasattr(self.objective, "monitors"):
+            return {}
+        with torch.no_grad(), autocast:
+            return self.objective.monitors(batch, step)
 
     def _reject(self, loss: float, grad_norm: float) -> str | None:
         """Why this step must not be applied, or None. Non-finite values, or a loss spike far above

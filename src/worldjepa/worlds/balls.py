@@ -48,6 +48,8 @@ class BallWorld:
         self.cfg = cfg or WorldConfig()
         if not 1 <= self.cfg.num_balls <= len(PALETTE):
             raise ValueError(f"num_balls must be between 1 and {len(PALETTE)}, got {self.cfg.num_balls}")
+        if image_size < 8:
+            raise ValueError(f"image_size must be at least 8 pixels, got {image_size}")
         self.size = image_size
 
     # ------------------------------------------------------------------ simulation
@@ -111,6 +113,8 @@ class BallWorld:
 
     def generate(self, batch: int, frames: int, seed: int, depth: bool = False) -> Clips:
         """Simulate and render `batch` clips of `frames` frames, deterministically from `seed`."""
+        if batch < 1 or frames < 1:
+            raise ValueError(f"generate needs at least one clip of at least one frame, got batch={batch}, frames={frames}")
         c = self.cfg
         rng = np.random.default_rng(seed)
         pos, vel, radii, layers = self._initial_state(rng, batch)

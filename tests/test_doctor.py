@@ -1,0 +1,100 @@
+"""The collapse doctor: its numbers against formulas, and its verdicts on planted failures."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from worldjepa import config
+from worldjepa.cli import main
+from worldjepa.doctor import HealthWatch, diagnose
+from worldjepa.pretrain import build_objective, build_source, pretrain
+from worldjepa.train.log import read_log
+from worldjepa.train.monitors import mean_cosine, rankme, spread
+
+
+def test_spread_numbers_match_their_formulas():
+    g = torch.Generator().manual_seed(0)
+    constant = torch.ones(50, 8) * torch.arange(8.0)
+    s = spread(constant)
+    assert s["std"] == 0 and s["std_ratio"] == 0 and s["rankme"] == 1.0 and s["cosine"] == pytest.approx(1.0)
+
+    iso = torch.randn(4000, 8, generator=g)
+    s = spread(iso)  # subsampled to 1024 rows: still isotropic
+    assert s["rankme"] > 7.5 and abs(s["cosine"]) < 0.05 and s["std_ratio"] == pytest.approx(1.0, abs=0.05)
+
+    # two orthogonal directions with singular values 3:1 → entropy of p = (3/4, 1/4)
+    basis = torch.linalg.qr(torch.randn(8, 2, generator=g))[0].T
+    coeff = torch.tensor([[3.0, 0.0], [-3.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
+    x = coeff @ basis
+    p = np.array([3.0, 1.0]) / 4
+    assert rankme(x - x.mean(0)) == pytest.approx(float(np.exp(-(p * np.log(p)).sum())), rel=1e-5)
+
+    y = torch.randn(30, 5, generator=g)
+    u = y / y.norm(dim=1, keepdim=True)
+    cos = u @ u.T
+    assert mean_cosine(y) == pytest.approx(float((cos.sum() - cos.trace()) / (30 * 29)), abs=1e-6)
+
+
+def _small(small_overrides, *extra):
+    return config.load("tiny-cpu", small_overrides + ["train.log_every=5", *extra])
+
+
+def test_constant_encoder_is_full_collapse(small_overrides):
+    cfg = _small(small_overrides)
+    torch.manual_seed(0)
+    objective = build_objective(cfg)
+    with torch.no_grad():  # every patch embeds to the same vector: the encoder ignores its input
+        for p in objective.encoder.parameters():
+            p.zero_()
+        objective.teacher.update(objective.encoder, 0.0)
+    record = {"step": 0, **objective.monitors(build_source(cfg).batch(0, 0), 0)}
+    d = diagnose([record])
+    assert d.verdicts[0] == "full collapse", d.text()
+    assert record["health/std_ratio"] < 1e-3
+
+
+def test_planted_collapse_is_diagnosed_and_warned_during_training(tmp_path, small_overrides, capsys):
+    """No regulariser: the teacher momentum at 0 makes the target the student itself."""
+    cfg = _small(small_overrides, "train.steps=60", "optim.lr=2e-3", "objective.ema=[0.0, 0.0]")
+    pretrain(cfg, tmp_path, progress=False)
+    assert main(["doctor", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "collapse" in out and "what to change" in out
+    warnings = [r for r in read_log(tmp_path) if "warning" in r]
+    assert warnings and "collapse" in warnings[0]["warning"]
+    assert warnings[0]["step"] >= 0.2 * 60  # not before the watch starts
+
+
+def _record(step, **numbers):
+    base = {"std_ratio": 0.8, "cosine": 0.2, "rankme": 20.0, "width": 64, "predict": 0.3, "copy": 0.4, "mean": 0.45}
+    return {"step": step, **{f"health/{k}": v for k, v in (base | numbers).items()}}
+
+
+def test_verdicts_on_planted_numbers(tmp_path, capsys):
+    assert diagnose([_record(i) for i in range(8)]).healthy
+    assert diagnose([_record(0, cosine=0.95)]).verdicts == ["partial collapse"]
+    assert diagnose([_record(0, rankme=1.2)]).verdicts == ["full collapse"]
+    assert diagnose([_record(0, predict=0.395)]).verdicts == ["no better than copying"]
+    assert diagnose([_record(0, action_effect=0.01)]).verdicts == ["predictor ignores actions"]
+    assert diagnose([_record(0, action_effect=0.5)]).healthy
+    # judged on the last quarter: an early collapse that recovered is not reported
+    assert diagnose([_record(i, cosine=0.99) for i in range(6)] + [_record(i) for i in range(6, 8)]).healthy
+
+    (tmp_path / "log.jsonl").write_text("".join(json.dumps(_record(i)) + "\n" for i in range(4)))
+    assert main(["doctor", str(tmp_path)]) == 0
+    assert "healthy" in capsys.readouterr().out
+    (tmp_path / "log.jsonl").write_text(json.dumps({"step": 0, "loss": 1.0}) + "\n")
+    assert main(["doctor", str(tmp_path)]) == 2
+    assert "no health numbers" in capsys.readouterr().err
+    assert main(["doctor", str(tmp_path / "nowhere")]) == 2
+
+
+def test_watch_warns_once_after_its_start():
+    watch = HealthWatch(total_steps=100)
+    assert watch.update(_record(5, cosine=0.99)) is None  # before 20% of the run: not judged
+    assert watch.update(_record(25, cosine=0.99)) is not None
+    assert watch.update(_record(30, cosine=0.99)) is None  # already said
+    assert watch.update(_record(35, cosine=0.99, predict=0.5)) is None  # one odd step out of three
+    assert "no better than copying" in watch.update(_record(40, cosine=0.99, predict=0.5))
