@@ -51,6 +51,7 @@ def test_constant_encoder_is_full_collapse(small_overrides):
         objective.teacher.update(objective.encoder, 0.0)
     record = {"step": 0, **objective.monitors(build_source(cfg).batch(0, 0), 0)}
     d = diagnose([record])
+    print(d.text())
     assert d.verdicts[0] == "full collapse", d.text()
     assert record["health/std_ratio"] < 1e-3
 
@@ -61,6 +62,8 @@ def test_planted_collapse_is_diagnosed_and_warned_during_training(tmp_path, smal
     pretrain(cfg, tmp_path, progress=False)
     assert main(["doctor", str(tmp_path)]) == 1
     out = capsys.readouterr().out
+    with capsys.disabled():
+        print(out)
     assert "collapse" in out and "what to change" in out
     warnings = [r for r in read_log(tmp_path) if "warning" in r]
     assert warnings and "collapse" in warnings[0]["warning"]
@@ -98,3 +101,21 @@ def test_watch_warns_once_after_its_start():
     assert watch.update(_record(30, cosine=0.99)) is None  # already said
     assert watch.update(_record(35, cosine=0.99, predict=0.5)) is None  # one odd step out of three
     assert "no better than copying" in watch.update(_record(40, cosine=0.99, predict=0.5))
+
+
+def test_a_log_without_health_numbers_is_diagnosed_from_the_checkpoint(tmp_path, small_overrides, capsys):
+    """Runs trained before the numbers were logged: the final weights on the batches of the last steps,
+    with the same numbers as the log's last entry (same weights, same batch, same masks)."""
+    cfg = _small(small_overrides, "train.steps=5", "train.log_every=1")
+    pretrain(cfg, tmp_path, progress=False)
+    logged = [r for r in read_log(tmp_path) if "health/std" in r][-1]
+    from worldjepa.doctor import checkpoint_records
+
+    recomputed = checkpoint_records(tmp_path, batches=1)[0]
+    assert recomputed["step"] == logged["step"] == 4
+    for key in ("health/std", "health/rankme", "health/predict", "health/copy"):
+        assert recomputed[key] == pytest.approx(logged[key], rel=1e-4), key
+    stripped = [{k: v for k, v in r.items() if not k.startswith("health/")} for r in read_log(tmp_path)]
+    (tmp_path / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in stripped))
+    main(["doctor", str(tmp_path)])
+    assert "from the final checkpoint" in capsys.readouterr().out

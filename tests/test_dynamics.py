@@ -130,6 +130,7 @@ def test_doctor_sees_a_predictor_that_ignores_shuffled_actions(trained_two_rooms
     cfg = load_world_model("wm-two-rooms", SMALL_WM + ["train.steps=300"])
     train_world_model(cfg, shuffled, tmp_path / "run", progress=False)
     honest, ignoring = diagnose_run(trained_two_rooms / "run"), diagnose_run(tmp_path / "run")
+    print(f"true actions: {honest.text()}\nshuffled actions: {ignoring.text()}")  # figures for docs/reliability.md
     assert "predictor ignores actions" in ignoring.verdicts, ignoring.text()
     assert "predictor ignores actions" not in honest.verdicts, honest.text()
     assert honest.numbers["action_effect"] > 5 * ignoring.numbers["action_effect"]

@@ -11,6 +11,7 @@ import zlib
 import numpy as np
 import pytest
 import torch
+from conftest import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -41,13 +42,13 @@ def _loads_or_config_error(overrides):
     return cfg
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(st.lists(st.text(max_size=30), max_size=3))
 def test_any_override_text_loads_or_says_why(overrides):
     _loads_or_config_error(overrides)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(key=st.sampled_from(KEYS), value=VALUES)
 def test_any_value_for_a_real_key_loads_or_says_why(key, value):
     cfg = _loads_or_config_error([f"{key}={json.dumps(value)}"])
@@ -63,7 +64,7 @@ SIZE_KEYS = ["data.image_size", "data.frames", "data.batch_size", "model.patch_s
              "model.predictor_heads", "objective.min_context", "model.levels"]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(key=st.sampled_from(SIZE_KEYS), value=st.integers(-2, 40))
 def test_an_accepted_size_builds_and_trains_a_step(key, value):
     """What the parser accepts must also build and run: no error deferred to a cryptic traceback."""
@@ -85,7 +86,7 @@ def test_an_accepted_size_builds_and_trains_a_step(key, value):
     assert torch.isfinite(losses.total)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.text(max_size=200))
 def test_any_yaml_file_loads_or_says_why(tmp_path_factory, text):
     path = tmp_path_factory.mktemp("cfg") / "c.yaml"
@@ -100,7 +101,7 @@ pair = st.tuples(st.floats(allow_nan=True, allow_infinity=True, width=32),
                  st.floats(allow_nan=True, allow_infinity=True, width=32))
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(blocks=st.integers(-2, 12), spatial=pair, temporal=pair, aspect=pair, causal=st.booleans(),
        grid=st.tuples(st.integers(1, 4), st.integers(1, 8), st.integers(1, 8)), seed=st.integers(0, 2**31))
 def test_any_mask_config_is_refused_or_samples_valid_masks(blocks, spatial, temporal, aspect, causal, grid, seed):

@@ -1,4 +1,5 @@
 import torch
+from conftest import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,7 +27,7 @@ def check_masks(m, grid, batch):
         assert not any(m.masked[b, i] for i in ctx)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(grid=grids, blocks=st.integers(1, 4), scale=scales, batch=st.integers(1, 6), seed=st.integers(0, 2**31))
 def test_multiblock_properties(grid, blocks, scale, batch, seed):
     cfg = MaskConfig(blocks, (scale, scale), (0.5, 1.0), (0.75, 1.5))
@@ -36,7 +37,7 @@ def test_multiblock_properties(grid, blocks, scale, batch, seed):
     assert m.context.shape[1] >= 1 and m.targets.shape[2] >= 1
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(grid=grids, scale=scales, seed=st.integers(0, 2**31))
 def test_block_size_respects_scale_and_bounds(grid, scale, seed):
     t, h, w = block_size(torch.Generator().manual_seed(seed), grid, (scale, scale), (1.0, 1.0), (0.75, 1.5))
@@ -94,7 +95,7 @@ def test_distance_to_masked_matches_brute_force():
     assert (dist >= 1).all()  # disjoint integer grids
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(grid=st.tuples(st.integers(1, 3), st.integers(2, 8), st.integers(2, 8)), scale=st.floats(0.1, 0.5),
        seed=st.integers(0, 2**31))
 def test_first_and_last_rows_and_columns_reachable_for_any_grid(grid, scale, seed):

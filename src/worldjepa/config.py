@@ -43,6 +43,7 @@ class WorldConfig:
     fps: float = 12.0
     substeps: int = 4  # physics steps per frame
     occluder: float = 0.0  # probability that a clip has a vertical occluder bar in front
+    occluder_width: float = 0.16  # box widths; 0.3 hides any ball completely (object permanence)
     background: tuple[int, int, int] = (40, 40, 48)
 
 
@@ -303,9 +304,9 @@ def _check(cfg: PretrainConfig) -> None:
                         "model.predictor_width": m.predictor_width, "model.predictor_heads": m.predictor_heads,
                         "train.steps": t.steps, "train.accumulate": t.accumulate, "train.log_every": t.log_every,
                         "train.checkpoint_every": t.checkpoint_every, "train.max_skips": t.max_skips,
-                        "objective.sigreg_slices": cfg.objective.sigreg_slices})
-    _check_at_least(0, {"data.workers": d.workers, "train.threads": t.threads, "optim.warmup_steps": cfg.optim.warmup_steps,
+                        "objective.sigreg_slices": cfg.objective.sigreg_slices,
                         "objective.min_context": cfg.objective.min_context})
+    _check_at_least(0, {"data.workers": d.workers, "train.threads": t.threads, "optim.warmup_steps": cfg.optim.warmup_steps})
     from .nn.encoder import sized  # the encoder preset is resolved here so that a bad width fails now
 
     try:

@@ -45,6 +45,7 @@ class Diagnosis:
     findings: list[Finding] = field(default_factory=list)
     steps: tuple[int, int] = (0, 0)  # the logged steps judged
     numbers: dict[str, float] = field(default_factory=dict)  # the medians the verdicts rest on
+    source: str = "the training log"
 
     @property
     def healthy(self) -> bool:
@@ -55,7 +56,7 @@ class Diagnosis:
         return [f.verdict for f in self.findings] or ["healthy"]
 
     def text(self) -> str:
-        lines = [f"diagnosis (steps {self.steps[0]}–{self.steps[1]}): {', '.join(self.verdicts)}"]
+        lines = [f"diagnosis from {self.source}, steps {self.steps[0]}–{self.steps[1]}: {', '.join(self.verdicts)}"]
         for f in self.findings:
             lines += [f"  {f.verdict}: {f.evidence}", f"    what to change: {f.advice}"]
         lines.append("  numbers: " + _summary(self.numbers))
@@ -104,11 +105,36 @@ def diagnose(records: list[dict[str, Any]], window: int | None = None) -> Diagno
 
 
 def diagnose_run(run_dir: str | Path) -> Diagnosis:
+    """From the run's log; for a pretraining run whose log has no health numbers (trained before they
+    were logged), from its checkpoint on the batches of its last steps."""
     run = Path(run_dir)
     records = read_log(run)
-    if not records:
-        raise FileNotFoundError(f"no training log at {run / 'log.jsonl'}: is {run} a run folder?")
-    return diagnose(records)
+    if not records and not (run / "checkpoint.safetensors").exists():
+        raise FileNotFoundError(f"no training log or checkpoint in {run}: is it a run folder?")
+    if health_records(records) or not (run / "checkpoint.safetensors").exists():
+        return diagnose(records)
+    try:
+        records = checkpoint_records(run)
+        d = diagnose(records, window=len(records))
+    except ValueError as err:
+        raise ValueError(f"{run / 'log.jsonl'} has no health numbers, and they can be computed from the checkpoint "
+                         f"of a pretraining run only ({err}); train again to log them") from err
+    d.source = "the final checkpoint on its last batches (the log has no health numbers)"
+    return d
+
+
+def checkpoint_records(run_dir: str | Path, batches: int = 4) -> list[dict[str, Any]]:
+    """Health numbers of a pretraining run's final weights on the batches of its last `batches` steps."""
+    import torch
+
+    from .pretrain import build_source, load_objective
+
+    objective, cfg = load_objective(run_dir)
+    source = build_source(cfg)
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.train.precision == "bf16")
+    steps = range(max(0, cfg.train.steps - batches), cfg.train.steps)
+    with torch.no_grad(), autocast:
+        return [{"step": s, **objective.monitors(source.batch(s, 0), s)} for s in steps]
 
 
 class HealthWatch:

@@ -48,6 +48,8 @@ class BallWorld:
         self.cfg = cfg or WorldConfig()
         if not 1 <= self.cfg.num_balls <= len(PALETTE):
             raise ValueError(f"num_balls must be between 1 and {len(PALETTE)}, got {self.cfg.num_balls}")
+        if not 0.0 < self.cfg.occluder_width <= 0.8:
+            raise ValueError(f"occluder_width must be in (0, 0.8] box widths, got {self.cfg.occluder_width}")
         if image_size < 8:
             raise ValueError(f"image_size must be at least 8 pixels, got {image_size}")
         self.size = image_size
@@ -119,9 +121,9 @@ class BallWorld:
         rng = np.random.default_rng(seed)
         pos, vel, radii, layers = self._initial_state(rng, batch)
         has_occluder = rng.uniform(size=batch) < c.occluder
-        occluder = np.where(has_occluder, rng.uniform(0.1, 0.9 - OCCLUDER_WIDTH, size=batch), np.nan)
+        occluder = np.where(has_occluder, rng.uniform(0.1, 0.9 - c.occluder_width, size=batch), np.nan)
         P, V, walls, collisions = self.simulate(pos, vel, radii, layers, frames)
-        rgb, depth_map = self.render(P.astype(np.float32), radii, layers, occluder, depth)
+        rgb, depth_map = self.render(P.astype(np.float32), radii, layers, occluder, depth, c.occluder_width)
         return Clips(rgb, P.astype(np.float32), V.astype(np.float32), radii, layers, walls, collisions,
                      occluder.astype(np.float32), depth_map)
 
