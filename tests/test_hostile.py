@@ -219,3 +219,15 @@ def test_public_entry_points_refuse_wrong_shapes_and_dtypes(name):
     call, message = _entry_points()[name]
     with pytest.raises((ValueError, TypeError), match=message):
         call()
+
+
+def test_loaders_refuse_what_is_not_their_run(tmp_path):
+    from worldjepa.pretrain import load_pretrained
+    from worldjepa.train.checkpoint import save_checkpoint
+
+    (tmp_path / "image.png").write_bytes(b"\x89PNG not a checkpoint")
+    with pytest.raises(ValueError, match="not a readable worldjepa checkpoint"):
+        load_pretrained(tmp_path / "image.png")
+    save_checkpoint(tmp_path / "wm.safetensors", {"x": torch.zeros(1)}, {"config": {"plan": {}, "model": {}}})
+    with pytest.raises(ValueError, match="not a pretraining run.*load_world_model"):
+        load_pretrained(tmp_path / "wm.safetensors")

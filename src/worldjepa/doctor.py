@@ -87,7 +87,8 @@ def diagnose(records: list[dict[str, Any]], window: int | None = None) -> Diagno
           or (width and n["rankme"] < PARTIAL_RANK_FRACTION * width)):
         d.findings.append(Finding("partial collapse", spread, _COLLAPSE_ADVICE))
     if {"predict", "copy", "mean"} <= n.keys():
-        best, name = min((n["copy"], "copying the nearest visible latent"), (n["mean"], "predicting the batch mean"))
+        best, name = min((n["copy"], "copying (the nearest visible latent; for world models the current one)"),
+                         (n["mean"], "predicting the batch mean"))
         if n["predict"] >= COPY_MARGIN * best:
             d.findings.append(Finding(
                 "no better than copying",

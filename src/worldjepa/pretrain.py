@@ -84,12 +84,19 @@ def load_pretrained(run_dir: str | Path, which: str = "features") -> tuple[Encod
     tensors, meta = load_checkpoint(path)
     if "config" not in meta:
         raise ValueError(f"{path} has no run config in its metadata; was it written by worldjepa?")
+    _require_pretraining(meta, path)
     cfg = resolve(from_dict(PretrainConfig, meta["config"]))
     encoder = build_encoder(cfg)
     has_teacher = any(k.startswith("objective.teacher.") for k in tensors)
     prefix = "objective.teacher.module" if which == "features" and has_teacher else "objective.encoder"
     load_module(encoder, tensors, prefix)
     return encoder.eval(), cfg
+
+
+def _require_pretraining(meta: dict, path: Path) -> None:
+    if "config" not in meta or "store" in meta["config"] or "plan" in meta["config"]:
+        raise ValueError(f"{path} is not a pretraining run (`worldjepa pretrain` or `demo` writes one); a world-model "
+                         "run is loaded with worldjepa.dynamics.model.load_world_model")
 
 
 def load_objective(run_dir: str | Path) -> tuple[MaskedLatentPrediction, PretrainConfig]:
@@ -99,8 +106,7 @@ def load_objective(run_dir: str | Path) -> tuple[MaskedLatentPrediction, Pretrai
     if path.is_dir():
         path = path / CHECKPOINT
     tensors, meta = load_checkpoint(path)
-    if "config" not in meta or "store" in meta["config"]:
-        raise ValueError(f"{path} is not a pretraining run (`worldjepa pretrain` or `demo` writes one)")
+    _require_pretraining(meta, path)
     cfg = resolve(from_dict(PretrainConfig, meta["config"]))
     objective = build_objective(cfg)
     load_module(objective, tensors, "objective")

@@ -28,7 +28,7 @@ def spread(x: Tensor) -> dict[str, float]:
     std = float(x.std(0).mean()) if x.shape[0] > 1 else 0.0
     rms = float(x.pow(2).mean().sqrt())
     return {"std": std, "std_ratio": std / rms if rms > 0 else 0.0, "rankme": rankme(centred),
-            "cosine": mean_cosine(x), "width": x.shape[-1]}
+            "cosine": mean_cosine(x) if rms > 0 else 1.0, "width": x.shape[-1]}  # all zero: all the same
 
 
 def rankme(x: Tensor, eps: float = 1e-7) -> float:

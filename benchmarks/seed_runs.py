@@ -1,0 +1,140 @@
+"""Train configs for several seeds, evaluate each run, and tabulate mean ± spread over seeds.
+
+    python benchmarks/seed_runs.py --config tiny-physics --suite surprise --seeds 0 1 2 --out runs/physics
+
+Each row (a config with overrides) is pretrained for every seed, seed by seed (so a partial run still
+covers every row), then `worldjepa eval` runs the chosen tasks; finished runs and evaluations are reused,
+so an interrupted run resumes where it stopped. Prints a table of mean ± standard deviation over seeds
+with the collapse doctor's verdicts, and the paired change of each row over the one before it; writes
+OUT/summary.json and OUT/summary.md. The recipe ablation (recipe_ablation.py) is one use of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+from worldjepa import config
+from worldjepa.doctor import diagnose_run
+from worldjepa.eval.suite import SuiteSize, evaluate
+from worldjepa.pretrain import pretrain
+
+SCORES = {  # task: [(path in its results, label, higher is better)]
+    "depth": [(("rmse",), "depth RMSE", False)],
+    "state": [(("position_r2",), "position R²", True), (("velocity_r2",), "velocity R²", True)],
+    "anticipation": [(("linear", "recall@5"), "anticip. R@5", True), (("linear", "mAP"), "anticip. mAP", True)],
+    "surprise": [((kind, "quadruplet_accuracy"), kind, True)
+                 for kind in ("permanence", "continuity", "solidity", "gravity")],
+}
+
+
+def slug(name: str) -> str:
+    return name.replace("+ ", "plus-").replace(" ", "-")
+
+
+def run_rows(rows: dict[str, list[str]], preset: str, seeds: list[int], out: Path, suite: str,
+             steps: int | None = None, progress: bool = True) -> dict[str, list[dict]]:
+    """{row name: overrides} → {row name: [one result per seed]}; the attentive probe is skipped (minutes
+    per run, and not what these tables compare)."""
+    results: dict[str, list[dict]] = {}
+    for seed in seeds:
+        for name, overrides in rows.items():
+            run = out / f"{slug(name)}-seed{seed}"
+            extra = [f"train.seed={seed}"] + ([f"train.steps={steps}"] if steps else [])
+            cfg = config.load(preset, overrides + extra)
+            start = time.perf_counter()
+            summary = pretrain(cfg, run, progress=progress)  # resumes, or returns at once when done
+            results_file = run / "eval" / "results.json"
+            done = results_file.exists() and set(suite.split(",")) <= set(json.loads(results_file.read_text())["tasks"])
+            evaluated = json.loads(results_file.read_text()) if done else \
+                evaluate(run, run / "eval", suite, SuiteSize(attentive_epochs=0), progress=progress)
+            results.setdefault(name, []).append({"seed": seed, "train_seconds": summary.get("train_seconds"),
+                                                 "tasks": evaluated["tasks"], "doctor": diagnose_run(run).verdicts,
+                                                 "wall_seconds": time.perf_counter() - start})
+            print(f"{name} seed {seed}: done", flush=True)
+    return results
+
+
+def write_summary(results: dict[str, list[dict]], suite: str, out: Path, name: str, extra: dict) -> str:
+    tasks = suite.split(",")
+    table, summary = format_table(results, tasks)
+    changes, paired = format_changes(results, tasks) if len(results) > 1 else ("", {})
+    text = table + ("\n\n" + changes if changes else "")
+    (out / f"{name}.json").write_text(json.dumps({**extra, "suite": suite, "summary": summary, "changes": paired,
+                                                  "runs": results}, indent=2))
+    (out / f"{name}.md").write_text(text + "\n")
+    return text
+
+
+def _get(d: dict, path: tuple[str, ...]):
+    for key in path:
+        d = d[key]
+    return d
+
+
+def _columns(tasks: list[str]) -> list[tuple]:
+    return [(task, path, label, up) for task in tasks for path, label, up in SCORES.get(task, [])]
+
+
+def format_table(rows: dict[str, list[dict]], tasks: list[str]) -> tuple[str, dict]:
+    """Mean ± standard deviation over seeds, and the doctor's verdicts, per row."""
+    columns = _columns(tasks)
+    summary: dict[str, dict[str, list[float]]] = {}
+    head = "| run | " + " | ".join(f"{label} {'↑' if up else '↓'}" for _, _, label, up in columns) + " | doctor |"
+    lines = [head, "|---" * (len(columns) + 2) + "|"]
+    for name, runs in rows.items():
+        cells = []
+        for task, path, label, _ in columns:
+            values = [_get(r["tasks"][task], path) for r in runs]
+            mean = statistics.fmean(values)
+            spread = statistics.stdev(values) if len(values) > 1 else 0.0
+            summary.setdefault(name, {})[label] = [mean, spread, *values]
+            cells.append(f"{mean:.3f} ± {spread:.3f}")
+        verdicts = [", ".join(r["doctor"]) for r in runs]
+        cells.append("; ".join(f"{v} ×{verdicts.count(v)}" for v in dict.fromkeys(verdicts)))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines), summary
+
+
+def format_changes(rows: dict[str, list[dict]], tasks: list[str]) -> tuple[str, dict]:
+    """What each row changes over the one before it, seed by seed (same seed, same data, same masks): the
+    mean paired change ± its standard deviation, and in how many seeds the score got better."""
+    columns = _columns(tasks)
+    names = list(rows)
+    head = "| change | " + " | ".join(label for _, _, label, _ in columns) + " |"
+    lines, paired = [head, "|---" * (len(columns) + 1) + "|"], {}
+    for before, after in zip(names, names[1:]):
+        by_seed = {r["seed"]: r for r in rows[before]}
+        pairs = [(by_seed[r["seed"]], r) for r in rows[after] if r["seed"] in by_seed]
+        cells = []
+        for task, path, label, up in columns:
+            diffs = [_get(new["tasks"][task], path) - _get(old["tasks"][task], path) for old, new in pairs]
+            better = sum(d != 0 and (d > 0) == up for d in diffs)
+            spread = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
+            paired.setdefault(after, {})[label] = {"mean": statistics.fmean(diffs), "std": spread, "diffs": diffs,
+                                                   "better": better, "seeds": len(diffs)}
+            cells.append(f"{statistics.fmean(diffs):+.3f} ± {spread:.3f} ({better}/{len(diffs)} better)")
+        lines.append(f"| {before} → {after} | " + " | ".join(cells) + " |")
+    return "\n".join(lines), paired
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--config", default="tiny-physics", help="preset name or YAML path")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--out", default="runs/seeds")
+    ap.add_argument("--steps", type=int, default=None, help="pretraining steps (default: the preset's)")
+    ap.add_argument("--suite", default="surprise")
+    ap.add_argument("--quiet", action="store_true")
+    args = ap.parse_args()
+    out = Path(args.out)
+    results = run_rows({Path(args.config).stem: []}, args.config, args.seeds, out, args.suite, args.steps,
+                       progress=not args.quiet)
+    print(write_summary(results, args.suite, out, "summary", {"config": args.config, "seeds": args.seeds}))
+
+
+if __name__ == "__main__":
+    main()
