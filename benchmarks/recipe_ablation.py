@@ -15,10 +15,9 @@ change over the row before it; writes OUT/ablation.json and OUT/ablation.md.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from seed_runs import run_rows, write_summary
+from seed_runs import parser, run_rows, write_summary
 
 # V-JEPA 2's two mask types (short- and long-range), pinned so that a change of the preset's masks does not
 # change the ablation
@@ -33,13 +32,7 @@ RECIPES = {
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--out", default="runs/ablation")
-    ap.add_argument("--steps", type=int, default=None, help="pretraining steps (default: the preset's)")
-    ap.add_argument("--suite", default="depth,state,anticipation")
-    ap.add_argument("--quiet", action="store_true")
-    args = ap.parse_args()
+    args = parser(__doc__, "runs/ablation", "depth,state,anticipation").parse_args()
     out = Path(args.out)
     results = run_rows(RECIPES, "tiny-cpu", args.seeds, out, args.suite, args.steps, progress=not args.quiet)
     print(write_summary(results, args.suite, out, "ablation", {"seeds": args.seeds, "recipes": RECIPES}))

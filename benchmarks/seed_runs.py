@@ -121,14 +121,20 @@ def format_changes(rows: dict[str, list[dict]], tasks: list[str]) -> tuple[str, 
     return "\n".join(lines), paired
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--config", default="tiny-physics", help="preset name or YAML path")
+def parser(doc: str, out: str, suite: str) -> argparse.ArgumentParser:
+    """The options every seed table takes."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--out", default="runs/seeds")
+    ap.add_argument("--out", default=out)
     ap.add_argument("--steps", type=int, default=None, help="pretraining steps (default: the preset's)")
-    ap.add_argument("--suite", default="surprise")
+    ap.add_argument("--suite", default=suite)
     ap.add_argument("--quiet", action="store_true")
+    return ap
+
+
+def main() -> None:
+    ap = parser(__doc__, "runs/seeds", "surprise")
+    ap.add_argument("--config", default="tiny-physics", help="preset name or YAML path")
     args = ap.parse_args()
     out = Path(args.out)
     results = run_rows({Path(args.config).stem: []}, args.config, args.seeds, out, args.suite, args.steps,
