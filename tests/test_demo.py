@@ -14,6 +14,7 @@ def test_demo_pipeline_writes_everything(tmp_path, small_overrides):
     assert set(saved["probes"]) == {"pretrained", "random_init", "pixels"}
     for row in saved["probes"].values():
         assert math.isfinite(row["position_r2"]) and math.isfinite(row["velocity_r2"])
+    assert saved["doctor"]["verdicts"] and "rankme" in saved["doctor"]["numbers"]  # the doctor's verdict is kept
 
 
 def test_pretraining_beats_random_features(tmp_path):

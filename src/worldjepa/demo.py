@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from . import config
+from .doctor import diagnose_run
 from .eval.features import patch_features
 from .eval.state_probe import pixel_probe_r2, probe_clips, state_probe_r2
 from .pretrain import build_encoder, load_pretrained, pretrain
@@ -73,8 +74,11 @@ def run_demo(out: str | Path = "runs/demo", overrides: list[str] | tuple[str, ..
                               else "flattened last-level patch grids of two consecutive tubelet steps")
               + " (eval/state_probe.py)",
               "encoder_for_features": "EMA teacher" if cfg.objective.regularizer == "ema" else "encoder"}
+    health = diagnose_run(out)
+    report["doctor"] = {"verdicts": health.verdicts, "numbers": health.numbers}
     (out / "results.json").write_text(json.dumps(report, indent=2))
     say(format_table(results))
+    say(f"training health (worldjepa doctor {out}): " + health.text().split("\n", 1)[1].strip())
     if world_model:
         report["world_model"] = world_model_demo(out / "world-model", progress=progress, resume=resume)
         total_s = time.perf_counter() - start
