@@ -78,7 +78,8 @@ def run_demo(out: str | Path = "runs/demo", overrides: list[str] | tuple[str, ..
     report["doctor"] = {"verdicts": health.verdicts, "numbers": health.numbers}
     (out / "results.json").write_text(json.dumps(report, indent=2))
     say(format_table(results))
-    say(f"training health (worldjepa doctor {out}): " + health.text().split("\n", 1)[1].strip())
+    say(f"training health (worldjepa doctor {out}): {', '.join(health.verdicts)}; "
+        + health.text().split("numbers: ", 1)[1])
     if world_model:
         report["world_model"] = world_model_demo(out / "world-model", progress=progress, resume=resume)
         total_s = time.perf_counter() - start
