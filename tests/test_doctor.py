@@ -119,3 +119,29 @@ def test_a_log_without_health_numbers_is_diagnosed_from_the_checkpoint(tmp_path,
     (tmp_path / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in stripped))
     main(["doctor", str(tmp_path)])
     assert "from the final checkpoint" in capsys.readouterr().out
+
+
+def test_monitors_leave_the_model_as_they_found_it(tmp_path):
+    """A monitor pass runs in training mode; BatchNorm would update its running statistics there. The
+    trainer puts every buffer back, so that a logged run ends with the weights of an unlogged one."""
+    from worldjepa.config import OptimConfig, TrainConfig
+    from worldjepa.train.trainer import Trainer
+
+    class Probe(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8))
+
+        def trainable(self):
+            return self.net
+
+        def monitors(self, batch, step):
+            return {"health/std": float(self.net(batch).std())}
+
+    objective = Probe().train()
+    before = {k: v.clone() for k, v in objective.state_dict().items()}
+    trainer = Trainer(objective, None, OptimConfig(), TrainConfig(), tmp_path, progress=False)
+    out = trainer._monitors(torch.randn(16, 4) * 5 + 3, 0, torch.autocast("cpu", enabled=False))
+    assert out["health/std"] > 0
+    after = objective.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # running mean, var and count untouched

@@ -233,8 +233,16 @@ class Trainer:
         """The objective's health numbers for this step's first micro-batch (train/monitors.py), if it has any."""
         if not hasattr(self.objective, "monitors"):
             return {}
-        with torch.no_grad(), autocast:
-            return self.objective.monitors(batch, step)
+        # a look, not a step: buffers a forward pass updates in training mode (BatchNorm's running statistics
+        # in the compact world model) are put back, so that logging never changes the model
+        saved = {name: b.clone() for name, b in self.objective.named_buffers()}
+        try:
+            with torch.no_grad(), autocast:
+                return self.objective.monitors(batch, step)
+        finally:
+            with torch.no_grad():
+                for name, b in self.objective.named_buffers():
+                    b.copy_(saved[name])
 
     def _reject(self, loss: float, grad_norm: float) -> str | None:
         """Why this step must not be applied, or None. Non-finite values, or a loss spike far above
