@@ -18,6 +18,7 @@ the terminal when a verdict first appears.
 from __future__ import annotations
 
 import statistics
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,7 +145,7 @@ class HealthWatch:
 
     def __init__(self, total_steps: int):
         self.total_steps = total_steps
-        self.records: list[dict[str, Any]] = []
+        self.records: deque[dict[str, Any]] = deque(maxlen=3)  # all a verdict needs: no growth over a run
         self.warned: set[str] = set()
 
     def update(self, record: dict[str, Any]) -> str | None:
@@ -153,7 +154,7 @@ class HealthWatch:
         self.records.append(record)
         if record["step"] < WATCH_AFTER * self.total_steps:
             return None
-        d = diagnose(self.records, window=3)  # medians of three logged steps: one odd batch does not warn
+        d = diagnose(list(self.records), window=3)  # medians of three logged steps: one odd batch does not warn
         new = [f for f in d.findings if f.verdict not in self.warned]
         if not new:
             return None
