@@ -166,3 +166,51 @@ def test_cached_rollout_equals_feeding_predictions_back():
     for h in range(5):
         seq = torch.cat([seq, pred(seq, actions[:, :h + 1], proprio[:, :h + 1])[:, -1:]], dim=1)
     torch.testing.assert_close(pred.rollout(z0, actions, proprio), seq[:, 1:], rtol=1e-4, atol=1e-5)
+
+
+def test_planner_episodes_are_added_to_a_store_and_train(trained_two_rooms, tmp_path):
+    """`collect --planner`: episodes driven by the run's own MPC land after the store's last index, replay
+    exactly in the world, keep their bounds; a store of another world is refused; `train-wm --init`
+    starts from the run's weights (a model of another shape is refused by name) and the store with the
+    planner's episodes trains."""
+    import shutil
+
+    from worldjepa.data.episodes import StoreMeta, write_meta
+    from worldjepa.dynamics.model import build_objective, init_weights
+    from worldjepa.planning.explore import collect_with_planner
+    from worldjepa.train.checkpoint import load_checkpoint
+
+    run, store = trained_two_rooms / "run", tmp_path / "data"
+    shutil.copytree(trained_two_rooms / "data", store)
+    before = len(EpisodeStore(store))
+    fast = {"samples": 24, "elites": 6, "iterations": 3, "budget": 12}
+    done = collect_with_planner(run, store, episodes=3, seed=5, explore=0.2, plan_overrides=fast, batch=2,
+                                progress=False)
+    assert done["first_index"] == before
+    data = EpisodeStore(store)
+    assert len(data) == before + 3
+    for e in data.episodes[before:]:
+        assert e["action"].shape == (12, 2) and np.abs(e["action"]).max() <= 1.0
+        world = TwoRooms(image_size=32)
+        world.reset(options={"state": e["state"][0]})
+        for a, s in zip(e["action"], e["state"][1:]):
+            world.step(a)
+            np.testing.assert_allclose(world.get_state(), s, atol=1e-12)
+    other = tmp_path / "other"
+    write_meta(other, StoreMeta(world="push", image_size=32, action_dim=2, action_low=[-1, -1], action_high=[1, 1]))
+    with pytest.raises(ValueError, match="world='push'"):
+        collect_with_planner(run, other, episodes=1, plan_overrides=fast, progress=False)
+
+    cfg = load_world_model("wm-two-rooms", SMALL_WM + ["train.steps=2"])
+    objective = build_objective(cfg, data.meta)
+    init_weights(objective, run)
+    tensors, _ = load_checkpoint(run / "checkpoint.safetensors")
+    for name, value in objective.state_dict().items():
+        torch.testing.assert_close(value, tensors[f"objective.{name}"])
+    bigger = load_world_model("wm-two-rooms", SMALL_WM + ["model.predictor_depth=3"])
+    with pytest.raises(ValueError, match="another architecture"):
+        init_weights(build_objective(bigger, data.meta), run)
+    summary = train_world_model(cfg, store, tmp_path / "tuned", progress=False, init=run)
+    assert summary["episodes"] == before + 3
+    model, tuned_cfg, _ = load_run(tmp_path / "tuned")  # the recorded init does not upset loading
+    assert tuned_cfg.train.steps == 2

@@ -30,6 +30,13 @@ def test_collect_train_plan(tmp_path, capsys, world):
     assert main(["plan", "--checkpoint", str(run), "--quiet", "precision=fp16"]) == 2
     assert "plan.precision" in capsys.readouterr().err  # names the key and the choices
     assert (run / "plan" / "planning.png").stat().st_size > 0 and (run / "plan" / "episodes.mp4").stat().st_size > 0
+    # another round: episodes the planner drives, added to the store, then fine-tuning from the run
+    assert main(["collect", "--planner", str(run), "--episodes", "2", "--out", str(data), *TINY_PLAN,
+                 f"precision={precision}"]) == 0
+    assert "added 2 planner episodes (indices 4–5)" in capsys.readouterr().out
+    assert main(["train-wm", "--data", str(data), "--out", str(tmp_path / "run2"), "--init", str(run), "--quiet",
+                 *SMALL_WM, "train.steps=2", "data.batch_size=4"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["episodes"] == 6
 
 
 def test_world_model_command_errors_are_one_line(tmp_path, capsys):
@@ -41,3 +48,5 @@ def test_world_model_command_errors_are_one_line(tmp_path, capsys):
     assert "no world-model checkpoint" in capsys.readouterr().err
     assert main(["train-wm", "--data", str(tmp_path), "--out", str(tmp_path / "r"), "plan.solverr=cem"]) == 2
     assert "did you mean 'plan.solver'" in capsys.readouterr().err
+    assert main(["collect", "--world", "two-rooms", "--episodes", "1", "--out", str(tmp_path / "d"), "samples=8"]) == 2
+    assert "need --planner" in capsys.readouterr().err

@@ -80,12 +80,18 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--noise", type=float, default=0.3, help="expert action noise (std)")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--image-size", type=int, default=64)
+    c.add_argument("--planner", default=None, metavar="RUN",
+                   help="drive the episodes with this train-wm run's MPC planner instead (added to --out; the world "
+                        "is the run's)")
+    c.add_argument("--explore", type=float, default=0.1, help="with --planner: action noise (std)")
+    c.add_argument("plan_overrides", nargs="*", help="with --planner: planner overrides key=value, e.g. samples=150")
 
     w = sub.add_parser("train-wm", help="train an action-conditioned world model on an episode store")
     w.add_argument("--config", default="wm-two-rooms", help="preset name (wm-*) or YAML path")
     w.add_argument("--data", required=True, help="episode store folder (from `worldjepa collect`)")
     w.add_argument("--out", required=True, help="run folder; an existing checkpoint there is resumed")
     w.add_argument("--no-resume", action="store_true")
+    w.add_argument("--init", default=None, metavar="RUN", help="start from this train-wm run's weights (fine-tune)")
     w.add_argument("--quiet", action="store_true")
     w.add_argument("overrides", nargs="*", help="config overrides section.key=value")
 
@@ -160,6 +166,18 @@ def _run(args: argparse.Namespace) -> int:
         path = export_world(args.out, args.clips, args.frames, args.seed, args.image_size, depth=args.depth)
         print(f"wrote {args.clips} clips to {path}")
     elif args.command == "collect":
+        if args.planner:
+            from .planning.evaluate import plan_overrides
+            from .planning.explore import collect_with_planner
+
+            done = collect_with_planner(args.planner, args.out, args.episodes, seed=args.seed, explore=args.explore,
+                                        plan_overrides=plan_overrides(args.plan_overrides))
+            print(f"added {args.episodes} planner episodes (indices {done['first_index']}–"
+                  f"{done['first_index'] + args.episodes - 1}) to {args.out}; the planner reached "
+                  f"{done['planner_success']:.0%} of these goals")
+            return 0
+        if args.plan_overrides:
+            raise ValueError(f"planner overrides {args.plan_overrides} need --planner RUN")
         from .worlds import make_world
         from .worlds.collect import collect
 
@@ -171,7 +189,8 @@ def _run(args: argparse.Namespace) -> int:
         from .dynamics.model import train_world_model
 
         cfg = load_world_model(args.config, args.overrides)
-        summary = train_world_model(cfg, args.data, args.out, resume=not args.no_resume, progress=not args.quiet)
+        summary = train_world_model(cfg, args.data, args.out, resume=not args.no_resume, progress=not args.quiet,
+                                    init=args.init)
         print(json.dumps({k: v for k, v in summary.items() if k != "final"} | {"final_loss": summary.get("final", {}).get("loss")}))
     elif args.command == "plan":
         from .planning.evaluate import evaluate_planning, plan_overrides

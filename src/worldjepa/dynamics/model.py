@@ -169,8 +169,11 @@ def build_objective(cfg: WorldModelConfig, meta: StoreMeta) -> WorldModelObjecti
 
 
 def train_world_model(cfg: WorldModelConfig, data: str | Path, out: str | Path, resume: bool = True,
-                      progress: bool = True, until: int | None = None) -> dict[str, Any]:
-    """Train the world model of `cfg` on the episode store `data` into run folder `out`."""
+                      progress: bool = True, until: int | None = None, init: str | Path | None = None
+                      ) -> dict[str, Any]:
+    """Train the world model of `cfg` on the episode store `data` into run folder `out`; `init`, a
+    `train-wm` run of the same architecture, gives the starting weights (fine-tuning: the optimiser and
+    schedule start afresh; a checkpoint already in `out` is resumed instead)."""
     cfg.data.path = str(data)
     check_world_model(cfg)
     if cfg.train.threads > 0:
@@ -178,14 +181,37 @@ def train_world_model(cfg: WorldModelConfig, data: str | Path, out: str | Path, 
     store = EpisodeStore(data, limit=cfg.data.limit or None)
     source = EpisodeBatches(store, cfg.data.window, cfg.data.frameskip, cfg.data.batch_size, seed=cfg.train.seed)
     objective = build_objective(cfg, store.meta)
+    if init is not None:
+        init_weights(objective, init)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     save_yaml(cfg, out / "config.yaml")
-    config = {**to_dict(cfg), "store": store.meta.to_json()}
+    config = {**to_dict(cfg), "store": store.meta.to_json(), **({"init": str(init)} if init is not None else {})}
     trainer = Trainer(objective, source, cfg.optim, cfg.train, out, config=config, progress=progress,
                       workers=cfg.data.workers)
     result = trainer.fit(resume=resume, until=until)
     return {**result, "episodes": len(store), "skipped_episodes": len(store.skipped)}
+
+
+def _checkpoint_path(run_dir: str | Path) -> Path:
+    path = Path(run_dir)
+    if path.is_dir():
+        path = path / CHECKPOINT
+    if not path.exists():
+        raise FileNotFoundError(f"no world-model checkpoint at {path} (train one with `worldjepa train-wm`)")
+    return path
+
+
+def init_weights(objective: WorldModelObjective, run_dir: str | Path) -> None:
+    """Load a world-model run's weights into `objective`; a different architecture is an error that lists
+    the mismatched tensors."""
+    tensors, meta = load_checkpoint(_checkpoint_path(run_dir))
+    if "store" not in meta.get("config", {}):
+        raise ValueError(f"--init {run_dir} is not a world-model run (no episode-store metadata)")
+    try:
+        load_module(objective, tensors, "objective")
+    except (RuntimeError, KeyError, ValueError) as err:
+        raise ValueError(f"--init {run_dir} has another architecture than this config: {err}") from None
 
 
 def load_world_model(run_dir: str | Path, plan_overrides: dict[str, Any] | None = None
@@ -193,13 +219,10 @@ def load_world_model(run_dir: str | Path, plan_overrides: dict[str, Any] | None 
     """The trained world model of a `train-wm` run folder, ready to plan with the run's `plan` section
     changed by `plan_overrides` ({field: value}): the energy, its weights and the precision are the
     model's, so overrides must reach it here, and are checked against the config's rules."""
-    path = Path(run_dir)
-    if path.is_dir():
-        path = path / CHECKPOINT
-    if not path.exists():
-        raise FileNotFoundError(f"no world-model checkpoint at {path} (train one with `worldjepa train-wm`)")
+    path = _checkpoint_path(run_dir)
     tensors, meta = load_checkpoint(path)
     config = dict(meta.get("config", {}))
+    config.pop("init", None)
     store_meta = config.pop("store", None)
     if store_meta is None:
         raise ValueError(f"{path} is not a world-model run (no episode-store metadata); is it a pretraining run?")

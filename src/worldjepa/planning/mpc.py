@@ -27,6 +27,9 @@ class Episode:
     distances: list[float] = field(default_factory=list)  # task distance after reset and after every step
     energies: list[float] = field(default_factory=list)  # planned energy at every re-plan
     frames: list[np.ndarray] = field(default_factory=list)  # observations, when recorded
+    actions: list[np.ndarray] = field(default_factory=list)  # primitive actions executed, when recorded
+    proprio: list[np.ndarray] = field(default_factory=list)  # after reset and after every step, when recorded
+    states: list[np.ndarray] = field(default_factory=list)  # the world's state, likewise
 
     @property
     def final_distance(self) -> float:
@@ -64,8 +67,12 @@ def shift(plan: torch.Tensor, executed: int, low: torch.Tensor, high: torch.Tens
 
 
 def run_mpc(worlds: list[ActingWorld], tasks: list[Task], model, solver: Solver, cfg: PlanConfig, frameskip: int,
-            record: int = 0, progress: bool = True, seed: int = 0) -> MPCResult:
-    """Run one episode per (world, task) pair to the goal; `record` episodes keep their frames."""
+            record: int = 0, progress: bool = True, seed: int = 0, stop_at_goal: bool = True,
+            explore: float = 0.0) -> MPCResult:
+    """Run one episode per (world, task) pair to the goal; the first `record` episodes keep their frames,
+    actions, proprio and states. For data collection (planning/explore.py): `stop_at_goal=False` runs
+    every episode for the whole budget (success is still when the goal was first reached), and
+    `explore` adds Gaussian noise of that std to the executed actions (clipped to the action bounds)."""
     if len(worlds) != len(tasks):
         raise ValueError(f"{len(worlds)} worlds for {len(tasks)} tasks")
     B = len(worlds)
@@ -75,17 +82,26 @@ def run_mpc(worlds: list[ActingWorld], tasks: list[Task], model, solver: Solver,
                          f"{prim_dim} dimensions × frame-skip {frameskip} = {prim_dim * frameskip}")
     episodes = [Episode() for _ in range(B)]
     obs = []
+    space = worlds[0].action_space
+    noise_rng = np.random.default_rng([seed, 1])
+
+    def keep(e: Episode, o: np.ndarray, info: dict) -> None:
+        e.frames.append(o)
+        e.proprio.append(info["proprio"])
+        e.states.append(info["state"])
+
     for i, (w, t) in enumerate(zip(worlds, tasks)):
-        o, _ = w.reset(seed=seed + i, options={"state": t.start})
+        o, info = w.reset(seed=seed + i, options={"state": t.start})
         obs.append(o)
         episodes[i].distances.append(w.distance(w.get_state(), t.goal))
         if i < record:
-            episodes[i].frames.append(o)
+            keep(episodes[i], o, info)
     z_goal = model.encode(np.stack([w.render_state(t.goal) for w, t in zip(worlds, tasks)]))
     uses_proprio = bool(getattr(getattr(model, "objective", None), "use_proprio", False))
-    active = np.array([not w.reached(w.get_state(), t.goal) for w, t in zip(worlds, tasks)])
-    for e, a in zip(episodes, active):
-        e.success = not a
+    reached = np.array([w.reached(w.get_state(), t.goal) for w, t in zip(worlds, tasks)])
+    for e, r in zip(episodes, reached):
+        e.success = bool(r)
+    active = ~reached if stop_at_goal else np.ones(B, bool)
     warm: torch.Tensor | None = None
     plan_seconds, plan_batch = [], []
     steps, call = 0, 0
@@ -107,6 +123,8 @@ def run_mpc(worlds: list[ActingWorld], tasks: list[Task], model, solver: Solver,
         for j, i in enumerate(idx):
             episodes[i].energies.append(float(plan.energy[j]))
         chunk = plan.actions[:, :cfg.execute].reshape(len(idx), cfg.execute * frameskip, prim_dim).numpy()
+        if explore > 0:
+            chunk = np.clip(chunk + explore * noise_rng.standard_normal(chunk.shape), space.low, space.high)
         for k in range(chunk.shape[1]):
             if steps >= cfg.budget:
                 break
@@ -114,13 +132,16 @@ def run_mpc(worlds: list[ActingWorld], tasks: list[Task], model, solver: Solver,
                 if not active[i]:
                     continue
                 w, t, e = worlds[i], tasks[i], episodes[i]
-                obs[i], *_ = w.step(chunk[j, k])
+                action = chunk[j, k].astype(np.float32)
+                obs[i], _, _, _, info = w.step(action)
                 e.steps += 1
                 e.distances.append(w.distance(w.get_state(), t.goal))
                 if i < record:
-                    e.frames.append(obs[i])
+                    keep(e, obs[i], info)
+                    e.actions.append(action)
                 if w.reached(w.get_state(), t.goal):
-                    e.success, active[i] = True, False
+                    e.success = True
+                    active[i] = not stop_at_goal
             steps += 1
             bar.update(1)
         bar.set_postfix(success=f"{np.mean([e.success for e in episodes]):.2f}")
