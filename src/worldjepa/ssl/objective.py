@@ -27,10 +27,10 @@ from ..config import ObjectiveConfig
 from ..data.batches import Batch, seed_for
 from ..nn.encoder import Encoder, gather_tokens
 from ..nn.predictor import MaskedPredictor
-from ..nn.tokenizers import IMAGE, VIDEO
+from ..nn.tokenizers import IMAGE, VIDEO, Tokens
 from ..train.monitors import spread
 from .losses import context_loss, lambda_at, level_norm, masked_loss
-from .masks import IJEPAMask, MultiBlockMask, distance_to_masked
+from .masks import IJEPAMask, Masks, MultiBlockMask, distance_to_masked
 from .sigreg import sigreg
 from .teacher import EMATeacher, momentum_at
 
@@ -82,23 +82,32 @@ class MaskedLatentPrediction(nn.Module):
         parts["loss"] = float(total.detach())
         return Losses(total, parts)
 
-    def _modality_loss(self, obs: Tensor, modality: int, step: int) -> tuple[Tensor, dict[str, float]]:
-        cfg, all_levels = self.cfg, self.levels > 1
+    def _targets(self, obs: Tensor) -> tuple[Tokens, Tensor, Tensor]:
+        """(tokens, raw target features [B, N, levels·D], level-normalised targets): the teacher's when
+        there is one (no gradient), else the encoder's own."""
+        all_levels = self.levels > 1
         tokens = self.encoder.tokenize(obs)
         if self.teacher is not None:
             with torch.no_grad():
                 raw = self.teacher(obs, all_levels=all_levels)
         else:
             raw = self.encoder.encode_tokens(tokens, all_levels=all_levels)
-        target = level_norm(raw.float(), self.levels)
+        return tokens, raw, level_norm(raw.float(), self.levels)
 
+    def _step_masks(self, batch_size: int, modality: int, step: int) -> list[Masks]:
+        """This step's masks, one per mask type: a pure function of (seed, step, modality)."""
         generator = torch.Generator().manual_seed(seed_for(self.seed, step, modality, 3))
         samplers = self.video_masks if modality == VIDEO else self.image_masks
+        return [sampler.sample(batch_size, generator) for sampler in samplers]
+
+    def _modality_loss(self, obs: Tensor, modality: int, step: int) -> tuple[Tensor, dict[str, float]]:
+        cfg, all_levels = self.cfg, self.levels > 1
+        tokens, raw, target = self._targets(obs)
+        masks = self._step_masks(obs.shape[0], modality, step)
         lam = lambda_at(step, cfg.lambda_video if modality == VIDEO else cfg.lambda_image, self.lambda_warmup)
         pos = tokens.positions
         l_pred = l_ctx = torch.zeros((), device=obs.device)
-        for sampler in samplers:
-            m = sampler.sample(obs.shape[0], generator)
+        for m in masks:
             groups = m.targets.shape[1]  # I-JEPA: one predictor pass per target block
             z = self.encoder.encode_tokens(tokens, keep=m.context, all_levels=all_levels)
             context, targets = m.context.repeat_interleave(groups, 0), m.targets.flatten(0, 1)
@@ -109,7 +118,7 @@ class MaskedLatentPrediction(nn.Module):
             if cfg.context_loss:
                 dist = distance_to_masked(pos, m.context, m.masked).repeat_interleave(groups, 0)
                 l_ctx = l_ctx + context_loss(pred_c.float(), gather_tokens(h, context), dist, cfg.loss)
-        l_pred, l_ctx = l_pred / len(samplers), l_ctx / len(samplers)
+        l_pred, l_ctx = l_pred / len(masks), l_ctx / len(masks)
         loss = l_pred + lam * l_ctx
         named = {"predict": float(l_pred.detach()), "context": float(l_ctx.detach()), "lambda": lam}
         if cfg.regularizer == "sigreg":
@@ -126,17 +135,12 @@ class MaskedLatentPrediction(nn.Module):
         predictor, by copying the target of the nearest visible token, by the batch's mean target.
         Errors are the training loss's form on all levels, averaged over mask types."""
         modality, obs = (VIDEO, batch.video) if batch.video is not None else (IMAGE, batch.image)
-        tokens = self.encoder.tokenize(obs)
         all_levels = self.levels > 1
-        raw = (self.teacher(obs, all_levels=all_levels) if self.teacher is not None
-               else self.encoder.encode_tokens(tokens, all_levels=all_levels))
-        target = level_norm(raw.float(), self.levels)
+        tokens, raw, target = self._targets(obs)
         mean = target.mean((0, 1), keepdim=True)
-        generator = torch.Generator().manual_seed(seed_for(self.seed, step, modality, 3))  # the step's own masks
-        samplers = self.video_masks if modality == VIDEO else self.image_masks
+        masks = self._step_masks(obs.shape[0], modality, step)  # the step's own masks
         pos, errors = tokens.positions, torch.zeros(3)
-        for sampler in samplers:
-            m = sampler.sample(obs.shape[0], generator)
+        for m in masks:
             context, targets = m.context, m.targets[:, 0]  # I-JEPA: the first target block of each sample
             z = self.encoder.encode_tokens(tokens, keep=context, all_levels=all_levels)
             pred, _ = self.predictor(z, pos[context], pos[targets], m.mask_type, tokens.modality)
@@ -144,7 +148,7 @@ class MaskedLatentPrediction(nn.Module):
             nearest = torch.cdist(pos[targets], pos[context]).argmin(-1)  # [B, Nt] into the context
             copy = gather_tokens(gather_tokens(target, context), nearest)
             errors += torch.tensor([float(masked_loss(x, truth, self.cfg.loss))
-                                    for x in (pred.float(), copy, mean.expand_as(truth))]) / len(samplers)
+                                    for x in (pred.float(), copy, mean.expand_as(truth))]) / len(masks)
         health = {f"health/{k}": v for k, v in spread(raw[..., -self.encoder.dim:]).items()}
         health.update(zip(("health/predict", "health/copy", "health/mean"), errors.tolist()))
         return health
