@@ -26,8 +26,9 @@ SCORES = {  # task: [(path in its results, label, higher is better)]
     "depth": [(("rmse",), "depth RMSE", False)],
     "state": [(("position_r2",), "position R²", True), (("velocity_r2",), "velocity R²", True)],
     "anticipation": [(("linear", "recall@5"), "anticip. R@5", True), (("linear", "mAP"), "anticip. mAP", True)],
-    "surprise": [((kind, "quadruplet_accuracy"), kind, True)
-                 for kind in ("permanence", "continuity", "solidity", "gravity")],
+    "surprise": [((kind, f"{score}quadruplet_accuracy"), f"{kind}{label}", True)
+                 for kind in ("permanence", "continuity", "solidity", "gravity")
+                 for score, label in (("", ""), ("peak_", " peak"))],
 }
 
 

@@ -210,7 +210,7 @@ class PretrainTasks:
 
     def surprise(self) -> dict[str, Any]:
         from ..pretrain import load_objective
-        from .surprise import JEPASurprise, voe_scores
+        from .surprise import JEPASurprise, PixelCopy, voe_scores
         from .voe import VIOLATIONS, voe_pairs
 
         objective, cfg = load_objective(self.checkpoint)
@@ -223,6 +223,8 @@ class PretrainTasks:
             pairs = voe_pairs(kind, self.world, self.image_size, self.size.voe_pairs, frames=frames, seed=self.seed,
                               events=(self.frames, self.frames + 4), max_hidden=self.frames - self.tubelet - 2)
             results[kind] = voe_scores(pairs, model, self.frames, self.tubelet)
+            reference = voe_scores(pairs, PixelCopy(self.tubelet), self.frames, self.tubelet)
+            results[kind]["pixel_copy"] = {k: v for k, v in reference.items() if k.endswith("accuracy")}
         surprise_figure(results, self.out / "surprise.png")
         causal = any(m.causal for m in cfg.objective.masks)
         return {**results, "mask": "the predictor's causal mask type" if causal else
@@ -355,8 +357,15 @@ def markdown_table(results: dict[str, Any]) -> str:
 
         for kind in VIOLATIONS:
             v = t["surprise"][kind]
-            rows.append(("surprise", f"{kind}: pair / quadruplet accuracy",
-                         f"{_f(v['pair_accuracy'], 2)} / {_f(v['quadruplet_accuracy'], 2)}", "chance 0.50"))
+            ref = v.get("pixel_copy")
+            for prefix, label in (("", "mean"), ("peak_", "peak")):
+                if f"{prefix}pair_accuracy" not in v:
+                    continue  # results written before peak scores existed
+                pixels = (f"; pixel copy {_f(ref[prefix + 'pair_accuracy'], 2)} / "
+                          f"{_f(ref[prefix + 'quadruplet_accuracy'], 2)}" if ref else "")
+                rows.append(("surprise", f"{kind}: pair / quadruplet accuracy ({label} over time)",
+                             f"{_f(v[prefix + 'pair_accuracy'], 2)} / {_f(v[prefix + 'quadruplet_accuracy'], 2)}",
+                             f"chance 0.50{pixels}"))
     if "labels" in t:
         lab = t["labels"]
         for metric in [k for k in lab["linear"]]:

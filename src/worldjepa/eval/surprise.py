@@ -8,7 +8,12 @@ output for a mask that covers the last tubelet slab entirely, from the context e
 rest; the target is the teacher's (EMA) tokens of the whole window, level-normalised as in training.
 
 The VoE score of a clip is its mean surprise over time; a pair (or quadruplet) is judged right when the
-impossible side's score is the larger (ties count one half), so chance is 50%.
+impossible side's score is the larger (ties count one half), so chance is 50%. The peak surprise over time
+is scored too (a violation is one moment; the mean also weighs everything else the clip shows).
+
+A reference that learns nothing: `PixelCopy` predicts the last slab as a copy of the frame before it, in
+pixels. It says whether a violation is visible at all in the frames, and a JEPA that scores below it has
+not learned the dynamics the violation breaks.
 """
 
 from __future__ import annotations
@@ -71,6 +76,19 @@ class JEPASurprise:
         return pred.float(), target
 
 
+class PixelCopy:
+    """`PredictTarget` of the no-learning reference: the last `stride` frames predicted as copies of the
+    frame before them; pixels in [0, 1]."""
+
+    def __init__(self, stride: int):
+        self.stride = stride
+
+    def __call__(self, windows: np.ndarray) -> tuple[Tensor, Tensor]:
+        x = torch.from_numpy(np.ascontiguousarray(windows)).float() / 255.0
+        last = x[:, -self.stride:]
+        return x[:, -self.stride - 1:-self.stride].expand_as(last), last
+
+
 def pair_accuracy(possible: np.ndarray, impossible: np.ndarray) -> float:
     """Share of pairs whose impossible clip scores higher (ties one half); scores [N]."""
     return float(np.mean((impossible > possible) + 0.5 * (impossible == possible)))
@@ -87,15 +105,23 @@ def voe_scores(pairs, predict_target: PredictTarget, window: int, stride: int) -
     s = {}
     for name in ("possible", "impossible", "possible_control", "impossible_control"):
         s[name], times = sliding_surprise(getattr(pairs, name), window, stride, predict_target)
-    score = {k: v.mean(1) for k, v in s.items()}
     rel = times[None, :] - pairs.event[:, None]  # frames from the event to the predicted slab's start
     offsets = np.unique(rel)
     curve = {name: [float(s[name][rel == o].mean()) for o in offsets] for name in ("possible", "impossible")}
+    mean, peak = accuracies({k: v.mean(1) for k, v in s.items()}), accuracies({k: v.max(1) for k, v in s.items()})
     return {
-        "pair_accuracy": pair_accuracy(score["possible"], score["impossible"]),
-        "quadruplet_accuracy": pair_accuracy(score["possible"] + score["possible_control"],
-                                             score["impossible"] + score["impossible_control"]),
+        "pair_accuracy": mean["pair"],
+        "quadruplet_accuracy": mean["quadruplet"],
+        "peak_pair_accuracy": peak["pair"],
+        "peak_quadruplet_accuracy": peak["quadruplet"],
         "pairs": int(len(pairs.event)),
         "curve_offsets": offsets.tolist(),
         "curve": curve,
     }
+
+
+def accuracies(score: dict[str, np.ndarray]) -> dict[str, float]:
+    """Pair and quadruplet accuracy of per-clip scores."""
+    return {"pair": pair_accuracy(score["possible"], score["impossible"]),
+            "quadruplet": pair_accuracy(score["possible"] + score["possible_control"],
+                                        score["impossible"] + score["impossible_control"])}
