@@ -23,6 +23,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..data.episodes import StoreMeta, read_meta, write_episode, write_meta
+from ..worlds.collect import store_meta
 from ..dynamics.model import load_world_model
 from ..worlds import make_world
 from .mpc import run_mpc
@@ -55,11 +56,8 @@ def collect_with_planner(run_dir: str | Path, out: str | Path, episodes: int, se
         raise ValueError(f"exploration noise must be ≥ 0, got {explore}")
     model, cfg, smeta = load_world_model(run_dir, plan_overrides)
     out = Path(out)
-    probe = make_world(smeta.world, image_size=cfg.image_size)
-    space = probe.action_space
-    meta = StoreMeta(world=smeta.world, image_size=cfg.image_size, action_dim=int(space.shape[0]),
-                     action_low=space.low.tolist(), action_high=space.high.tolist(), proprio_dim=probe.proprio_dim,
-                     extra={"steps_per_episode": cfg.plan.budget, "source": "planner"})
+    meta = store_meta(make_world(smeta.world, image_size=cfg.image_size), smeta.world,
+                      {"steps_per_episode": cfg.plan.budget, "source": "planner"})
     first = next_index(out, meta)
     solver = make_solver(cfg.plan)
     successes = []

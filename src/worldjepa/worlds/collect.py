@@ -48,16 +48,22 @@ def rollouts(world: ActingWorld, episodes: int, steps: int, expert_share: float 
         yield index, np.stack(frames), np.stack(actions), np.stack(proprio), np.stack(states)
 
 
+def store_meta(world: ActingWorld, world_name: str, extra: dict) -> StoreMeta:
+    """The episode-store metadata of `world`'s episodes (image size, action space, proprio size)."""
+    space = world.action_space
+    return StoreMeta(world=world_name, image_size=world.image_size, action_dim=int(space.shape[0]),
+                     action_low=space.low.tolist(), action_high=space.high.tolist(), proprio_dim=world.proprio_dim,
+                     extra=extra)
+
+
 def collect(world: ActingWorld, world_name: str, out: str | Path, episodes: int, steps: int | None = None,
             expert_share: float = 0.5, noise: float = 0.3, seed: int = 0, progress: bool = True) -> StoreMeta:
     """Write `episodes` episodes of `steps` steps (default: the world's episode budget) to `out`."""
     if episodes < 1:
         raise ValueError(f"--episodes must be at least 1, got {episodes}")
     steps = steps or world.max_episode_steps
-    space = world.action_space
-    meta = StoreMeta(world=world_name, image_size=world.image_size, action_dim=int(space.shape[0]),
-                     action_low=space.low.tolist(), action_high=space.high.tolist(), proprio_dim=world.proprio_dim,
-                     extra={"steps_per_episode": steps, "expert_share": expert_share, "noise": noise, "seed": seed})
+    meta = store_meta(world, world_name, {"steps_per_episode": steps, "expert_share": expert_share, "noise": noise,
+                                          "seed": seed})
     write_meta(out, meta)
     episodes_iter = rollouts(world, episodes, steps, expert_share, noise, seed)
     for index, frames, actions, proprio, states in tqdm(episodes_iter, total=episodes, desc=f"collect {world_name}",
