@@ -11,6 +11,7 @@ from worldjepa.data.batches import to_tensor
 from worldjepa.dynamics.compact import ActionPredictor
 from worldjepa.dynamics.model import JEPAWorldModel, latent_energy, load_world_model as load_run, train_world_model
 from worldjepa.dynamics.patch import PatchActionPredictor, block_causal_mask
+from worldjepa.planning.evaluate import evaluate_planning
 from worldjepa.worlds.collect import collect
 from worldjepa.worlds.two_rooms import TwoRooms
 
@@ -214,3 +215,18 @@ def test_planner_episodes_are_added_to_a_store_and_train(trained_two_rooms, tmp_
     assert summary["episodes"] == before + 3
     model, tuned_cfg, _ = load_run(tmp_path / "tuned")  # the recorded init does not upset loading
     assert tuned_cfg.train.steps == 2
+
+
+def test_an_ensemble_of_identical_members_plans_exactly_like_one(trained_two_rooms, tmp_path):
+    """Identical members agree everywhere (zero spread, mean = each), so whatever the disagreement weight,
+    the ensemble's plans and episodes are the single model's."""
+    run = trained_two_rooms / "run"
+    small = {"samples": 16, "iterations": 2, "elites": 4, "budget": 6, "disagreement": 2.0}
+    one = evaluate_planning(run, tmp_path / "one", episodes=2, plan_overrides=small, record=0, progress=False)
+    two = evaluate_planning(run, tmp_path / "two", episodes=2, plan_overrides=small, record=0, progress=False,
+                            ensemble=[run])
+    assert two["ensemble"] == [str(run), str(run)] and "ensemble" not in one
+    for key in ("success_rate", "final_distance_mean", "steps_mean"):
+        assert one[key] == two[key], key
+    with pytest.raises(ConfigError, match="plan.disagreement"):
+        load_run(run, {"disagreement": -1.0})

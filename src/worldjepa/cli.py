@@ -101,6 +101,9 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--episodes", type=int, default=None, help="goal episodes (default: plan.episodes of the run)")
     pl.add_argument("--out", default=None, help="output folder (default: CHECKPOINT/plan)")
     pl.add_argument("--record", type=int, default=4, help="episodes to save as video")
+    pl.add_argument("--ensemble", action="append", default=None, metavar="RUN",
+                    help="another train-wm run of the same world, planned together with CHECKPOINT (repeat for "
+                         "more): the energy is the members' mean plus disagreement=W times their spread")
     pl.add_argument("--quiet", action="store_true")
     pl.add_argument("overrides", nargs="*", help="planner overrides key=value, e.g. solver=mppi samples=200")
 
@@ -196,7 +199,8 @@ def _run(args: argparse.Namespace) -> int:
         from .planning.evaluate import evaluate_planning, plan_overrides
 
         summary = evaluate_planning(args.checkpoint, args.out, args.episodes, plan_overrides(args.overrides),
-                                    record=args.record, progress=not args.quiet, world=args.world)
+                                    record=args.record, progress=not args.quiet, world=args.world,
+                                    ensemble=args.ensemble)
         print(format_plan(summary))
     elif args.command == "eval":
         from .eval.suite import SMALL, evaluate

@@ -204,6 +204,7 @@ class PlanConfig:
     episodes: int = 50
     seed: int = 0
     precision: str = "bf16"  # "bf16" autocast (1.3–1.5× faster plans on a CPU with AMX) or "fp32"
+    disagreement: float = 0.0  # `plan --ensemble`: weight of the members' energy spread (0: their mean)
 
 
 @dataclass
@@ -243,6 +244,8 @@ def check_world_model(cfg: WorldModelConfig) -> WorldModelConfig:
     p = cfg.plan
     if p.elites > p.samples:
         raise ConfigError(f"plan.elites={p.elites} exceeds plan.samples={p.samples}")
+    if p.disagreement < 0:
+        raise ConfigError(f"plan.disagreement must be ≥ 0 (a weight on the ensemble's spread), got {p.disagreement}")
     if not 1 <= p.execute <= p.horizon:
         raise ConfigError(f"plan.execute must be between 1 and plan.horizon={p.horizon}, got {p.execute}")
     for name, value in (("train.steps", cfg.train.steps), ("data.batch_size", cfg.data.batch_size),

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..config import PlanConfig, WorldModelConfig, apply_override, from_dict, to_dict
+from ..dynamics.ensemble import EnsembleWorldModel
 from ..dynamics.model import load_world_model
 from ..worlds import make_world
 from .mpc import MPCResult, run_mpc
@@ -35,8 +36,20 @@ def plan_overrides(items: list[str]) -> dict[str, Any]:
 
 def evaluate_planning(run_dir: str | Path, out: str | Path | None = None, episodes: int | None = None,
                       plan_overrides: dict[str, Any] | None = None, record: int = 4, progress: bool = True,
-                      world: str | None = None) -> dict[str, Any]:
+                      world: str | None = None, ensemble: list[str | Path] | None = None) -> dict[str, Any]:
+    """Plan `episodes` goal episodes with the world model of `run_dir` (with `ensemble`, more runs of the
+    same world planned together with it: dynamics/ensemble.py) and write results.json, a video of the
+    first `record` episodes and a plot of distance and energy over time into `out`."""
     model, cfg, smeta = load_world_model(run_dir, plan_overrides)
+    if ensemble:
+        members = [model]
+        for other in ensemble:
+            m, _, ometa = load_world_model(other, plan_overrides)
+            if ometa.world != smeta.world:
+                raise ValueError(f"ensemble member {other} was trained on {ometa.world!r} data, {run_dir} on "
+                                 f"{smeta.world!r}: members must model the same world")
+            members.append(m)
+        model = EnsembleWorldModel(members, cfg.plan.disagreement)
     plan = cfg.plan
     if episodes is not None:
         plan = dataclasses.replace(plan, episodes=episodes)
@@ -50,7 +63,7 @@ def evaluate_planning(run_dir: str | Path, out: str | Path | None = None, episod
                      progress=progress, seed=plan.seed)
     summary = {"world": name, "run": str(run_dir), **result.summary(), "plan": to_dict(plan),
                "frameskip": cfg.data.frameskip, "success_radius": worlds[0].success_radius,
-               "precision": plan.precision}
+               "precision": plan.precision, **({"ensemble": [str(run_dir), *map(str, ensemble)]} if ensemble else {})}
     out = Path(out) if out else Path(run_dir) / "plan"
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(summary, indent=2))
