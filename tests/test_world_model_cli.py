@@ -30,6 +30,11 @@ def test_collect_train_plan(tmp_path, capsys, world):
     assert main(["plan", "--checkpoint", str(run), "--quiet", "precision=fp16"]) == 2
     assert "plan.precision" in capsys.readouterr().err  # names the key and the choices
     assert (run / "plan" / "planning.png").stat().st_size > 0 and (run / "plan" / "episodes.mp4").stat().st_size > 0
+    assert main(["plan", "--checkpoint", str(run), "--ensemble", str(run), "--episodes", "1", "--record", "0",
+                 "--out", str(tmp_path / "ens"), "--quiet", *TINY_PLAN, "disagreement=0.5"]) == 0
+    assert "ensemble of 2 models, disagreement 0.5" in capsys.readouterr().out
+    assert main(["plan", "--checkpoint", str(run), "--ensemble", str(tmp_path / "nothing"), "--quiet"]) == 2
+    assert "no world-model checkpoint" in capsys.readouterr().err
     # another round: episodes the planner drives, added to the store, then fine-tuning from the run
     assert main(["collect", "--planner", str(run), "--episodes", "2", "--out", str(data), *TINY_PLAN,
                  f"precision={precision}"]) == 0

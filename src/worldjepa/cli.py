@@ -232,8 +232,9 @@ def format_plan(s: dict) -> str:
             f"{s['final_distance_mean']:.3f} (success radius {s['success_radius']}); planning "
             f"{s['seconds_per_plan'] * 1000:.0f} ms per step per episode ({s['seconds_per_call']:.2f} s per batched "
             f"call); {p['solver']} {p['samples']}x{p['iterations']} horizon {p['horizon']}, {p['precision']}, "
-            f"seed {p['seed']}\n"
-            f"wrote {s['out']}/results.json, planning.png, episodes.mp4")
+            f"seed {p['seed']}"
+            + (f"; ensemble of {len(s['ensemble'])} models, disagreement {p['disagreement']}" if "ensemble" in s else "")
+            + f"\nwrote {s['out']}/results.json, planning.png, episodes.mp4")
 
 
 if __name__ == "__main__":
