@@ -59,4 +59,4 @@ class EnsembleWorldModel:
 
     def energy(self, z_pred: Tensor, z_goal: Tensor) -> Tensor:
         e = self.member_energies(z_pred, z_goal)
-        return e.mean(0) + self.disagreement * e.std(0) if self.disagreement else e.mean(0)
+        return e.mean(0) + self.disagreement * e.std(0)

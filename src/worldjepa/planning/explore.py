@@ -23,9 +23,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..data.episodes import StoreMeta, read_meta, write_episode, write_meta
-from ..worlds.collect import store_meta
 from ..dynamics.model import load_world_model
 from ..worlds import make_world
+from ..worlds.collect import store_meta
 from .mpc import run_mpc
 from .solvers import make_solver
 
