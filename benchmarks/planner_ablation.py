@@ -21,7 +21,8 @@ import numpy as np
 from worldjepa.config import PlanConfig
 from worldjepa.planning.mpc import run_mpc
 from worldjepa.planning.solvers import make_solver
-from worldjepa.worlds.two_rooms import ExactTwoRoomsModel, TwoRooms
+from worldjepa.planning.oracle import ExactTwoRoomsModel
+from worldjepa.worlds.two_rooms import TwoRooms
 
 BASE = PlanConfig(solver="cem", horizon=5, samples=300, iterations=30, elites=30, budget=50, seed=0)
 ROWS = [  # (label, energy weights, path weight, plan overrides)

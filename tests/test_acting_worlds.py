@@ -6,7 +6,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from analytic import AnalyticTwoRooms
+from worldjepa.planning.oracle import ExactTwoRoomsModel
 from worldjepa.worlds import make_world
 from worldjepa.worlds.push import Push, angle_error
 from worldjepa.worlds.two_rooms import Layout, TwoRooms, blocked, move, room
@@ -42,7 +42,7 @@ def test_two_rooms_moves_by_the_formula_in_open_space():
 
 def test_two_rooms_picture_shows_the_state_and_tasks_cross_the_wall():
     w = TwoRooms()
-    model = AnalyticTwoRooms(w, 1)
+    model = ExactTwoRoomsModel(w, 1)
     rng = np.random.default_rng(1)
     states = np.stack([w.sample_free(rng, int(rng.integers(2))) for _ in range(20)])
     decoded = model.encode(np.stack([w.render_state(s) for s in states])).numpy()

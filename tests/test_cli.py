@@ -20,9 +20,13 @@ def test_pretrain_embed_roundtrip(tmp_path, small_overrides, capsys):
     Image.fromarray(np.zeros((48, 40, 3), np.uint8)).save(data / "still.png")
     capsys.readouterr()
     out = tmp_path / "feats.safetensors"
-    with pytest.warns(UserWarning, match="skipping unreadable file"):
-        assert main(["embed", str(data), "--checkpoint", str(run), "--out", str(out), "--quiet"]) == 0
-    summary = json.loads(capsys.readouterr().out)
+    assert main(["embed", str(data), "--checkpoint", str(run), "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr()
+    summary = json.loads(printed.out)
+    # a skipped file is one clean line on stderr: no file:line prefix, no source line under it
+    warned = [line for line in printed.err.splitlines() if "warning" in line]
+    assert len(warned) == 1 and warned[0].startswith("worldjepa embed: warning: skipping unreadable file"), printed.err
+    assert "broken.mp4" in warned[0] and "warnings.warn" not in printed.err
     assert summary == {"files": 3, "skipped": 1, "out": str(out), "dim": 48}
     with safe_open(str(out), "pt") as f:
         meta = json.loads(f.metadata()["worldjepa"])

@@ -8,7 +8,7 @@ import torch
 
 from worldjepa import config
 from worldjepa.cli import main
-from worldjepa.doctor import HealthWatch, diagnose
+from worldjepa.train.health import HealthWatch, diagnose
 from worldjepa.pretrain import build_objective, build_source, pretrain
 from worldjepa.train.log import read_log
 from worldjepa.train.monitors import mean_cosine, rankme, spread
@@ -125,6 +125,7 @@ def test_monitors_leave_the_model_as_they_found_it(tmp_path):
     """A monitor pass runs in training mode; BatchNorm would update its running statistics there. The
     trainer puts every buffer back, so that a logged run ends with the weights of an unlogged one."""
     from worldjepa.config import OptimConfig, TrainConfig
+    from worldjepa.data.batches import Batch
     from worldjepa.train.trainer import Trainer
 
     class Probe(torch.nn.Module):
@@ -135,13 +136,20 @@ def test_monitors_leave_the_model_as_they_found_it(tmp_path):
         def trainable(self):
             return self.net
 
+        def loss(self, batch, step):
+            raise AssertionError("not called")
+
+        def after_step(self, step):
+            return {}
+
         def monitors(self, batch, step):
-            return {"health/std": float(self.net(batch).std())}
+            return {"health/std": float(self.net(batch.image).std())}
 
     objective = Probe().train()
     before = {k: v.clone() for k, v in objective.state_dict().items()}
-    trainer = Trainer(objective, None, OptimConfig(), TrainConfig(), tmp_path, progress=False)
-    out = trainer._monitors(torch.randn(16, 4) * 5 + 3, 0, torch.autocast("cpu", enabled=False))
+    trainer = Trainer(objective, None, OptimConfig(), TrainConfig(precision="fp32"), tmp_path, kind="pretrain",
+                      progress=False)
+    out = trainer.monitors(Batch(image=torch.randn(16, 4) * 5 + 3), 0)
     assert out["health/std"] > 0
     after = objective.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # running mean, var and count untouched

@@ -8,7 +8,8 @@ from worldjepa.config import PlanConfig
 from worldjepa.dynamics.ensemble import EnsembleWorldModel
 from worldjepa.planning.mpc import run_mpc
 from worldjepa.planning.solvers import make_solver
-from worldjepa.worlds.two_rooms import ExactTwoRoomsModel, Layout, TwoRooms, room
+from worldjepa.planning.oracle import ExactTwoRoomsModel
+from worldjepa.worlds.two_rooms import Layout, TwoRooms, room
 
 NO_WALL = Layout(door=(-1.0, 2.0))  # the door spans the whole wall: a model that believes it walks through
 

@@ -168,7 +168,7 @@ def small_objective(small_overrides):
 
 def test_jepa_prediction_sees_only_the_context(small_objective):
     objective, cfg = small_objective
-    model = JEPASurprise(objective, bf16=False)
+    model = JEPASurprise(objective, precision="fp32")
     clips = np.random.default_rng(0).integers(0, 255, (2, 8, 32, 32, 3), dtype=np.uint8)
     changed = clips.copy()
     changed[:, -2:] = 255 - changed[:, -2:]  # a different last tubelet

@@ -142,7 +142,7 @@ def test_non_finite_steps_are_skipped_then_the_run_stops_without_writing_them(tm
         return losses
 
     objective.loss = poisoned
-    trainer = Trainer(objective, source, cfg.optim, cfg.train, tmp_path, progress=False)
+    trainer = Trainer(objective, source, cfg.optim, cfg.train, tmp_path, kind="pretrain", progress=False)
     with pytest.raises(TrainingError, match="3 consecutive steps rejected"):
         trainer.fit()
     skipped = [r for r in read_log(tmp_path) if "skipped" in r]
@@ -169,7 +169,7 @@ class DyingSource:
 def test_a_dying_data_worker_is_a_clear_error_not_a_hang(tmp_path, small_overrides):
     cfg = config.load("tiny-cpu", small_overrides + ["train.steps=8", "train.checkpoint_every=1"])
     trainer = Trainer(build_objective(cfg), DyingSource(build_source(cfg)), cfg.optim, cfg.train, tmp_path,
-                      progress=False, workers=1)
+                      kind="pretrain", progress=False, workers=1)
     start = time.monotonic()
     with pytest.raises(TrainingError, match="data-loading worker process died") as err:
         trainer.fit()

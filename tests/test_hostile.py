@@ -229,5 +229,5 @@ def test_loaders_refuse_what_is_not_their_run(tmp_path):
     with pytest.raises(ValueError, match="not a readable worldjepa checkpoint"):
         load_pretrained(tmp_path / "image.png")
     save_checkpoint(tmp_path / "wm.safetensors", {"x": torch.zeros(1)}, {"config": {"plan": {}, "model": {}}})
-    with pytest.raises(ValueError, match="not a pretraining run.*load_world_model"):
+    with pytest.raises(ValueError, match="holds a world-model run.*not a pretrain run.*load_world_model"):
         load_pretrained(tmp_path / "wm.safetensors")

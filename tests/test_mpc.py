@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from analytic import AnalyticTwoRooms
+from worldjepa.planning.oracle import ExactTwoRoomsModel
 from worldjepa.config import PlanConfig
 from worldjepa.planning.mpc import run_mpc
 from worldjepa.planning.solvers import make_solver
@@ -14,7 +14,7 @@ def test_mpc_reaches_goals_through_the_door_with_an_exact_model():
     rng = np.random.default_rng(5)
     tasks = [worlds[0].sample_task(rng) for _ in worlds]
     assert all(room(t.start) != room(t.goal) for t in tasks)
-    model = AnalyticTwoRooms(worlds[0], frameskip=5)
+    model = ExactTwoRoomsModel(worlds[0], frameskip=5)
     cfg = PlanConfig(solver="cem", horizon=5, samples=150, iterations=12, elites=15, noise_correlation=0.8,
                      budget=50, seed=0)
     result = run_mpc(worlds, tasks, model, make_solver(cfg), cfg, frameskip=5, record=1, progress=False)
@@ -26,7 +26,7 @@ def test_mpc_reaches_goals_through_the_door_with_an_exact_model():
 
 def test_mpc_checks_the_action_chunk_size():
     world = TwoRooms()
-    model = AnalyticTwoRooms(world, frameskip=5)
+    model = ExactTwoRoomsModel(world, frameskip=5)
     cfg = PlanConfig(horizon=2, samples=4, iterations=1, elites=2)
     try:
         run_mpc([world], [world.sample_task(np.random.default_rng(0))], model, make_solver(cfg), cfg, frameskip=3,
@@ -44,7 +44,7 @@ def test_collection_mode_runs_the_whole_budget_and_records_a_replayable_episode(
     worlds = [TwoRooms() for _ in range(4)]
     rng = np.random.default_rng(7)
     tasks = [worlds[0].sample_task(rng) for _ in worlds]
-    model = AnalyticTwoRooms(worlds[0], frameskip=5)
+    model = ExactTwoRoomsModel(worlds[0], frameskip=5)
     cfg = PlanConfig(solver="cem", horizon=5, samples=150, iterations=12, elites=15, noise_correlation=0.8,
                      budget=40, seed=0)
     quiet = run_mpc(worlds, tasks, model, make_solver(cfg), cfg, frameskip=5, record=4, progress=False,

@@ -34,7 +34,7 @@ def test_collect_train_plan(tmp_path, capsys, world):
                  "--out", str(tmp_path / "ens"), "--quiet", *TINY_PLAN, "disagreement=0.5"]) == 0
     assert "ensemble of 2 models, disagreement 0.5" in capsys.readouterr().out
     assert main(["plan", "--checkpoint", str(run), "--ensemble", str(tmp_path / "nothing"), "--quiet"]) == 2
-    assert "no world-model checkpoint" in capsys.readouterr().err
+    assert "no checkpoint at" in capsys.readouterr().err
     # another round: episodes the planner drives, added to the store, then fine-tuning from the run
     assert main(["collect", "--planner", str(run), "--episodes", "2", "--out", str(data), *TINY_PLAN,
                  f"precision={precision}"]) == 0
@@ -50,7 +50,7 @@ def test_world_model_command_errors_are_one_line(tmp_path, capsys):
     assert main(["train-wm", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "r")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert main(["plan", "--checkpoint", str(tmp_path / "nothing")]) == 2
-    assert "no world-model checkpoint" in capsys.readouterr().err
+    assert "no checkpoint at" in capsys.readouterr().err
     assert main(["train-wm", "--data", str(tmp_path), "--out", str(tmp_path / "r"), "plan.solverr=cem"]) == 2
     assert "did you mean 'plan.solver'" in capsys.readouterr().err
     assert main(["collect", "--world", "two-rooms", "--episodes", "1", "--out", str(tmp_path / "d"), "samples=8"]) == 2

@@ -1,15 +1,11 @@
-"""The `worldjepa` command.
+"""The `worldjepa` command: one small function per subcommand, found through `COMMANDS`.
 
-    worldjepa demo [--out DIR]                              pretrain + probe on the built-in world
-    worldjepa pretrain --config NAME|FILE --out DIR [section.key=value ...]
-    worldjepa embed PATH --checkpoint DIR [--out FILE] [--pool mean|none]
-    worldjepa generate --out DIR --clips N                  write the physics world as videos
-    worldjepa doctor RUN                                    is training healthy? (collapse, predictor, actions)
-    worldjepa configs                                       list the presets
+    worldjepa demo | pretrain | embed | generate | collect | train-wm | plan | eval | report | doctor | configs
 
-Errors caused by the input (a bad config key, a missing or unreadable file, an impossible shape) are
-printed as one line saying what to change, with exit status 2; anything else is a bug and keeps its
-traceback.
+(`worldjepa COMMAND --help` says more; `python -m worldjepa` is the same command.) Every subcommand takes
+--device (auto, cpu, cuda, mps). Errors caused by the input (a bad config key, a missing or unreadable
+file, an impossible shape, a device this machine lacks) are printed as one line saying what to change,
+with exit status 2; warnings are one line each; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -21,6 +17,7 @@ import warnings
 from pathlib import Path
 
 from .config import ConfigError
+from .device import DEVICES
 
 USER_ERRORS = (ConfigError, FileNotFoundError, NotADirectoryError, ValueError)
 
@@ -34,7 +31,11 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="worldjepa", description="JEPA world models: pretrain, embed, plan, evaluate")
-    sub = p.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--device", default=None, choices=DEVICES,
+                        help="where models run: auto (the best available: cuda, mps, cpu; the default), cpu, cuda "
+                             "or mps; for training commands the same as train.device=...")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_with(common))
 
     d = sub.add_parser("demo", help="pretrain tiny-cpu on the physics world and probe it; then collect, train a "
                                     "world model and plan in two-rooms (≈10 min on 2 cores)")
@@ -130,111 +131,153 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _with(common: argparse.ArgumentParser):
+    """Subparsers that all take the common options (--device)."""
+    class Sub(argparse.ArgumentParser):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, parents=[common], **kwargs)
+
+    return Sub
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        return _run(args)
-    except _user_errors() as err:
-        print(f"worldjepa {args.command}: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"worldjepa {args.command}: interrupted; a run resumes from its last checkpoint", file=sys.stderr)
-        return 130
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = _one_line(args.command)
+        try:
+            if args.device is not None:  # asked for a device this machine lacks: say so before any work
+                from .device import resolve_device
+
+                resolve_device(args.device)
+            return COMMANDS[args.command](args) or 0
+        except _user_errors() as err:
+            print(f"worldjepa {args.command}: error: {err}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print(f"worldjepa {args.command}: interrupted; a run resumes from its last checkpoint", file=sys.stderr)
+            return 130
 
 
-def _run(args: argparse.Namespace) -> int:
-    warnings.simplefilter("default")
-    if args.command == "demo":
-        from .demo import run_demo
+def _one_line(command: str):
+    """A warning as one line on stderr (not Python's file:line and source line under it)."""
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"worldjepa {command}: warning: {message}", file=file or sys.stderr)
 
-        from .demo import PROBE_TRAIN_CLIPS
-
-        run_demo(args.out, args.overrides, resume=not args.fresh, probe=args.probe,
-                 probe_train=args.probe_clips or PROBE_TRAIN_CLIPS, world_model=not args.no_world_model)
-    elif args.command == "pretrain":
-        from . import config
-        from .pretrain import pretrain
-
-        cfg = config.load(args.config, args.overrides)
-        summary = pretrain(cfg, args.out, resume=not args.no_resume, progress=not args.quiet)
-        print(json.dumps({k: v for k, v in summary.items() if k != "final"} | {"final_loss": summary.get("final", {}).get("loss")}))
-    elif args.command == "embed":
-        from .embed import embed
-
-        out = args.out or str(Path(args.path).with_suffix("")) + ".features.safetensors"
-        print(json.dumps(embed(args.path, args.checkpoint, out, args.pool, args.stride, progress=not args.quiet)))
-    elif args.command == "generate":
-        from .worlds.export import export_world
-
-        path = export_world(args.out, args.clips, args.frames, args.seed, args.image_size, depth=args.depth)
-        print(f"wrote {args.clips} clips to {path}")
-    elif args.command == "collect":
-        if args.planner:
-            from .planning.evaluate import plan_overrides
-            from .planning.explore import collect_with_planner
-
-            done = collect_with_planner(args.planner, args.out, args.episodes, seed=args.seed, explore=args.explore,
-                                        plan_overrides=plan_overrides(args.plan_overrides))
-            print(f"added {args.episodes} planner episodes (indices {done['first_index']}–"
-                  f"{done['first_index'] + args.episodes - 1}) to {args.out}; the planner reached "
-                  f"{done['planner_success']:.0%} of these goals")
-            return 0
-        if args.plan_overrides:
-            raise ValueError(f"planner overrides {args.plan_overrides} need --planner RUN")
-        from .worlds import make_world
-        from .worlds.collect import collect
-
-        world = make_world(args.world, image_size=args.image_size)
-        meta = collect(world, args.world, args.out, args.episodes, args.steps, args.expert_share, args.noise, args.seed)
-        print(f"wrote {args.episodes} episodes of {meta.extra['steps_per_episode']} steps to {args.out}")
-    elif args.command == "train-wm":
-        from .config import load_world_model
-        from .dynamics.model import train_world_model
-
-        cfg = load_world_model(args.config, args.overrides)
-        summary = train_world_model(cfg, args.data, args.out, resume=not args.no_resume, progress=not args.quiet,
-                                    init=args.init)
-        print(json.dumps({k: v for k, v in summary.items() if k != "final"} | {"final_loss": summary.get("final", {}).get("loss")}))
-    elif args.command == "plan":
-        from .planning.evaluate import evaluate_planning, plan_overrides
-
-        summary = evaluate_planning(args.checkpoint, args.out, args.episodes, plan_overrides(args.overrides),
-                                    record=args.record, progress=not args.quiet, world=args.world,
-                                    ensemble=args.ensemble)
-        print(format_plan(summary))
-    elif args.command == "eval":
-        from .eval.suite import SMALL, evaluate
-
-        evaluate(args.checkpoint, args.out, args.suite, SMALL if args.small else None, progress=not args.quiet,
-                 labels=args.labels)
-    elif args.command == "report":
-        from .report.html import write_report
-
-        print(f"wrote {write_report(args.run, args.out)}")
-    elif args.command == "doctor":
-        from dataclasses import asdict
-
-        from .doctor import diagnose_run
-
-        d = diagnose_run(args.run)
-        print(json.dumps(asdict(d) | {"verdicts": d.verdicts}, indent=1) if args.json else d.text())
-        return 0 if d.healthy else 1
-    elif args.command == "configs":
-        from .config import presets
-
-        print("\n".join(presets()))
-    return 0
+    return show
 
 
-def format_plan(s: dict) -> str:
-    p = s["plan"]
-    return (f"{s['world']}: success {s['success_rate']:.1%} over {s['episodes']} episodes; final distance mean "
-            f"{s['final_distance_mean']:.3f} (success radius {s['success_radius']}); planning "
-            f"{s['seconds_per_plan'] * 1000:.0f} ms per step per episode ({s['seconds_per_call']:.2f} s per batched "
-            f"call); {p['solver']} {p['samples']}x{p['iterations']} horizon {p['horizon']}, {p['precision']}, "
-            f"seed {p['seed']}"
-            + (f"; ensemble of {len(s['ensemble'])} models, disagreement {p['disagreement']}" if "ensemble" in s else "")
-            + f"\nwrote {s['out']}/results.json, planning.png, episodes.mp4")
+def _overrides(args: argparse.Namespace) -> list[str]:
+    """The config overrides of a training command, with --device as train.device."""
+    return [*args.overrides, *([f"train.device={args.device}"] if args.device else [])]
+
+
+def _summary_line(summary: dict) -> str:
+    return json.dumps({k: v for k, v in summary.items() if k != "final"} | {"final_loss": summary.get("final", {}).get("loss")})
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from .demo import PROBE_TRAIN_CLIPS, run_demo
+
+    run_demo(args.out, _overrides(args), resume=not args.fresh, probe=args.probe,
+             probe_train=args.probe_clips or PROBE_TRAIN_CLIPS, world_model=not args.no_world_model,
+             device=args.device)
+
+
+def _pretrain(args: argparse.Namespace) -> None:
+    from . import config
+    from .pretrain import pretrain
+
+    cfg = config.load(args.config, _overrides(args))
+    print(_summary_line(pretrain(cfg, args.out, resume=not args.no_resume, progress=not args.quiet)))
+
+
+def _embed(args: argparse.Namespace) -> None:
+    from .embed import embed
+
+    out = args.out or str(Path(args.path).with_suffix("")) + ".features.safetensors"
+    print(json.dumps(embed(args.path, args.checkpoint, out, args.pool, args.stride, progress=not args.quiet,
+                           device=args.device)))
+
+
+def _generate(args: argparse.Namespace) -> None:
+    from .worlds.export import export_world
+
+    path = export_world(args.out, args.clips, args.frames, args.seed, args.image_size, depth=args.depth)
+    print(f"wrote {args.clips} clips to {path}")
+
+
+def _collect(args: argparse.Namespace) -> None:
+    if args.planner:
+        from .planning.evaluate import plan_overrides
+        from .planning.explore import collect_with_planner
+
+        done = collect_with_planner(args.planner, args.out, args.episodes, seed=args.seed, explore=args.explore,
+                                    plan_overrides=plan_overrides(args.plan_overrides), device=args.device)
+        print(f"added {args.episodes} planner episodes (indices {done['first_index']}–"
+              f"{done['first_index'] + args.episodes - 1}) to {args.out}; the planner reached "
+              f"{done['planner_success']:.0%} of these goals")
+        return
+    if args.plan_overrides:
+        raise ValueError(f"planner overrides {args.plan_overrides} need --planner RUN")
+    from .worlds import make_world
+    from .worlds.collect import collect
+
+    world = make_world(args.world, image_size=args.image_size)
+    meta = collect(world, args.world, args.out, args.episodes, args.steps, args.expert_share, args.noise, args.seed)
+    print(f"wrote {args.episodes} episodes of {meta.extra['steps_per_episode']} steps to {args.out}")
+
+
+def _train_wm(args: argparse.Namespace) -> None:
+    from .config import load_world_model
+    from .dynamics.model import train_world_model
+
+    cfg = load_world_model(args.config, _overrides(args))
+    print(_summary_line(train_world_model(cfg, args.data, args.out, resume=not args.no_resume,
+                                          progress=not args.quiet, init=args.init)))
+
+
+def _plan(args: argparse.Namespace) -> None:
+    from .planning.evaluate import evaluate_planning, format_plan, plan_overrides
+
+    summary = evaluate_planning(args.checkpoint, args.out, args.episodes, plan_overrides(args.overrides),
+                                record=args.record, progress=not args.quiet, world=args.world,
+                                ensemble=args.ensemble, device=args.device)
+    print(format_plan(summary))
+
+
+def _eval(args: argparse.Namespace) -> None:
+    from .eval.suite import SMALL, evaluate
+
+    evaluate(args.checkpoint, args.out, args.suite, SMALL if args.small else None, progress=not args.quiet,
+             labels=args.labels, device=args.device)
+
+
+def _report(args: argparse.Namespace) -> None:
+    from .report.html import write_report
+
+    print(f"wrote {write_report(args.run, args.out, device=args.device)}")
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from .doctor import diagnose_run
+
+    d = diagnose_run(args.run, device=args.device)
+    print(json.dumps(asdict(d) | {"verdicts": d.verdicts}, indent=1) if args.json else d.text())
+    return 0 if d.healthy else 1
+
+
+def _configs(args: argparse.Namespace) -> None:
+    from .config import presets
+
+    print("\n".join(presets()))
+
+
+COMMANDS = {"demo": _demo, "pretrain": _pretrain, "embed": _embed, "generate": _generate, "collect": _collect,
+            "train-wm": _train_wm, "plan": _plan, "eval": _eval, "report": _report, "doctor": _doctor,
+            "configs": _configs}
 
 
 if __name__ == "__main__":

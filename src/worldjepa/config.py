@@ -131,6 +131,7 @@ class TrainConfig:
     max_skips: int = 20  # consecutive skipped steps before the run stops with a diagnosis
     tensorboard: bool = False
     threads: int = 0  # torch threads; 0 keeps torch's default
+    device: str = "auto"  # "auto" (the best available: cuda, mps, cpu), "cpu", "cuda" or "mps"; --device
 
 
 @dataclass

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from . import config
+from .device import resolve_device
 from .doctor import diagnose_run
 from .eval.features import patch_features
 from .eval.state_probe import pixel_probe_r2, probe_clips, state_probe_r2
@@ -35,7 +36,7 @@ PROBE_TRAIN_CLIPS, PROBE_TEST_CLIPS = 2000, 500
 def run_demo(out: str | Path = "runs/demo", overrides: list[str] | tuple[str, ...] = (),
              probe_train: int = PROBE_TRAIN_CLIPS, probe_test: int = PROBE_TEST_CLIPS,
              progress: bool = True, resume: bool = True, probe: str = "moments",
-             world_model: bool = True) -> dict[str, Any]:
+             world_model: bool = True, device: str | None = None) -> dict[str, Any]:
     start = time.perf_counter()
     out = Path(out)
     cfg = config.load("tiny-cpu", list(overrides))
@@ -50,9 +51,11 @@ def run_demo(out: str | Path = "runs/demo", overrides: list[str] | tuple[str, ..
     d, m = cfg.data, cfg.model
     train = probe_clips(d.world, d.image_size, probe_train, d.frames, m.tubelet_size, cfg.train.seed, 0)
     test = probe_clips(d.world, d.image_size, probe_test, d.frames, m.tubelet_size, cfg.train.seed, 1)
+    where = resolve_device(device or cfg.train.device)
     pretrained, _ = load_pretrained(out)
     torch.manual_seed(cfg.train.seed + 1)
     random_init = build_encoder(cfg).eval()
+    pretrained.to(where), random_init.to(where)
     results = {
         "pretrained": state_probe_r2(pretrained, train, test, probe),
         "random_init": state_probe_r2(random_init, train, test, probe),
@@ -74,14 +77,14 @@ def run_demo(out: str | Path = "runs/demo", overrides: list[str] | tuple[str, ..
                               else "flattened last-level patch grids of two consecutive tubelet steps")
               + " (eval/state_probe.py)",
               "encoder_for_features": "EMA teacher" if cfg.objective.regularizer == "ema" else "encoder"}
-    health = diagnose_run(out)
+    health = diagnose_run(out, device=device)
     report["doctor"] = {"verdicts": health.verdicts, "numbers": health.numbers}
     (out / "results.json").write_text(json.dumps(report, indent=2))
     say(format_table(results))
     say(f"training health (worldjepa doctor {out}): {', '.join(health.verdicts)}; "
         + health.text().split("numbers: ", 1)[1])
     if world_model:
-        report["world_model"] = world_model_demo(out / "world-model", progress=progress, resume=resume)
+        report["world_model"] = world_model_demo(out / "world-model", progress=progress, resume=resume, device=device)
         total_s = time.perf_counter() - start
         report["total_wall_seconds"] = total_s
         (out / "results.json").write_text(json.dumps(report, indent=2))
@@ -98,11 +101,10 @@ DEMO_PLAN = {"samples": 150, "iterations": 15, "elites": 15}
 
 def world_model_demo(out: str | Path, progress: bool = True, resume: bool = True, episodes: int = DEMO_WM["episodes"],
                      steps: int = DEMO_WM["steps"], goals: int = DEMO_WM["goals"],
-                     plan_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    from .cli import format_plan
+                     plan_overrides: dict[str, Any] | None = None, device: str | None = None) -> dict[str, Any]:
     from .data.episodes import read_meta
     from .dynamics.model import train_world_model
-    from .planning.evaluate import evaluate_planning
+    from .planning.evaluate import evaluate_planning, format_plan
     from .worlds import make_world
     from .worlds.collect import collect
 
@@ -116,14 +118,15 @@ def world_model_demo(out: str | Path, progress: bool = True, resume: bool = True
         done = False
     if not done:
         collect(make_world("two-rooms"), "two-rooms", data, episodes, progress=progress)
-    cfg = config.load_world_model("wm-two-rooms", [f"train.steps={steps}"])
+    cfg = config.load_world_model("wm-two-rooms", [f"train.steps={steps}", *([f"train.device={device}"] if device else [])])
     say(f"[5/5] training the compact world model end to end from pixels for {steps} steps, then planning to "
         f"{goals} goals in the other room (CEM in MPC)")
     t0 = time.perf_counter()
     train = train_world_model(cfg, data, out / "run", resume=resume, progress=progress)
     train_s = time.perf_counter() - t0
     plan = evaluate_planning(out / "run", out / "run" / "plan", episodes=goals,
-                             plan_overrides=DEMO_PLAN if plan_overrides is None else plan_overrides, progress=progress)
+                             plan_overrides=DEMO_PLAN if plan_overrides is None else plan_overrides, progress=progress,
+                             device=device)
     say(format_plan(plan))
     return {"episodes": episodes, "train_steps": steps, "train_wall_seconds": train_s,
             "train_seconds": train.get("train_seconds"), "plan": plan}

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from .data.folder import list_media, load_image, resize_square
 from .data.video import IMAGE_SUFFIXES, MediaError, read_video
+from .device import resolve_device
 from .eval.features import patch_features
 from .pretrain import load_pretrained
 
@@ -40,10 +41,11 @@ def video_windows(frames: np.ndarray, length: int, stride: int) -> tuple[np.ndar
 
 
 def embed(path: str | Path, checkpoint: str | Path, out: str | Path, pool: str = "mean",
-          stride: int | None = None, progress: bool = True) -> dict:
+          stride: int | None = None, progress: bool = True, device: str | None = None) -> dict:
     if pool not in ("mean", "none"):
         raise ValueError(f"pool must be 'mean' or 'none', got {pool!r}")
     encoder, cfg = load_pretrained(checkpoint)
+    encoder.to(resolve_device(device or cfg.train.device))
     size, length, step = cfg.data.image_size, cfg.data.frames, cfg.data.frame_step
     stride = stride or length
     path = Path(path)

@@ -15,13 +15,14 @@ from typing import Any
 import torch
 
 from .config import PretrainConfig, from_dict, resolve, save_yaml, to_dict
-from .data.batches import BatchSource, WorldBatches
+from .data.batches import BatchSource
 from .data.folder import FolderBatches
 from .nn.encoder import Encoder, ViTSize, sized
 from .nn.predictor import MaskedPredictor
 from .ssl.objective import MaskedLatentPrediction
-from .train.checkpoint import load_checkpoint, load_module
-from .train.trainer import CHECKPOINT, Trainer
+from .train.checkpoint import checkpoint_path, load_checkpoint, load_module, require_kind
+from .train.trainer import Trainer
+from .worlds.batches import WorldBatches
 
 
 def encoder_size(cfg: PretrainConfig) -> ViTSize:
@@ -70,22 +71,15 @@ def pretrain(cfg: PretrainConfig, out: str | Path, resume: bool = True, progress
     source = build_source(cfg)  # fails early on an empty or missing data folder
     objective = build_objective(cfg)
     save_yaml(cfg, out / "config.yaml")
-    trainer = Trainer(objective, source, cfg.optim, cfg.train, out, config=to_dict(cfg), progress=progress,
-                      workers=cfg.data.workers)
+    trainer = Trainer(objective, source, cfg.optim, cfg.train, out, kind="pretrain", config=to_dict(cfg),
+                      progress=progress, workers=cfg.data.workers)
     return trainer.fit(resume=resume, until=until)
 
 
 def load_pretrained(run_dir: str | Path, which: str = "features") -> tuple[Encoder, PretrainConfig]:
-    """The encoder of a run folder (or checkpoint file). `which`: "features" (the EMA teacher when the run
-    has one, the encoder otherwise) or "student"."""
-    path = Path(run_dir)
-    if path.is_dir():
-        path = path / CHECKPOINT
-    tensors, meta = load_checkpoint(path)
-    if "config" not in meta:
-        raise ValueError(f"{path} has no run config in its metadata; was it written by worldjepa?")
-    _require_pretraining(meta, path)
-    cfg = resolve(from_dict(PretrainConfig, meta["config"]))
+    """The encoder of a run folder (or checkpoint file), on the CPU. `which`: "features" (the EMA teacher
+    when the run has one, the encoder otherwise) or "student"."""
+    tensors, cfg = _read_run(run_dir)
     encoder = build_encoder(cfg)
     has_teacher = any(k.startswith("objective.teacher.") for k in tensors)
     prefix = "objective.teacher.module" if which == "features" and has_teacher else "objective.encoder"
@@ -93,21 +87,17 @@ def load_pretrained(run_dir: str | Path, which: str = "features") -> tuple[Encod
     return encoder.eval(), cfg
 
 
-def _require_pretraining(meta: dict, path: Path) -> None:
-    if "config" not in meta or "store" in meta["config"] or "plan" in meta["config"]:
-        raise ValueError(f"{path} is not a pretraining run (`worldjepa pretrain` or `demo` writes one); a world-model "
-                         "run is loaded with worldjepa.dynamics.model.load_world_model")
-
-
 def load_objective(run_dir: str | Path) -> tuple[MaskedLatentPrediction, PretrainConfig]:
     """The whole pretraining objective of a run (encoder, predictor and teacher) with its weights, for
     evaluations that use the predictor (intuitive-physics surprise)."""
-    path = Path(run_dir)
-    if path.is_dir():
-        path = path / CHECKPOINT
-    tensors, meta = load_checkpoint(path)
-    _require_pretraining(meta, path)
-    cfg = resolve(from_dict(PretrainConfig, meta["config"]))
+    tensors, cfg = _read_run(run_dir)
     objective = build_objective(cfg)
     load_module(objective, tensors, "objective")
     return objective.eval(), cfg
+
+
+def _read_run(run_dir: str | Path) -> tuple[dict[str, torch.Tensor], PretrainConfig]:
+    path = checkpoint_path(run_dir)
+    tensors, meta = load_checkpoint(path)
+    require_kind(meta, "pretrain", path)
+    return tensors, resolve(from_dict(PretrainConfig, meta["config"]))

@@ -7,15 +7,13 @@ background workers produce steps in any order, and lets tests replay a step.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from ..config import DataConfig
-from ..worlds.balls import BallWorld
 
 MEAN = torch.tensor([0.485, 0.456, 0.406])
 STD = torch.tensor([0.229, 0.224, 0.225])
@@ -33,6 +31,14 @@ class Batch:
     def size(self) -> int:
         return sum(x.shape[0] for x in (self.video, self.image) if x is not None)
 
+    def to(self, device: torch.device | str) -> "Batch":
+        """The same batch on `device` (no copy for tensors already there)."""
+        def move(x: Tensor | None) -> Tensor | None:
+            return None if x is None else x.to(device, non_blocking=True)
+
+        return replace(self, video=move(self.video), image=move(self.image), actions=move(self.actions),
+                       proprio=move(self.proprio))
+
 
 class BatchSource(Protocol):
     def batch(self, step: int, micro: int = 0) -> Batch: ...
@@ -45,7 +51,10 @@ def seed_for(*keys: int) -> int:
 
 def to_tensor(frames: np.ndarray) -> Tensor:
     """uint8 [..., H, W, 3] → normalised float [..., 3, H, W]."""
-    x = torch.from_numpy(np.ascontiguousarray(frames)).float().div_(255.0)
+    frames = np.ascontiguousarray(frames)
+    if not frames.flags.writeable:  # torch warns on read-only arrays (decoded images are); the copy is float anyway
+        frames = frames.copy()
+    x = torch.from_numpy(frames).float().div_(255.0)
     x = (x - MEAN) / STD
     return x.movedim(-1, -3).contiguous()
 
@@ -60,22 +69,3 @@ def split_counts(batch_size: int, image_fraction: float) -> tuple[int, int]:
     """(videos, images) in a batch of `batch_size` with the given image share."""
     images = int(round(batch_size * image_fraction))
     return batch_size - images, images
-
-
-class WorldBatches:
-    """Fresh clips from the built-in physics world every step (stills are single frames of clips)."""
-
-    def __init__(self, cfg: DataConfig, seed: int = 0):
-        self.cfg, self.seed = cfg, seed
-        self.world = BallWorld(cfg.world, cfg.image_size)
-        self.videos, self.images = split_counts(cfg.batch_size, cfg.image_fraction)
-
-    def batch(self, step: int, micro: int = 0) -> Batch:
-        video = image = None
-        if self.videos:
-            clips = self.world.generate(self.videos, self.cfg.frames, seed_for(self.seed, step, micro, 0))
-            video = to_tensor(clips.frames)
-        if self.images:
-            clips = self.world.generate(self.images, 1, seed_for(self.seed, step, micro, 1))
-            image = to_tensor(clips.frames[:, 0])
-        return Batch(video, image)

@@ -66,22 +66,27 @@ class AdaLNBlock(nn.Module):
         s1, c1, g1, s2, c2, g2 = self.modulation(cond).chunk(6, dim=-1)
         return [s1, c1 + 1, g1, s2, c2 + 1, g2]
 
-    def step(self, x: Tensor, mod: list[Tensor], rope: Tensor, keys: Tensor, values: Tensor, t: int) -> Tensor:
-        """Position t alone: x [B, 1, W] attends to itself and positions < t, whose keys and values are
-        already in `keys`/`values` [B, heads, H, d] (its own are written there). Same output as
-        `forward` on the whole causal sequence, at the cost of one position; fused multiply-adds keep
-        the number of small ops down, which is what a CPU planner pays for at this size."""
+    def step(self, x: Tensor, mod: list[Tensor], rope: Tensor, keys: list[Tensor], values: list[Tensor],
+             t: int) -> Tensor:
+        """Position t alone: x [B, 1, W] attends to itself and positions < t, whose keys and values
+        [B, heads, 1, d] are in `keys`/`values` (its own are appended). Same output as `forward` on the
+        whole causal sequence, at the cost of one position. Nothing is written in place, so gradients flow
+        (the training rollout and the gradient planner need them); fused multiply-adds keep the number of
+        small ops down, which is what a CPU planner pays for at this size."""
         s1, c1, g1, s2, c2, g2 = (m[:, t:t + 1] for m in mod)
         B, _, W = x.shape
         heads = self.attn.heads
         h = torch.addcmul(s1, self.norm1(x), c1)
         q, k, v = self.attn.qkv(h).view(B, 1, 3, heads, W // heads).permute(2, 0, 3, 1, 4).unbind(0)
-        keys[:, :, t:t + 1] = apply_rope(k, rope)
-        values[:, :, t:t + 1] = v
+        keys.append(apply_rope(k, rope))
+        values.append(v)
         q = apply_rope(q, rope) * (W // heads) ** -0.5
         # one query against ≤ H keys: products and sums beat (batched) matmul kernels at this size
-        weights = (q * keys[:, :, :t + 1]).sum(-1, keepdim=True).softmax(2)  # [B, heads, t+1, 1]
-        out = self.attn.proj((weights * values[:, :, :t + 1]).sum(2).reshape(B, 1, W))
+        weights = torch.cat([(q * key).sum(-1, keepdim=True) for key in keys], dim=2).softmax(2)  # [B, heads, t+1, 1]
+        mixed = weights[:, :, :1] * values[0]
+        for s, value in enumerate(values[1:], 1):
+            mixed = torch.addcmul(mixed, weights[:, :, s:s + 1], value)
+        out = self.attn.proj(mixed.reshape(B, 1, W))
         x = torch.addcmul(x, g1, out)
         return torch.addcmul(x, g2, self.mlp(torch.addcmul(s2, self.norm2(x), c2)))
 
@@ -119,9 +124,10 @@ class ActionPredictor(nn.Module):
         return self.out(self.norm(x))
 
     def rollout(self, z0: Tensor, actions: Tensor, proprio: Tensor | None = None) -> Tensor:
-        """Autoregressive predictions [B, H, D] from z0 [B, D] under actions [B, H, A]: each prediction
-        becomes the next input. Keys and values of earlier positions are cached, so the cost is H
-        positions instead of 1 + 2 + … + H; equal to feeding `forward` its own outputs."""
+        """Autoregressive predictions [B, H, D] from z0 [B, D] under actions [B, H, A] and the proprio input
+        of each step [B, H, P] (dynamics/unroll.py decides what it is): each prediction becomes the next
+        input. Keys and values of earlier positions are kept, so the cost is H positions instead of
+        1 + 2 + … + H; equal to feeding `forward` its own outputs (`unroll.feed_back`)."""
         B, H, _ = actions.shape
         if actions.shape[-1] != self.action_dim:
             raise ValueError(f"the world model expects action chunks of {self.action_dim} values, got "
@@ -131,12 +137,10 @@ class ActionPredictor(nn.Module):
         tables = rope_tables(positions, self.head_dim)  # [1, H, d/2]
         cond = self.action(actions)
         mods = [block.step_modulation(cond) for block in self.blocks]  # all positions at once
-        heads = self.blocks[0].attn.heads if self.blocks else 1
-        cache = [(cond.new_empty(B, heads, H, self.head_dim), cond.new_empty(B, heads, H, self.head_dim))
-                 for _ in self.blocks]
+        cache: list[tuple[list[Tensor], list[Tensor]]] = [([], []) for _ in self.blocks]
         z, outputs = z0[:, None], []
         for t in range(H):
-            x = self.inp(z if not self.proprio_dim else torch.cat([z, proprio[:, t:t + 1]], dim=-1))
+            x = self.inp(z if not self.proprio_dim else torch.cat([z, proprio[:, t:t + 1].to(z.dtype)], dim=-1))
             for block, mod, (keys, values) in zip(self.blocks, mods, cache):
                 x = block.step(x, mod, tables[:, t:t + 1], keys, values, t)
             z = self.out(self.norm(x)).to(z0.dtype)

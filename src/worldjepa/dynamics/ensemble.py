@@ -15,31 +15,33 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .protocol import WorldModel
+
 
 class EnsembleWorldModel:
-    """`WorldModel` (dynamics/model.py) over members with the same action space and latent shape."""
+    """A `WorldModel` over members with the same action space, observation size, proprio and latent shape."""
 
-    def __init__(self, members: list, disagreement: float = 0.0):
+    def __init__(self, members: list[WorldModel], disagreement: float = 0.0):
         if len(members) < 2:
             raise ValueError(f"an ensemble needs at least two world models, got {len(members)}")
         if disagreement < 0:
             raise ValueError(f"disagreement must be ≥ 0 (a weight on the members' spread), got {disagreement}")
         first = members[0]
         for i, m in enumerate(members[1:], 1):
-            same = (torch.equal(m.action_low, first.action_low) and torch.equal(m.action_high, first.action_high)
-                    and m.frameskip == first.frameskip)
+            same = (torch.equal(m.action_low.cpu(), first.action_low.cpu())
+                    and torch.equal(m.action_high.cpu(), first.action_high.cpu()) and m.frameskip == first.frameskip)
             if not same:
                 raise ValueError(f"ensemble member {i} plans another action space (bounds or frame-skip) than member 0: "
                                  "members must come from runs on the same world with the same data.frameskip")
-            if getattr(m, "image_size", None) != getattr(first, "image_size", None):
+            if m.image_size != first.image_size:
                 raise ValueError(f"ensemble member {i} reads {m.image_size}² images, member 0 {first.image_size}²")
+            if m.proprio_dim != first.proprio_dim:
+                raise ValueError(f"ensemble member {i} reads {m.proprio_dim} proprio values, member 0 "
+                                 f"{first.proprio_dim}: train the members with the same model.use_proprio")
         self.members, self.disagreement = members, disagreement
         self.action_low, self.action_high = first.action_low, first.action_high
         self.action_dim, self.frameskip = first.action_dim, first.frameskip
-        self.image_size = getattr(first, "image_size", None)
-        if any(getattr(getattr(m, "objective", None), "use_proprio", False) for m in members):
-            raise ValueError("ensembles of world models that read proprio are not supported; train the members "
-                             "with model.use_proprio=false")
+        self.image_size, self.proprio_dim = first.image_size, first.proprio_dim
 
     def encode(self, obs) -> Tensor:
         latents = [m.encode(obs) for m in self.members]
@@ -49,9 +51,9 @@ class EnsembleWorldModel:
                              "use members of the same architecture")
         return torch.stack(latents, dim=1)
 
-    def rollout(self, z0: Tensor, actions: Tensor) -> Tensor:
+    def rollout(self, z0: Tensor, actions: Tensor, proprio0: Tensor | None = None) -> Tensor:
         """z0 [B, M, *L], actions [B, C, H, A] → [B, C, H, M, *L]."""
-        return torch.stack([m.rollout(z0[:, i], actions) for i, m in enumerate(self.members)], dim=3)
+        return torch.stack([m.rollout(z0[:, i], actions, proprio0) for i, m in enumerate(self.members)], dim=3)
 
     def member_energies(self, z_pred: Tensor, z_goal: Tensor) -> Tensor:
         """[M, B, C]: each member's energy of its own rollout."""

@@ -1,18 +1,12 @@
-"""World models behind one protocol, and how they are built, trained and loaded.
-
-    encode(obs [B, S, S, 3] uint8 or [B, 3, S, S] normalised) -> z [B, *latent]
-    rollout(z0 [B, *latent], actions [B, C, H, A]) -> ẑ [B, C, H, *latent]    (C candidate sequences)
-    energy(ẑ [B, C, H, *latent], z_goal [B, *latent]) -> [B, C]
-
-Solvers, the MPC loop and evaluations see only this protocol, so every world model (compact or patch
-JEPA, or a baseline of another paradigm) plans with the same code.
+"""JEPA world models: an encoder and an action-conditioned predictor (compact or patch form) behind the
+`WorldModel` protocol (dynamics/protocol.py), and how they are built from a config, trained and loaded.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,62 +17,31 @@ from ..config import WorldModelConfig, check_world_model, from_dict, save_yaml, 
 from ..data.batches import to_tensor
 from ..data.episodes import EpisodeBatches, EpisodeStore, StoreMeta
 from ..nn.encoder import sized
-from ..train.checkpoint import load_checkpoint, load_module
-from ..train.trainer import CHECKPOINT, Trainer
+from ..device import autocast, resolve_device
+from ..train.checkpoint import checkpoint_path, load_checkpoint, load_module, require_kind
+from ..train.trainer import Trainer
 from .compact import ActionPredictor, FrameEncoder
+from .energy import horizon_weights, latent_energy
 from .objective import WorldModelObjective
 from .patch import PatchActionPredictor
-
-
-class WorldModel(Protocol):
-    action_dim: int
-    action_low: Tensor
-    action_high: Tensor
-
-    def encode(self, obs: Tensor | np.ndarray) -> Tensor: ...
-
-    def rollout(self, z0: Tensor, actions: Tensor) -> Tensor: ...
-
-    def energy(self, z_pred: Tensor, z_goal: Tensor) -> Tensor: ...
-
-
-def horizon_weights(horizon: int, kind: str, path_weight: float = 0.0) -> Tensor:
-    """Per-step energy weights. "last": 1 on the final prediction and `path_weight` on the others (a small
-    path weight breaks the tie between plans that all end at the goal in favour of getting there
-    early, without making a detour around a wall look worse than waiting in front of it); "ramp":
-    0.1 → 1 linearly (PLDM)."""
-    if kind == "last":
-        w = torch.full((horizon,), float(path_weight))
-        w[-1] = 1.0
-        return w
-    return torch.linspace(0.1, 1.0, horizon)
-
-
-def latent_energy(z_pred: Tensor, z_goal: Tensor, kind: str = "l2", weights: Tensor | None = None) -> Tensor:
-    """[B, C, H, *L] against [B, *L] → [B, C]: Σ_h w_h · d(ẑ_h, z_goal), d = squared L2 or mean |·|."""
-    B, C, H = z_pred.shape[:3]
-    diff = (z_pred.float() - z_goal.float()[:, None, None]).flatten(3)
-    per_step = diff.pow(2).sum(-1) if kind == "l2" else diff.abs().mean(-1)  # [B, C, H]
-    w = horizon_weights(H, "last") if weights is None else weights
-    return (per_step * w.to(per_step.device)).sum(-1)
+from .unroll import unroll
 
 
 class JEPAWorldModel:
-    """An encoder and an action-conditioned predictor (either form) as a `WorldModel`."""
+    """An encoder and an action-conditioned predictor (either form) as a `WorldModel`, on one device."""
 
     def __init__(self, objective: WorldModelObjective, image_size: int, action_low, action_high,
                  energy: str = "l2", weights: str = "last", precision: str = "fp32", path_weight: float = 0.0,
-                 frameskip: int = 1):
-        self.objective = objective.eval()
+                 frameskip: int = 1, device: str | torch.device | None = "cpu"):
+        self.device = resolve_device(device)
+        self.objective = objective.eval().to(self.device)
         self.image_size = image_size
-        self.action_low = torch.as_tensor(action_low, dtype=torch.float32)
-        self.action_high = torch.as_tensor(action_high, dtype=torch.float32)
+        self.action_low = torch.as_tensor(action_low, dtype=torch.float32, device=self.device)
+        self.action_high = torch.as_tensor(action_high, dtype=torch.float32, device=self.device)
         self.action_dim = self.action_low.numel()
+        self.proprio_dim = objective.predictor.proprio_dim
         self.energy_kind, self.weights_kind, self.precision = energy, weights, precision
         self.path_weight, self.frameskip = path_weight, frameskip  # primitive actions per planned step
-
-    def _autocast(self):
-        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16")
 
     def _images(self, obs) -> Tensor:
         x = torch.as_tensor(np.asarray(obs)) if isinstance(obs, np.ndarray) else obs
@@ -89,40 +52,25 @@ class JEPAWorldModel:
             if x.dim() != 4 or tuple(x.shape[1:]) != (S, S, 3):
                 raise ValueError(f"expected RGB images of shape [B, {S}, {S}, 3] (uint8), got {tuple(x.shape)}: "
                                  f"this world model was trained on {S}x{S} frames; resize the image first")
-            return to_tensor(x.numpy())
+            return to_tensor(x.cpu().numpy()).to(self.device)
         if x.dim() != 4 or tuple(x.shape[1:]) != (3, S, S):
             raise ValueError(f"expected normalised images [B, 3, {S}, {S}], got {tuple(x.shape)}")
-        return x
+        return x.to(self.device)
 
     @torch.no_grad()
     def encode(self, obs) -> Tensor:
-        with self._autocast():
+        with autocast(self.device, self.precision):
             return self.objective.encode_frames(self._images(obs)[:, None])[:, 0].float()
 
     def rollout(self, z0: Tensor, actions: Tensor, proprio0: Tensor | None = None) -> Tensor:
-        """Autoregressive: each prediction is appended to the context of the next (differentiable in
-        `actions`, for the gradient solver). A model that reads proprio gets `proprio0` [B, P] held
-        fixed over the horizon (it predicts latents, not future proprio)."""
+        """`unroll` for every candidate (differentiable in `actions`, for the gradient solver)."""
         if actions.dim() != 4 or actions.shape[-1] != self.action_dim:
             raise ValueError(f"actions must be [B, candidates, horizon, {self.action_dim}], got {tuple(actions.shape)}")
         B, C, H, A = actions.shape
-        flat = actions.reshape(B * C, H, A)
-        z = z0.repeat_interleave(C, dim=0)  # [B·C, *L]
-        predictor = self.objective.predictor
-        prop = None
-        if self.objective.use_proprio:
-            if proprio0 is None:
-                raise ValueError("this world model reads proprio: pass proprio0 [B, P] to rollout")
-            prop = proprio0.float().repeat_interleave(C, dim=0)[:, None].expand(-1, H, -1)
-        with self._autocast():
-            if hasattr(predictor, "rollout"):  # cached keys and values: H positions, not H(H+1)/2
-                out = predictor.rollout(z, flat, prop)
-            else:
-                seq = z.unsqueeze(1)
-                for h in range(H):
-                    nxt = predictor(seq, flat[:, :h + 1], None if prop is None else prop[:, :h + 1])[:, -1:]
-                    seq = torch.cat([seq, nxt.to(seq.dtype)], dim=1)
-                out = seq[:, 1:]
+        z = z0.to(self.device).repeat_interleave(C, dim=0)  # [B·C, *L]
+        p = None if proprio0 is None else proprio0.to(self.device).float().repeat_interleave(C, dim=0)
+        with autocast(self.device, self.precision):
+            out = unroll(self.objective.predictor, z, actions.to(self.device).reshape(B * C, H, A), p)
         return out.float().unflatten(0, (B, C))
 
     def energy(self, z_pred: Tensor, z_goal: Tensor) -> Tensor:
@@ -187,45 +135,36 @@ def train_world_model(cfg: WorldModelConfig, data: str | Path, out: str | Path, 
     out.mkdir(parents=True, exist_ok=True)
     save_yaml(cfg, out / "config.yaml")
     config = {**to_dict(cfg), "store": store.meta.to_json(), **({"init": str(init)} if init is not None else {})}
-    trainer = Trainer(objective, source, cfg.optim, cfg.train, out, config=config, progress=progress,
-                      workers=cfg.data.workers)
+    trainer = Trainer(objective, source, cfg.optim, cfg.train, out, kind="world-model", config=config,
+                      progress=progress, workers=cfg.data.workers)
     result = trainer.fit(resume=resume, until=until)
     return {**result, "episodes": len(store), "skipped_episodes": len(store.skipped)}
-
-
-def _checkpoint_path(run_dir: str | Path) -> Path:
-    path = Path(run_dir)
-    if path.is_dir():
-        path = path / CHECKPOINT
-    if not path.exists():
-        raise FileNotFoundError(f"no world-model checkpoint at {path} (train one with `worldjepa train-wm`)")
-    return path
 
 
 def init_weights(objective: WorldModelObjective, run_dir: str | Path) -> None:
     """Load a world-model run's weights into `objective`; a different architecture is an error that lists
     the mismatched tensors."""
-    tensors, meta = load_checkpoint(_checkpoint_path(run_dir))
-    if "store" not in meta.get("config", {}):
-        raise ValueError(f"--init {run_dir} is not a world-model run (no episode-store metadata)")
+    path = checkpoint_path(run_dir)
+    tensors, meta = load_checkpoint(path)
+    require_kind(meta, "world-model", path)
     try:
         load_module(objective, tensors, "objective")
     except (RuntimeError, KeyError, ValueError) as err:
         raise ValueError(f"--init {run_dir} has another architecture than this config: {err}") from None
 
 
-def load_world_model(run_dir: str | Path, plan_overrides: dict[str, Any] | None = None
-                     ) -> tuple[JEPAWorldModel, WorldModelConfig, StoreMeta]:
+def load_world_model(run_dir: str | Path, plan_overrides: dict[str, Any] | None = None,
+                     device: str | torch.device | None = None) -> tuple[JEPAWorldModel, WorldModelConfig, StoreMeta]:
     """The trained world model of a `train-wm` run folder, ready to plan with the run's `plan` section
     changed by `plan_overrides` ({field: value}): the energy, its weights and the precision are the
-    model's, so overrides must reach it here, and are checked against the config's rules."""
-    path = _checkpoint_path(run_dir)
+    model's, so overrides must reach it here, and are checked against the config's rules. `device`:
+    where it plans (default: the run's train.device, "auto" unless set)."""
+    path = checkpoint_path(run_dir)
     tensors, meta = load_checkpoint(path)
-    config = dict(meta.get("config", {}))
+    require_kind(meta, "world-model", path)
+    config = dict(meta["config"])
     config.pop("init", None)
-    store_meta = config.pop("store", None)
-    if store_meta is None:
-        raise ValueError(f"{path} is not a world-model run (no episode-store metadata); is it a pretraining run?")
+    store_meta = config.pop("store")
     cfg = from_dict(WorldModelConfig, config)
     cfg = check_world_model(dataclasses.replace(cfg, plan=dataclasses.replace(cfg.plan, **(plan_overrides or {}))))
     smeta = StoreMeta.from_json(store_meta)
@@ -234,5 +173,6 @@ def load_world_model(run_dir: str | Path, plan_overrides: dict[str, Any] | None 
     low = np.tile(smeta.action_low, cfg.data.frameskip)
     high = np.tile(smeta.action_high, cfg.data.frameskip)
     model = JEPAWorldModel(objective, cfg.image_size, low, high, cfg.plan.energy, cfg.plan.weights,
-                           cfg.plan.precision, cfg.plan.path_weight, cfg.data.frameskip)
+                           cfg.plan.precision, cfg.plan.path_weight, cfg.data.frameskip,
+                           device=device or cfg.train.device)
     return model, cfg, smeta

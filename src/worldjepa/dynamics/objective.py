@@ -1,16 +1,17 @@
 """World-model training: teacher forcing plus an autoregressive rollout, for either predictor form.
 
-For a window of frames o_1..o_T with action chunks a_1..a_{T-1}:
+For a window of frames o_1..o_T with action chunks a_1..a_{T-1} and proprio p_1..p_T:
 
     z_t    = encode(o_t)                                   (compact: trained; patch: frozen, LayerNorm'ed)
-    ẑ^tf   = P(z_1..T-1, a_1..T-1)                          teacher forcing: ẑ^tf_t predicts z_{t+1}
+    ẑ^tf   = P(z_1..T-1, a_1..T-1, p_1..T-1)              teacher forcing: ẑ^tf_t predicts z_{t+1}
     L_tf   = D(ẑ^tf, z_2..T)
-    ẑ^ro_2 = ẑ^tf_1,  ẑ^ro_{n+1} = P(z_1, ẑ^ro_2..n, a_1..n)[last]     predictions fed back, n ≤ R
-    L_ro   = D(ẑ^ro_2..R+1, z_2..R+1)
+    ẑ^ro   = unroll(P, z_1, a_1..R, p_1)                   predictions fed back, R steps (dynamics/unroll.py)
+    L_ro   = D(ẑ^ro, z_2..R+1)
     L      = L_tf + w_ro · L_ro + λ · mean_t SIGReg(z_t over the batch)       (SIGReg: compact form only)
 
 D is the mean squared (LeWM) or mean absolute (V-JEPA 2-AC) difference. The compact form has no
-stop-gradient on its targets (LeWM): SIGReg is what keeps the latents from collapsing.
+stop-gradient on its targets (LeWM): SIGReg is what keeps the latents from collapsing. The rollout is
+the planner's own (`unroll`, with the observed proprio held), so a model is trained on what it plans with.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from torch import Tensor, nn
 
 from ..config import WMObjectiveConfig
 from ..data.batches import Batch
-from ..ssl.objective import Losses
 from ..ssl.sigreg import sigreg
 from ..train.monitors import spread
+from ..train.objective import Losses
+from .unroll import unroll
 
 
 def latent_distance(pred: Tensor, target: Tensor, kind: str) -> Tensor:
@@ -59,25 +61,30 @@ class WorldModelObjective(nn.Module):
             z = self.encoder(flat)
         return z.unflatten(0, (B, T))
 
-    def loss(self, batch: Batch, step: int) -> Losses:
+    def _inputs(self, batch: Batch) -> tuple[Tensor, Tensor, Tensor | None]:
         if batch.video is None or batch.actions is None:
             raise ValueError("world-model batches need frames (video) and actions")
-        z = self.encode_frames(batch.video)
-        actions = batch.actions
-        proprio = batch.proprio if self.use_proprio else None
-        T = z.shape[1]
-        kind = self.cfg.loss
-        pred = self.predictor(z[:, :-1], actions, None if proprio is None else proprio[:, :-1])
+        return self.encode_frames(batch.video), batch.actions, batch.proprio if self.use_proprio else None
+
+    def predict(self, z: Tensor, actions: Tensor, proprio: Tensor | None, rollout_steps: int) -> tuple[Tensor, Tensor]:
+        """(teacher-forced predictions [B, T-1, *L], open-loop predictions [B, R, *L] from the first frame)
+        for latents z [B, T, *L], actions [B, T-1, A] and proprio [B, T, P] | None."""
+        teacher = self.predictor(z[:, :-1], actions, None if proprio is None else proprio[:, :-1])
+        rolled = unroll(self.predictor, z[:, 0], actions[:, :rollout_steps], None if proprio is None else proprio[:, 0])
+        return teacher, rolled
+
+    def loss(self, batch: Batch, step: int) -> Losses:
+        z, actions, proprio = self._inputs(batch)
+        T, kind = z.shape[1], self.cfg.loss
+        R = min(self.cfg.rollout_steps, T - 1) if self.cfg.rollout_weight > 0 else 0
+        if R > 0:
+            pred, rolled = self.predict(z, actions, proprio, R)
+        else:
+            pred = self.predictor(z[:, :-1], actions, None if proprio is None else proprio[:, :-1])
         l_tf = latent_distance(pred, z[:, 1:], kind)
         total, parts = l_tf, {"teacher_forcing": float(l_tf.detach())}
-
-        R = min(self.cfg.rollout_steps, T - 1)
-        if R > 0 and self.cfg.rollout_weight > 0:
-            seq = torch.cat([z[:, :1], pred[:, :1]], dim=1)
-            for n in range(2, R + 1):
-                nxt = self.predictor(seq, actions[:, :n], None if proprio is None else proprio[:, :n])[:, -1:]
-                seq = torch.cat([seq, nxt], dim=1)
-            l_ro = latent_distance(seq[:, 1:], z[:, 1:R + 1], kind)
+        if R > 0:
+            l_ro = latent_distance(rolled, z[:, 1:R + 1], kind)
             total = total + self.cfg.rollout_weight * l_ro
             parts["rollout"] = float(l_ro.detach())
 
@@ -97,24 +104,21 @@ class WorldModelObjective(nn.Module):
         frame latents; the next latent predicted by the model, by copying the current one and by the batch
         mean; how far predictions move when each sample gets another sample's actions, relative to how
         far the latent really moves in a step; the open-loop error at each rollout horizon."""
-        z = self.encode_frames(batch.video).float()
-        proprio = batch.proprio if self.use_proprio else None
+        z, actions, proprio = self._inputs(batch)
+        z = z.float()
         kind, T = self.cfg.loss, z.shape[1]
         now, nxt = z[:, :-1], z[:, 1:]
-        pred = self.predictor(z[:, :-1], batch.actions, None if proprio is None else proprio[:, :-1]).float()
+        pred, rolled = self.predict(z, actions, proprio, T - 1)
+        pred, rolled = pred.float(), rolled.float()
         health = {f"health/{k}": v for k, v in spread(z.flatten(0, 1).flatten(1)).items()}
         moved = float(latent_distance(now, nxt, kind))
         health.update({"health/predict": float(latent_distance(pred, nxt, kind)), "health/copy": moved,
                        "health/mean": float(latent_distance(nxt.mean(0, keepdim=True).expand_as(nxt), nxt, kind))})
         if z.shape[0] > 1:
-            swapped = self.predictor(z[:, :-1], batch.actions.roll(1, 0),
-                                     None if proprio is None else proprio[:, :-1]).float()
+            swapped = self.predictor(z[:, :-1], actions.roll(1, 0), None if proprio is None else proprio[:, :-1]).float()
             health["health/action_effect"] = float(latent_distance(pred, swapped, kind)) / max(moved, 1e-12)
-        seq = z[:, :1]
         for n in range(1, T):  # open loop from the first frame: predictions fed back
-            step_pred = self.predictor(seq, batch.actions[:, :n], None if proprio is None else proprio[:, :n])
-            seq = torch.cat([seq, step_pred[:, -1:].float()], dim=1)
-            health[f"health/rollout_{n}"] = float(latent_distance(seq[:, n], z[:, n], kind))
+            health[f"health/rollout_{n}"] = float(latent_distance(rolled[:, n - 1], z[:, n], kind))
         return health
 
     def after_step(self, step: int) -> dict[str, float]:

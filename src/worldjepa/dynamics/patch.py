@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from ..nn.rope import rope_tables
 from ..nn.tokenizers import grid_positions
 from ..nn.transformer import Block, init_vit_
+from .unroll import feed_back
 
 
 def block_causal_mask(steps: int, tokens_per_step: int, device=None) -> Tensor:
@@ -66,3 +67,8 @@ class PatchActionPredictor(nn.Module):
             x = block(x, rope, mask)
         x = x.reshape(B, T, n, -1)[:, :, e:]
         return self.out(self.norm(x))
+
+    def rollout(self, z0: Tensor, actions: Tensor, proprio: Tensor | None = None) -> Tensor:
+        """z0 [B, N, D], actions [B, H, A], proprio [B, H, P] → [B, H, N, D], predictions fed back (no key
+        cache: a step's tokens attend to every earlier step's, so the whole sequence is run again)."""
+        return feed_back(self, z0, actions, proprio)

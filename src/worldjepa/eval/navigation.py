@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..dynamics.protocol import WorldModel
 from ..worlds import make_world
 from ..worlds.collect import rollouts
 from .metrics import ate, rte
@@ -33,7 +34,16 @@ def _encode(model, frames: np.ndarray, batch: int = 256) -> torch.Tensor:
     return z.reshape(*frames.shape[:2], *z.shape[1:])
 
 
-def navigation_errors(model, world_name: str, image_size: int, frameskip: int, horizon: int = 8,
+def open_loop(model: WorldModel, first_frames: np.ndarray, chunks: torch.Tensor,
+              proprio0: torch.Tensor | None = None) -> torch.Tensor:
+    """Latents [N, H, *latent] the model predicts from first frames [N, S, S, 3] (uint8) under action chunks
+    [N, H, A]: the planner's own rollout (dynamics/unroll.py's proprio rule), one candidate per episode."""
+    z0 = _encode(model, first_frames[:, None])[:, 0]
+    with torch.no_grad():
+        return model.rollout(z0, chunks[:, None], proprio0 if model.proprio_dim else None)[:, 0]
+
+
+def navigation_errors(model: WorldModel, world_name: str, image_size: int, frameskip: int, horizon: int = 8,
                       train_episodes: int = 100, test_episodes: int = 50) -> dict:
     world = make_world(world_name, image_size=image_size)
     steps = horizon * frameskip
@@ -44,12 +54,7 @@ def navigation_errors(model, world_name: str, image_size: int, frameskip: int, h
     frames, actions, proprio, states = _episodes(world, test_episodes, steps, first=train_episodes)
     true = states[:, ::frameskip, :2][:, 1:]  # positions after each model step
     chunks = torch.as_tensor(actions, dtype=torch.float32).reshape(test_episodes, horizon, -1)
-    z0 = _encode(model, frames[:, :1])[:, 0]
-    kw = {}
-    if getattr(getattr(model, "objective", None), "use_proprio", False):
-        kw["proprio0"] = torch.as_tensor(proprio[:, 0], dtype=torch.float32)
-    with torch.no_grad():
-        pred_z = model.rollout(z0, chunks[:, None], **kw)[:, 0]  # [N, H, *latent]
+    pred_z = open_loop(model, frames[:, 0], chunks, torch.as_tensor(proprio[:, 0], dtype=torch.float32))
     predicted = probe.predict(pred_z.flatten(2).flatten(0, 1)).reshape(test_episodes, horizon, 2).numpy()
     real_z = _encode(model, frames[:, frameskip::frameskip])
     decoded = probe.predict(real_z.flatten(2).flatten(0, 1)).reshape(test_episodes, horizon, 2).numpy()

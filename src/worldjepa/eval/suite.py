@@ -24,8 +24,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from ..train.checkpoint import read_checkpoint_meta
-from ..train.trainer import CHECKPOINT as CHECKPOINT_NAME
+from ..device import resolve_device
+from ..train.checkpoint import checkpoint_path, read_checkpoint_meta, run_kind
 from .features import patch_features
 
 PRETRAIN_TASKS = ("depth", "state", "anticipation", "surprise")
@@ -50,16 +50,6 @@ class SuiteSize:
 SMALL = SuiteSize(probe_clips=64, test_clips=32, voe_pairs=8, navigation_episodes=12, planning_episodes=2,
                   planning={"samples": 16, "iterations": 2, "elites": 4, "horizon": 2, "budget": 6},
                   attentive_epochs=2)
-
-
-def run_kind(checkpoint: str | Path) -> str:
-    """"pretrain" or "world-model", from the checkpoint's stored config."""
-    path = Path(checkpoint)
-    path = path / CHECKPOINT_NAME if path.is_dir() else path
-    config = read_checkpoint_meta(path).get("config")
-    if config is None:
-        raise ValueError(f"{path} has no run config in its metadata; was it written by worldjepa?")
-    return "world-model" if "store" in config else "pretrain"
 
 
 def select_tasks(kind: str, suite: str | None, labels: bool = False) -> list[str]:
@@ -125,10 +115,13 @@ def _identity(checkpoint: Path) -> str:
 
 
 class PretrainTasks:
-    def __init__(self, checkpoint: Path, out: Path, size: SuiteSize, say, labels: str | Path | None = None):
+    def __init__(self, checkpoint: Path, out: Path, size: SuiteSize, say, labels: str | Path | None = None,
+                 device: str | None = None):
         from ..pretrain import load_pretrained
 
         self.encoder, self.cfg = load_pretrained(checkpoint)
+        self.device = resolve_device(device or self.cfg.train.device)
+        self.encoder.to(self.device)
         self.checkpoint, self.out, self.size, self.say = checkpoint, out, size, say
         self.cache = FeatureCache(out / "features", _identity(checkpoint))
         d, m = self.cfg.data, self.cfg.model
@@ -214,7 +207,7 @@ class PretrainTasks:
         from .voe import VIOLATIONS, voe_pairs
 
         objective, cfg = load_objective(self.checkpoint)
-        model = JEPASurprise(objective)
+        model = JEPASurprise(objective.to(self.device))
         frames = 2 * self.frames
         results = {}
         for kind in VIOLATIONS:
@@ -274,14 +267,14 @@ class PretrainTasks:
 
 
 class WorldModelTasks:
-    def __init__(self, checkpoint: Path, out: Path, size: SuiteSize, say, labels=None):
-        self.checkpoint, self.out, self.size, self.say = checkpoint, out, size, say
+    def __init__(self, checkpoint: Path, out: Path, size: SuiteSize, say, labels=None, device: str | None = None):
+        self.checkpoint, self.out, self.size, self.say, self.device = checkpoint, out, size, say, device
 
     def navigation(self) -> dict[str, Any]:
         from ..dynamics.model import load_world_model
         from .navigation import navigation_errors
 
-        model, cfg, smeta = load_world_model(self.checkpoint)
+        model, cfg, smeta = load_world_model(self.checkpoint, device=self.device)
         n = self.size.navigation_episodes
         result = navigation_errors(model, smeta.world, cfg.image_size, cfg.data.frameskip,
                                    train_episodes=n, test_episodes=max(2, n // 2))
@@ -292,27 +285,24 @@ class WorldModelTasks:
         from ..planning.evaluate import evaluate_planning
 
         return evaluate_planning(self.checkpoint, self.out / "planning", episodes=self.size.planning_episodes,
-                                 plan_overrides=self.size.planning or None, progress=False)
+                                 plan_overrides=self.size.planning or None, progress=False, device=self.device)
 
 
 # ------------------------------------------------------------------------------------------------
 
 
 def evaluate(checkpoint: str | Path, out: str | Path | None = None, suite: str | None = None,
-             size: SuiteSize | None = None, progress: bool = True, labels: str | Path | None = None) -> dict[str, Any]:
+             size: SuiteSize | None = None, progress: bool = True, labels: str | Path | None = None,
+             device: str | None = None) -> dict[str, Any]:
     """Run the suite's tasks for a run folder; write OUT/results.json, OUT/results.md and plots."""
     say = print if progress else (lambda *a, **k: None)
-    run = Path(checkpoint)
-    path = run / CHECKPOINT_NAME if run.is_dir() else run
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}: pass a run folder written by `worldjepa pretrain`, "
-                                "`worldjepa demo` or `worldjepa train-wm`")
-    kind = run_kind(path)
+    path = checkpoint_path(checkpoint)
+    kind = run_kind(read_checkpoint_meta(path), path)
     tasks = select_tasks(kind, suite, labels is not None)
     size = size or SuiteSize()
     out = Path(out) if out else (path.parent / "eval")
     out.mkdir(parents=True, exist_ok=True)
-    runner = (PretrainTasks if kind == "pretrain" else WorldModelTasks)(path, out, size, say, labels)
+    runner = (PretrainTasks if kind == "pretrain" else WorldModelTasks)(path, out, size, say, labels, device)
     results: dict[str, Any] = {"checkpoint": str(path), "kind": kind, "size": asdict(size), "tasks": {},
                                "seconds": {}}
     for name in tasks:
@@ -395,9 +385,9 @@ def markdown_table(results: dict[str, Any]) -> str:
 
 
 def depth_figure(frames: np.ndarray, true: np.ndarray, pred: np.ndarray, path: Path) -> Path:
-    from ..report.pictures import _matplotlib, save_figure
+    from ..plots import pyplot, save_figure
 
-    plt = _matplotlib()
+    plt = pyplot()
     n = len(frames)
     fig, axes = plt.subplots(3, n, figsize=(1.8 * n, 5.4), squeeze=False)
     lo, hi = float(true.min()), float(true.max())
@@ -414,9 +404,9 @@ def depth_figure(frames: np.ndarray, true: np.ndarray, pred: np.ndarray, path: P
 
 
 def surprise_figure(results: dict[str, dict], path: Path) -> Path:
-    from ..report.pictures import _matplotlib, save_figure
+    from ..plots import pyplot, save_figure
 
-    plt = _matplotlib()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(results), figsize=(3.2 * len(results), 2.9), squeeze=False)
     for ax, (kind, r) in zip(axes[0], results.items()):
         for name, colour in (("possible", "tab:blue"), ("impossible", "tab:red")):
@@ -430,9 +420,9 @@ def surprise_figure(results: dict[str, dict], path: Path) -> Path:
 
 
 def navigation_figure(result: dict[str, Any], path: Path) -> Path:
-    from ..report.pictures import _matplotlib, save_figure
+    from ..plots import pyplot, save_figure
 
-    plt = _matplotlib()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.5, 3.2))
     steps = np.arange(1, result["horizon"] + 1)
     ax.plot(steps, result["ate_by_step"], marker="o", label="open-loop prediction")

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from ..data.batches import to_tensor
+from ..device import autocast
 from ..ssl.losses import level_norm
 
 PredictTarget = Callable[[np.ndarray], tuple[Tensor, Tensor]]  # windows [B, F, ...] → (pred, target)
@@ -49,8 +50,9 @@ def sliding_surprise(clips: np.ndarray, window: int, stride: int, predict_target
 class JEPASurprise:
     """`PredictTarget` of a pretrained masked-prediction objective (ssl/objective.py)."""
 
-    def __init__(self, objective, bf16: bool = True):
-        self.objective, self.bf16 = objective.eval(), bf16
+    def __init__(self, objective, precision: str = "bf16"):
+        self.objective, self.precision = objective.eval(), precision
+        self.device = next(objective.parameters()).device
         masks = objective.cfg.masks
         # a causal mask type was trained for exactly this; otherwise the one trained on the largest blocks
         # is the nearest to "the whole last slab is hidden"
@@ -61,8 +63,8 @@ class JEPASurprise:
     def __call__(self, windows: np.ndarray) -> tuple[Tensor, Tensor]:
         obj = self.objective
         enc, levels = obj.encoder, obj.levels
-        obs = to_tensor(windows)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+        obs = to_tensor(windows).to(self.device)
+        with autocast(self.device, self.precision):
             tokens = enc.tokenize(obs)
             pos = tokens.positions
             last = pos[:, 0] == pos[:, 0].max()
@@ -73,7 +75,7 @@ class JEPASurprise:
             target = level_norm(source(obs, all_levels=levels > 1).float(), levels)[:, tgt[0]]
             z = enc.encode_tokens(tokens, keep=ctx, all_levels=levels > 1)
             pred, _ = obj.predictor(z, pos[ctx], pos[tgt], self.mask_type, tokens.modality)
-        return pred.float(), target
+        return pred.float().cpu(), target.cpu()
 
 
 class PixelCopy:

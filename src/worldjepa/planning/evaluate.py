@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..config import PlanConfig, WorldModelConfig, apply_override, from_dict, to_dict
+from ..device import resolve_device
 from ..dynamics.ensemble import EnsembleWorldModel
 from ..dynamics.model import load_world_model
 from ..worlds import make_world
@@ -36,15 +37,16 @@ def plan_overrides(items: list[str]) -> dict[str, Any]:
 
 def evaluate_planning(run_dir: str | Path, out: str | Path | None = None, episodes: int | None = None,
                       plan_overrides: dict[str, Any] | None = None, record: int = 4, progress: bool = True,
-                      world: str | None = None, ensemble: list[str | Path] | None = None) -> dict[str, Any]:
+                      world: str | None = None, ensemble: list[str | Path] | None = None,
+                      device: str | None = None) -> dict[str, Any]:
     """Plan `episodes` goal episodes with the world model of `run_dir` (with `ensemble`, more runs of the
     same world planned together with it: dynamics/ensemble.py) and write results.json, a video of the
     first `record` episodes and a plot of distance and energy over time into `out`."""
-    model, cfg, smeta = load_world_model(run_dir, plan_overrides)
+    model, cfg, smeta = load_world_model(run_dir, plan_overrides, device=device)
     if ensemble:
         members = [model]
         for other in ensemble:
-            m, _, ometa = load_world_model(other, plan_overrides)
+            m, _, ometa = load_world_model(other, plan_overrides, device=device)
             if ometa.world != smeta.world:
                 raise ValueError(f"ensemble member {other} was trained on {ometa.world!r} data, {run_dir} on "
                                  f"{smeta.world!r}: members must model the same world")
@@ -63,7 +65,7 @@ def evaluate_planning(run_dir: str | Path, out: str | Path | None = None, episod
                      progress=progress, seed=plan.seed)
     summary = {"world": name, "run": str(run_dir), **result.summary(), "plan": to_dict(plan),
                "frameskip": cfg.data.frameskip, "success_radius": worlds[0].success_radius,
-               "precision": plan.precision, **({"ensemble": [str(run_dir), *map(str, ensemble)]} if ensemble else {})}
+               "precision": plan.precision, "device": str(resolve_device(device or cfg.train.device)), **({"ensemble": [str(run_dir), *map(str, ensemble)]} if ensemble else {})}
     out = Path(out) if out else Path(run_dir) / "plan"
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(summary, indent=2))
@@ -72,6 +74,18 @@ def evaluate_planning(run_dir: str | Path, out: str | Path | None = None, episod
     planning_figure(result, worlds[0].success_radius, out / "planning.png")
     summary["out"] = str(out)
     return summary
+
+
+def format_plan(s: dict) -> str:
+    """The summary of `evaluate_planning` in two lines, for the terminal."""
+    p = s["plan"]
+    return (f"{s['world']}: success {s['success_rate']:.1%} over {s['episodes']} episodes; final distance mean "
+            f"{s['final_distance_mean']:.3f} (success radius {s['success_radius']}); planning "
+            f"{s['seconds_per_plan'] * 1000:.0f} ms per step per episode ({s['seconds_per_call']:.2f} s per batched "
+            f"call); {p['solver']} {p['samples']}x{p['iterations']} horizon {p['horizon']}, {p['precision']}, "
+            f"seed {p['seed']}"
+            + (f"; ensemble of {len(s['ensemble'])} models, disagreement {p['disagreement']}" if "ensemble" in s else "")
+            + f"\nwrote {s['out']}/results.json, planning.png, episodes.mp4")
 
 
 def save_episode_video(result: MPCResult, goals: list[np.ndarray], path: Path, scale: int = 3) -> Path | None:
@@ -94,9 +108,9 @@ def save_episode_video(result: MPCResult, goals: list[np.ndarray], path: Path, s
 
 
 def planning_figure(result: MPCResult, radius: float, path: Path) -> Path:
-    from ..report.pictures import _matplotlib, save_figure
+    from ..plots import pyplot, save_figure
 
-    plt = _matplotlib()
+    plt = pyplot()
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
     for e in result.episodes:
         a.plot(e.distances, color="tab:green" if e.success else "tab:red", alpha=0.5, lw=1)

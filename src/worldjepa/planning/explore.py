@@ -47,14 +47,14 @@ def next_index(out: Path, meta: StoreMeta) -> int:
 
 def collect_with_planner(run_dir: str | Path, out: str | Path, episodes: int, seed: int = 1, explore: float = 0.1,
                          plan_overrides: dict[str, Any] | None = None, batch: int = 50,
-                         progress: bool = True) -> dict[str, Any]:
+                         progress: bool = True, device: str | None = None) -> dict[str, Any]:
     """Add `episodes` planner-driven episodes of the run's world to store `out`; returns a summary with the
     planner's success rate on these (training) goals."""
     if episodes < 1:
         raise ValueError(f"--episodes must be at least 1, got {episodes}")
     if explore < 0:
         raise ValueError(f"exploration noise must be ≥ 0, got {explore}")
-    model, cfg, smeta = load_world_model(run_dir, plan_overrides)
+    model, cfg, smeta = load_world_model(run_dir, plan_overrides, device=device)
     out = Path(out)
     meta = store_meta(make_world(smeta.world, image_size=cfg.image_size), smeta.world,
                       {"steps_per_episode": cfg.plan.budget, "source": "planner"})

@@ -16,6 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..config import PlanConfig
+from ..dynamics.protocol import WorldModel
 from ..worlds.acting import ActingWorld, Task
 from .solvers import Solver
 
@@ -66,7 +67,7 @@ def shift(plan: torch.Tensor, executed: int, low: torch.Tensor, high: torch.Tens
     return torch.cat([plan[:, executed:], centre], dim=1)
 
 
-def run_mpc(worlds: list[ActingWorld], tasks: list[Task], model, solver: Solver, cfg: PlanConfig, frameskip: int,
+def run_mpc(worlds: list[ActingWorld], tasks: list[Task], model: WorldModel, solver: Solver, cfg: PlanConfig, frameskip: int,
             record: int = 0, progress: bool = True, seed: int = 0, stop_at_goal: bool = True,
             explore: float = 0.0) -> MPCResult:
     """Run one episode per (world, task) pair to the goal; the first `record` episodes keep their frames,
@@ -97,7 +98,6 @@ def run_mpc(worlds: list[ActingWorld], tasks: list[Task], model, solver: Solver,
         if i < record:
             keep(episodes[i], o, info)
     z_goal = model.encode(np.stack([w.render_state(t.goal) for w, t in zip(worlds, tasks)]))
-    uses_proprio = bool(getattr(getattr(model, "objective", None), "use_proprio", False))
     reached = np.array([w.reached(w.get_state(), t.goal) for w, t in zip(worlds, tasks)])
     for e, r in zip(episodes, reached):
         e.success = bool(r)
@@ -109,20 +109,22 @@ def run_mpc(worlds: list[ActingWorld], tasks: list[Task], model, solver: Solver,
     while steps < cfg.budget and active.any():
         idx = np.flatnonzero(active)
         z0 = model.encode(np.stack([obs[i] for i in idx]))
-        kw = {}
-        if uses_proprio:
-            kw["proprio0"] = torch.as_tensor(np.stack([worlds[i].proprio() for i in idx]), dtype=torch.float32)
+        proprio0 = None
+        if model.proprio_dim:
+            proprio0 = torch.as_tensor(np.stack([worlds[i].proprio() for i in idx]), dtype=torch.float32)
         t0 = time.perf_counter()
-        plan = solver.solve(model, z0, z_goal[idx], init=None if warm is None else warm[idx], seed=seed + call, **kw)
+        plan = solver.solve(model, z0, z_goal[idx], init=None if warm is None else warm[idx], seed=seed + call,
+                            proprio0=proprio0)
         plan_seconds.append(time.perf_counter() - t0)
         plan_batch.append(len(idx))
         call += 1
-        full = torch.zeros(B, *plan.actions.shape[1:])
-        full[idx] = plan.actions
-        warm = shift(full, cfg.execute, model.action_low, model.action_high)
+        actions = plan.actions.detach().cpu()
+        full = torch.zeros(B, *actions.shape[1:])
+        full[idx] = actions
+        warm = shift(full, cfg.execute, model.action_low.cpu(), model.action_high.cpu())
         for j, i in enumerate(idx):
             episodes[i].energies.append(float(plan.energy[j]))
-        chunk = plan.actions[:, :cfg.execute].reshape(len(idx), cfg.execute * frameskip, prim_dim).numpy()
+        chunk = actions[:, :cfg.execute].reshape(len(idx), cfg.execute * frameskip, prim_dim).numpy()
         if explore > 0:
             chunk = np.clip(chunk + explore * noise_rng.standard_normal(chunk.shape), space.low, space.high)
         for k in range(chunk.shape[1]):

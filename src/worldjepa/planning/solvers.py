@@ -18,12 +18,13 @@ cost from a world model: energy(rollout(z0, actions), z_goal).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Protocol
 
 import torch
 from torch import Tensor
 
 from ..config import PlanConfig
+from ..dynamics.protocol import WorldModel
 
 Cost = Callable[[Tensor], Tensor]  # actions [B, S, H, A] → energies [B, S]
 
@@ -50,7 +51,7 @@ class GaussianSampler:
     def start(self, batch: int, init: Tensor | None = None) -> tuple[Tensor, Tensor]:
         A = self.low.numel()
         mean = ((self.low + self.high) / 2).expand(batch, self.horizon, A).clone() if init is None else \
-            self.clip(init.float().clone())
+            self.clip(init.to(self.low.device).float().clone())
         if mean.shape != (batch, self.horizon, A):
             raise ValueError(f"warm start must be [{batch}, {self.horizon}, {A}], got {tuple(mean.shape)}")
         std = (self.high - self.low) / 2 * self.init_std
@@ -66,7 +67,7 @@ class GaussianSampler:
         out within a chunk (the coloured-noise idea of iCEM)."""
         H, A = self.horizon, self.low.numel()
         steps, dim = H * self.chunk, A // self.chunk
-        w = torch.randn((batch, n, steps, dim), generator=self.generator)
+        w = torch.randn((batch, n, steps, dim), generator=self.generator)  # on the CPU: the same draws on any device
         rho = self.correlation
         if rho > 0:  # the recursion unrolled: ε = M w, M[t, s] = ρ^(t−s) · (1 if s = 0 else √(1−ρ²)), s ≤ t
             t = torch.arange(steps, dtype=torch.float32)
@@ -74,7 +75,7 @@ class GaussianSampler:
             M = torch.where(lag >= 0, rho ** lag.clamp_min(0), torch.zeros(()))
             M[:, 1:] *= (1 - rho * rho) ** 0.5
             w = torch.einsum("ts,bnsd->bntd", M, w)
-        return w.reshape(batch, n, H, A)
+        return w.reshape(batch, n, H, A).to(self.low.device)
 
     def sample(self, mean: Tensor, std: Tensor, n: int) -> Tensor:
         """[B, n, H, A]; candidate 0 is the mean itself."""
@@ -86,7 +87,7 @@ class GaussianSampler:
 def _pick(candidates: Tensor, energies: Tensor, best: Plan | None) -> Plan:
     """The better, per problem, of `best` and the lowest-energy candidate."""
     e, i = energies.min(dim=1)
-    acts = candidates[torch.arange(len(i)), i]
+    acts = candidates[torch.arange(len(i), device=candidates.device), i]
     if best is None:
         return Plan(acts.detach().clone(), e.detach().clone())
     better = e < best.energy
@@ -95,43 +96,58 @@ def _pick(candidates: Tensor, energies: Tensor, best: Plan | None) -> Plan:
     return best
 
 
-class Solver:
-    def __init__(self, cfg: PlanConfig):
-        self.cfg = cfg
-
-    def sampler(self, low: Tensor, high: Tensor, seed: int | None = None, chunk: int = 1) -> GaussianSampler:
-        c = self.cfg
-        return GaussianSampler(low, high, c.horizon, c.init_std, c.min_std, c.seed if seed is None else seed,
-                               c.noise_correlation, chunk)
+class Solver(Protocol):
+    """What MPC needs of a solver: the lowest-energy plan it can find for a world model's problems."""
 
     def minimize(self, cost: Cost, low: Tensor, high: Tensor, batch: int, init: Tensor | None = None,
                  seed: int | None = None, chunk: int = 1) -> Plan:
         """Minimise `cost` over sequences [batch, horizon, A] in [low, high]; `chunk` primitive actions
         make one step of A values (frame-skip), which only the correlated noise needs to know."""
-        raise NotImplementedError
+        ...
 
-    def solve(self, model, z0: Tensor, z_goal: Tensor, init: Tensor | None = None, seed: int | None = None,
-              proprio0: Tensor | None = None) -> Plan:
-        if z_goal.shape != z0.shape:
-            raise ValueError(f"goal latents {tuple(z_goal.shape)} do not match start latents {tuple(z0.shape)}")
-        kw = {} if proprio0 is None else {"proprio0": proprio0}
-
-        def cost(actions: Tensor) -> Tensor:
-            return model.energy(model.rollout(z0, actions, **kw), z_goal)
-
-        return self.minimize(cost, model.action_low, model.action_high, z0.shape[0], init, seed,
-                             getattr(model, "frameskip", 1))
+    def solve(self, model: WorldModel, z0: Tensor, z_goal: Tensor, init: Tensor | None = None,
+              seed: int | None = None, proprio0: Tensor | None = None) -> Plan:
+        """Minimise energy(rollout(z0, actions, proprio0), z_goal) over the model's action space."""
+        ...
 
 
-class GaussianSearch(Solver):
-    """Sample, score, keep the best, refit the distribution; subclasses say how to refit."""
+def world_model_cost(model: WorldModel, z0: Tensor, z_goal: Tensor, proprio0: Tensor | None = None) -> Cost:
+    """The cost a solver minimises to plan with `model`: the energy of each candidate's rollout."""
+    if z_goal.shape != z0.shape:
+        raise ValueError(f"goal latents {tuple(z_goal.shape)} do not match start latents {tuple(z0.shape)}")
 
-    def refit(self, candidates: Tensor, energies: Tensor) -> tuple[Tensor, Tensor]:
-        raise NotImplementedError
+    def cost(actions: Tensor) -> Tensor:
+        return model.energy(model.rollout(z0, actions, proprio0), z_goal)
+
+    return cost
+
+
+class _PlansWithModels:
+    """`solve` for a solver that has `minimize`: the same for every solver."""
+
+    def solve(self, model: WorldModel, z0: Tensor, z_goal: Tensor, init: Tensor | None = None,
+              seed: int | None = None, proprio0: Tensor | None = None) -> Plan:
+        return self.minimize(world_model_cost(model, z0, z_goal, proprio0), model.action_low, model.action_high,
+                             z0.shape[0], init, seed, model.frameskip)
+
+
+def sampler(cfg: PlanConfig, low: Tensor, high: Tensor, seed: int | None = None, chunk: int = 1) -> GaussianSampler:
+    return GaussianSampler(low, high, cfg.horizon, cfg.init_std, cfg.min_std, cfg.seed if seed is None else seed,
+                           cfg.noise_correlation, chunk)
+
+
+Refit = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]  # (candidates [B, S, H, A], energies [B, S]) → mean, std
+
+
+class GaussianSearch(_PlansWithModels):
+    """Sample, score, keep the best, refit the distribution by `refit`."""
+
+    def __init__(self, cfg: PlanConfig, refit: Refit):
+        self.cfg, self.refit = cfg, refit
 
     @torch.no_grad()
     def minimize(self, cost, low, high, batch, init=None, seed=None, chunk=1):
-        c, s = self.cfg, self.sampler(low, high, seed, chunk)
+        c, s = self.cfg, sampler(self.cfg, low, high, seed, chunk)
         mean, std = s.start(batch, init)
         best, trace = None, []
         for _ in range(c.iterations):
@@ -145,25 +161,44 @@ class GaussianSearch(Solver):
         return best
 
 
-class CEM(GaussianSearch):
-    def refit(self, candidates, energies):
-        idx = energies.topk(self.cfg.elites, dim=1, largest=False).indices
-        elites = candidates[torch.arange(len(idx))[:, None], idx]  # [B, k, H, A]
-        return elites.mean(1), elites.std(1)
+def elite_refit(elites: int) -> Refit:
+    """CEM: mean and std of the `elites` lowest-energy candidates."""
+    def refit(candidates: Tensor, energies: Tensor) -> tuple[Tensor, Tensor]:
+        idx = energies.topk(elites, dim=1, largest=False).indices
+        chosen = candidates[torch.arange(len(idx), device=idx.device)[:, None], idx]  # [B, k, H, A]
+        return chosen.mean(1), chosen.std(1)
+
+    return refit
 
 
-class MPPI(GaussianSearch):
-    def refit(self, candidates, energies):
+def weighted_refit(temperature: float) -> Refit:
+    """MPPI: mean and std weighted by exp(−(E − min E) / (temperature · std E))."""
+    def refit(candidates: Tensor, energies: Tensor) -> tuple[Tensor, Tensor]:
         spread = energies.std(dim=1, keepdim=True).clamp_min(1e-8)
         shifted = energies - energies.min(dim=1, keepdim=True).values
-        w = torch.softmax(-shifted / (self.cfg.temperature * spread), dim=1)[..., None, None]
+        w = torch.softmax(-shifted / (temperature * spread), dim=1)[..., None, None]
         mean = (w * candidates).sum(1)
         return mean, (w * (candidates - mean[:, None]) ** 2).sum(1).sqrt()
 
+    return refit
 
-class GradientDescent(Solver):
+
+class CEM(GaussianSearch):
+    def __init__(self, cfg: PlanConfig):
+        super().__init__(cfg, elite_refit(cfg.elites))
+
+
+class MPPI(GaussianSearch):
+    def __init__(self, cfg: PlanConfig):
+        super().__init__(cfg, weighted_refit(cfg.temperature))
+
+
+class GradientDescent(_PlansWithModels):
+    def __init__(self, cfg: PlanConfig):
+        self.cfg = cfg
+
     def minimize(self, cost, low, high, batch, init=None, seed=None, chunk=1):
-        c, s = self.cfg, self.sampler(low, high, seed, chunk)
+        c, s = self.cfg, sampler(self.cfg, low, high, seed, chunk)
         mean, std = s.start(batch, init)
         starts = max(1, min(c.elites, c.samples))
         actions = s.sample(mean, std, starts).requires_grad_(True)
@@ -184,7 +219,7 @@ class GradientDescent(Solver):
         return best
 
 
-SOLVERS = {"cem": CEM, "mppi": MPPI, "gd": GradientDescent}
+SOLVERS: dict[str, Callable[[PlanConfig], Solver]] = {"cem": CEM, "mppi": MPPI, "gd": GradientDescent}
 
 
 def make_solver(cfg: PlanConfig) -> Solver:

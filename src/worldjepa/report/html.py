@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..train.checkpoint import CHECKPOINT, read_checkpoint_meta, run_kind
 from ..train.log import read_log, step_records
-from .pictures import _matplotlib
+from ..plots import pyplot
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
@@ -51,7 +52,7 @@ def video_tag(path: Path) -> str:
 def _figure_bytes(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
-    _matplotlib().close(fig)
+    pyplot().close(fig)
     return buf.getvalue()
 
 
@@ -62,7 +63,7 @@ def curves_png(records: list[dict]) -> bytes | None:
         if records else []
     if not keys:
         return None
-    plt = _matplotlib()
+    plt = pyplot()
     cols = 4
     rows = (len(keys) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.3 * rows), squeeze=False)
@@ -102,15 +103,17 @@ def markdown_to_html(text: str) -> str:
     return "\n".join(out)
 
 
-def _pca_png(run: Path) -> bytes:
+def _pca_png(run: Path, device: str | None = None) -> bytes:
     import tempfile
 
+    from ..device import resolve_device
     from ..eval.features import patch_features
     from ..pretrain import load_pretrained
     from ..worlds.balls import BallWorld
     from .pictures import pca_figure
 
     encoder, cfg = load_pretrained(run)
+    encoder.to(resolve_device(device or cfg.train.device))
     clips = BallWorld(cfg.data.world, cfg.data.image_size).generate(3, cfg.data.frames, seed=424_242).frames
     with tempfile.TemporaryDirectory() as tmp:
         path = pca_figure(clips, {"encoder": patch_features(encoder, clips)}, Path(tmp) / "pca.png",
@@ -153,7 +156,7 @@ def _planning_section(folder: Path) -> str:
 
 def _health_section(records: list[dict]) -> str:
     """The collapse doctor's diagnosis and the warnings it gave during training."""
-    from ..doctor import diagnose
+    from ..train.health import diagnose
 
     try:
         text = diagnose(records).text()
@@ -165,12 +168,15 @@ def _health_section(records: list[dict]) -> str:
                if warned else ""))
 
 
-def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
+def write_report(run_dir: str | Path, out: str | Path | None = None, device: str | None = None) -> Path:
     run = Path(run_dir)
-    if not (run / "checkpoint.safetensors").exists() and not (run / "log.jsonl").exists():
-        raise FileNotFoundError(f"{run} is not a run folder (no checkpoint.safetensors or log.jsonl in it)")
+    if not (run / CHECKPOINT).exists() and not (run / "log.jsonl").exists():
+        raise FileNotFoundError(f"{run} is not a run folder (no {CHECKPOINT} or log.jsonl in it)")
     config_text = (run / "config.yaml").read_text() if (run / "config.yaml").exists() else "(no config.yaml)"
-    world_model = "\nplan:" in config_text
+    if (run / CHECKPOINT).exists():
+        world_model = run_kind(read_checkpoint_meta(run / CHECKPOINT), run / CHECKPOINT) == "world-model"
+    else:  # a run stopped before its first checkpoint: only its config says what it is
+        world_model = "\nplan:" in config_text
     body = [f"<h1>worldjepa run: {html.escape(run.resolve().name)}</h1>",
             f"<p class=note>{'world-model' if world_model else 'pretraining'} run, report written from "
             f"{html.escape(run.name)}/; every picture and video is embedded in this file.</p>"]
@@ -181,10 +187,10 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     body.append(image_tag(png, "training curves") if png else "<p>(no log.jsonl entries)</p>")
     body.append(_health_section(records))
 
-    if not world_model and (run / "checkpoint.safetensors").exists():
+    if not world_model and (run / CHECKPOINT).exists():
         body.append("<h2>Patch features</h2><p class=note>first three principal components of the encoder's "
                     "patch features, as RGB, on held-out clips of the built-in world</p>")
-        body.append(image_tag(_pca_png(run), "PCA of patch features"))
+        body.append(image_tag(_pca_png(run, device), "PCA of patch features"))
         if (run / "results.json").exists():
             body.append(_demo_probe_table(json.loads((run / "results.json").read_text())))
 

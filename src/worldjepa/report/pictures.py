@@ -8,24 +8,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..plots import pyplot, save_figure
 from ..train.log import read_log, step_records
 
 
-def _matplotlib():
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no screen needed
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def save_figure(fig, path: str | Path) -> Path:
-    """Lay out, write as PNG and close (figures left open pile up in long sessions)."""
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    _matplotlib().close(fig)
-    return Path(path)
 
 
 def pca_rgb(features: Tensor) -> np.ndarray:
@@ -43,7 +29,7 @@ def pca_rgb(features: Tensor) -> np.ndarray:
 def pca_figure(frames: np.ndarray, features: dict[str, Tensor], path: str | Path, tubelet: int = 2) -> Path:
     """frames [B, T, H, W, 3] uint8 and named features [B, T', H', W', D] → one PNG: for each clip a row
     of frames (first frame of each tubelet) and, under it, a row of PCA colour maps per feature set."""
-    plt = _matplotlib()
+    plt = pyplot()
     B, Tp = next(iter(features.values())).shape[:2]
     rows = B * (1 + len(features))
     fig, axes = plt.subplots(rows, Tp, figsize=(1.6 * Tp, 1.6 * rows), squeeze=False)
@@ -71,7 +57,7 @@ def loss_figure(run_dir: str | Path, path: str | Path) -> Path | None:
     records = step_records(read_log(run_dir))
     if not records:
         return None
-    plt = _matplotlib()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.2))
     steps = [r["step"] for r in records]
     for key in [k for k in records[-1] if k == "loss" or k.endswith("/predict") or k.endswith("/context")]:

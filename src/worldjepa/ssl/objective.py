@@ -18,8 +18,6 @@ masking, loss form) select V-JEPA 2.1 or its predecessors; the trainer does not 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 from torch import Tensor, nn
 
@@ -29,16 +27,11 @@ from ..nn.encoder import Encoder, gather_tokens
 from ..nn.predictor import MaskedPredictor
 from ..nn.tokenizers import IMAGE, VIDEO, Tokens
 from ..train.monitors import spread
+from ..train.objective import Losses
 from .losses import context_loss, lambda_at, level_norm, masked_loss
 from .masks import IJEPAMask, Masks, MultiBlockMask, distance_to_masked
 from .sigreg import sigreg
 from .teacher import EMATeacher, momentum_at
-
-
-@dataclass
-class Losses:
-    total: Tensor  # the scalar to back-propagate
-    parts: dict[str, float] = field(default_factory=dict)  # named detached components, for logs
 
 
 class MaskedLatentPrediction(nn.Module):

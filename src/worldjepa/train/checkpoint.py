@@ -4,6 +4,11 @@ Model, teacher and optimizer tensors go in the tensor table; the step, trainer s
 hyper-parameters and run config go in the header's metadata as JSON. One file means one atomic
 write: the data goes to a temporary file in the same folder, is flushed to disk, then renamed over the
 old checkpoint, so a crash mid-write leaves the previous checkpoint intact. Nothing is unpickled.
+
+A run folder holds `checkpoint.safetensors`; `checkpoint_path(run)` is the one way from a folder (or a
+file) to it. The metadata says which kind of run wrote it ("pretrain" or "world-model") and the format
+version. Version 1 (before the kind was written) is still read: its kind is told by whether the config
+holds episode-store metadata. A checkpoint of a newer version is refused with what to do.
 """
 
 from __future__ import annotations
@@ -18,6 +23,47 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import Tensor
+
+CHECKPOINT = "checkpoint.safetensors"
+FORMAT_VERSION = 2  # 1: no "kind"; 2: "kind" and "format" written by the trainer
+KINDS = ("pretrain", "world-model")
+WRITERS = {"pretrain": "`worldjepa pretrain` or `worldjepa demo`", "world-model": "`worldjepa train-wm`"}
+LOADERS = {"pretrain": "worldjepa.pretrain.load_pretrained", "world-model": "worldjepa.dynamics.model.load_world_model"}
+
+
+def checkpoint_path(run: str | Path) -> Path:
+    """A run folder (or a checkpoint file) → its checkpoint file, which must exist."""
+    path = Path(run)
+    if path.is_dir():
+        path = path / CHECKPOINT
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}: pass a run folder written by {WRITERS['pretrain']} or "
+                                f"{WRITERS['world-model']}, or its {CHECKPOINT}")
+    return path
+
+
+def run_kind(meta: dict[str, Any], where: str | Path = "the checkpoint") -> str:
+    """"pretrain" or "world-model", from a checkpoint's metadata (any format version this code reads)."""
+    version = meta.get("format", 1)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(f"{where} was written in checkpoint format {version!r}, newer than this worldjepa reads "
+                         f"(up to {FORMAT_VERSION}): upgrade worldjepa (pip install -U worldjepa) to load it")
+    config = meta.get("config")
+    if not isinstance(config, dict):
+        raise ValueError(f"{where} has no run config in its metadata; was it written by worldjepa?")
+    if "kind" in meta:
+        if meta["kind"] not in KINDS:
+            raise ValueError(f"{where} says it holds a {meta['kind']!r} run; this worldjepa knows {', '.join(KINDS)}")
+        return meta["kind"]
+    return "world-model" if "store" in config or "plan" in config else "pretrain"  # format 1
+
+
+def require_kind(meta: dict[str, Any], kind: str, where: str | Path) -> None:
+    """A clear error when a checkpoint holds the other kind of run than the caller loads."""
+    found = run_kind(meta, where)
+    if found != kind:
+        raise ValueError(f"{where} holds a {found} run (written by {WRITERS[found]}), not a {kind} run (written by "
+                         f"{WRITERS[kind]}); load it with {LOADERS[found]}")
 
 
 def save_checkpoint(path: str | Path, tensors: dict[str, Tensor], meta: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ is also its proprio. A task starts the agent in one room and puts the goal in th
 episode has to find the door.
 
 `move` is a pure, vectorised function of (positions [..., 2], actions [..., 2]): the world, the
-scripted expert and the exact analytic model used in tests all share it.
+scripted expert and the exact model of planning/oracle.py all share it.
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-import torch
 
 from .acting import ActingWorld, Policy, Task, disk_mask, paint
 
@@ -129,44 +127,3 @@ class TwoRooms(ActingWorld):
             return np.clip(a, -1.0, 1.0).astype(np.float32)
 
         return policy
-
-
-class ExactTwoRoomsModel:
-    """An exact world model of two-rooms (the `WorldModel` protocol): the latent is the agent position,
-    read from the picture (centroid of the agent's colour), and the rollout is `move` itself. It
-    isolates the planner from model error: tests and the planner ablation in docs/planning.md use it."""
-
-    def __init__(self, world: TwoRooms, frameskip: int, weights: str = "last", path_weight: float = 0.01):
-        self.world, self.frameskip, self.weights, self.path_weight = world, frameskip, weights, path_weight
-        self.action_dim = 2 * frameskip
-        self.action_low = -torch.ones(self.action_dim)
-        self.action_high = torch.ones(self.action_dim)
-
-    def encode(self, obs) -> torch.Tensor:
-        img = np.asarray(obs, np.float32)
-        red = lambda c: float(c[0]) - float(c[2])  # noqa: E731  (R − B: high only on the agent)
-        back, agent = red(TwoRooms.BACKGROUND), red(TwoRooms.AGENT)
-        cov = np.clip((img[..., 0] - img[..., 2] - back) / (agent - back), 0, 1)
-        cov = np.where(cov > 0.05, cov, 0.0)
-        S = img.shape[1]
-        c = (np.arange(S) + 0.5) / S
-        mass = cov.sum((1, 2))
-        x = (cov * c[None, None, :]).sum((1, 2)) / mass
-        y = (cov * c[None, :, None]).sum((1, 2)) / mass
-        return torch.tensor(np.stack([x, y], -1), dtype=torch.float32)
-
-    def rollout(self, z0, actions):
-        B, C, H, _ = actions.shape
-        p = np.repeat(z0.numpy()[:, None], C, axis=1).astype(np.float64)
-        a = actions.numpy().reshape(B, C, H, self.frameskip, 2)
-        out = []
-        for h in range(H):
-            for k in range(self.frameskip):
-                p = move(p, a[:, :, h, k], self.world.layout)
-            out.append(p.copy())
-        return torch.tensor(np.stack(out, 2), dtype=torch.float32)
-
-    def energy(self, z_pred, z_goal):
-        from ..dynamics.model import horizon_weights, latent_energy
-
-        return latent_energy(z_pred, z_goal, "l2", horizon_weights(z_pred.shape[2], self.weights, self.path_weight))
