@@ -26,6 +26,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from worldjepa import config
+from worldjepa.device import autocast
 from worldjepa.pretrain import build_objective, build_source, token_grids
 
 
@@ -43,7 +44,7 @@ def matmul_ceiling(dtype: torch.dtype, n: int = 2048, reps: int = 3) -> float:
 
 def training_step(objective, optimizer, batch, step: int, bf16: bool) -> None:
     optimizer.zero_grad(set_to_none=True)
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    with autocast("cpu", "bf16" if bf16 else "fp32"):
         losses = objective.loss(batch, step)
     losses.total.backward()
     torch.nn.utils.clip_grad_norm_(objective.trainable().parameters(), 10.0)
@@ -58,7 +59,7 @@ def count_flops(fn) -> int:
 
 
 def bare_vit(encoder, clips: torch.Tensor, bf16: bool) -> None:
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    with autocast("cpu", "bf16" if bf16 else "fp32"):
         out = encoder(clips)
     out.float().square().mean().backward()
 

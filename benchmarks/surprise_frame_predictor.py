@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from worldjepa.data.batches import to_tensor
+from worldjepa.device import autocast
 from worldjepa.dynamics.patch import PatchActionPredictor
 from worldjepa.eval.surprise import accuracies
 from worldjepa.eval.voe import voe_pairs
@@ -44,7 +45,7 @@ def frame_tokens(vit, frames: np.ndarray, batch: int = 64) -> torch.Tensor:
     for i in range(0, len(frames), batch):
         x = to_tensor(frames[i:i + batch])
         pairs = torch.stack([x[:, :-1], x[:, 1:]], 2).flatten(0, 1)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with autocast("cpu", "bf16"):
             z = vit(pairs).float()
         out.append(F.layer_norm(z, z.shape[-1:]).unflatten(0, (x.shape[0], -1)).to(torch.bfloat16))
     return torch.cat(out)
@@ -52,7 +53,7 @@ def frame_tokens(vit, frames: np.ndarray, batch: int = 64) -> torch.Tensor:
 
 def next_frame(predictor, z: torch.Tensor) -> torch.Tensor:
     """Predictions of frames 1.. from frames ..0: the current tokens plus the predicted change."""
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with autocast("cpu", "bf16"):
         delta = predictor(z, torch.zeros(*z.shape[:2], 0))
     return z + delta.float()
 

@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> dict:
         previous = shift(plan.actions, 1, model.action_low, model.action_high)  # warm start for the next plan
     end = np.linalg.norm(hand(q) - hand(q_goal), axis=-1)
     result = {"goals": args.goals, "hand_error_start": float(start.mean()), "hand_error_end": float(end.mean()),
-              "success_rate": float((end < SUCCESS).mean()), "success_radius": SUCCESS}
+              "success_rate": float((end < SUCCESS).mean()), "success_radius": SUCCESS,
+              "hand_error_end_each": end.tolist()}
     print(result)
     return result
 

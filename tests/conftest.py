@@ -32,3 +32,58 @@ SMALL = [
 @pytest.fixture
 def small_overrides():
     return list(SMALL)
+
+
+# A world model small enough to train in seconds (the wm-two-rooms preset, shrunk).
+SMALL_WM = ["image_size=32", "data.window=3", "data.frameskip=2", "data.batch_size=32", "model.depth=2",
+            "model.width=64", "model.heads=2", "model.token_dim=8", "model.projector_hidden=128",
+            "model.latent_dim=32", "model.predictor_depth=2", "model.predictor_width=64", "model.predictor_heads=2",
+            "train.precision=fp32", "train.log_every=50", "train.checkpoint_every=1000", "optim.warmup_steps=20",
+            "objective.sigreg_slices=256"]
+TINY_PLAN = ["samples=16", "iterations=2", "elites=4", "horizon=2", "budget=6"]
+
+
+@pytest.fixture
+def small_wm_overrides():
+    return list(SMALL_WM)
+
+
+class LinearObjective(torch.nn.Module):
+    """The smallest objective the trainer accepts (train/objective.py): least squares y ≈ W x + b on
+    batches whose `image` holds x [B, 3] and `actions` holds y [B, 2]. Its loss and gradients have closed
+    forms, so trainer tests can check values."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = torch.nn.Linear(3, 2)
+
+    def trainable(self):
+        return self.net
+
+    def loss(self, batch, step):
+        from worldjepa.train.objective import Losses
+
+        err = (self.net(batch.image) - batch.actions).pow(2).mean()
+        return Losses(err, {"mse": float(err.detach())})
+
+    def after_step(self, step):
+        return {}
+
+    def monitors(self, batch, step):
+        return {}
+
+
+class LinearSource:
+    """Batches of LinearObjective, a pure function of (step, micro): y = A x + c + noise."""
+
+    def __init__(self, batch_size: int = 8):
+        self.batch_size = batch_size
+
+    def batch(self, step, micro=0):
+        from worldjepa.data.batches import Batch
+
+        g = torch.Generator().manual_seed(1000 * step + micro)
+        x = torch.randn(self.batch_size, 3, generator=g)
+        y = x @ torch.tensor([[1.0, -2.0], [0.5, 0.0], [0.0, 3.0]]) + 0.1 * torch.randn(self.batch_size, 2, generator=g)
+        return Batch(image=x, actions=y)

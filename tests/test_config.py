@@ -60,3 +60,33 @@ def test_roundtrip_through_yaml(tmp_path):
     again = config.load(tmp_path / "c.yaml")
     assert again == cfg
     assert again.objective.masks[0].num_blocks == 3
+
+
+@pytest.mark.parametrize("override,message", [
+    ("optim.lr=-0.001", "optim.lr must be at least 0, got -0.001"),
+    ("optim.betas=[0.9, 1.0]", r"optim.betas\[1\] must be in \[0, 1\), got 1.0"),
+    ("data.image_fraction=1.5", r"data.image_fraction must be in \[0, 1\], got 1.5"),
+    ("data.world.occluder_width=0", r"data.world.occluder_width must be in \(0, 1\], got 0.0"),
+    ("train.steps=0", "train.steps must be at least 1, got 0"),
+    ("objective.lambda_warmup=[-2, 5]", r"objective.lambda_warmup\[0\] must be at least -1, got -2"),
+    ("data.world.speed=[1.5, 0.5]", r"data.world.speed must be \[low, high\] with low ≤ high"),
+])
+def test_ranges_are_checked_with_the_key_named(override, message):
+    with pytest.raises(ConfigError, match=message):
+        config.load("tiny-cpu", [override])
+
+
+@pytest.mark.parametrize("override,message", [
+    ("data.window=1", "data.window must be at least 2, got 1"),
+    ("plan.noise_correlation=1.0", r"plan.noise_correlation must be in \[0, 1\), got 1.0"),
+    ("plan.temperature=0", "plan.temperature must be greater than 0, got 0.0"),
+    ("plan.execute=6", "plan.execute must be between 1 and plan.horizon=5, got 6"),
+    ("train.device=tpu", r"train.device='tpu' is not one of \['auto', 'cpu', 'cuda', 'mps'\]"),
+    ("model.predictor_heads=3", "model.predictor_width=128 with model.predictor_heads=3"),
+])
+def test_world_model_sections_use_the_same_validator(override, message):
+    """The world-model config's sections are checked by the same rules, optimiser and trainer included."""
+    with pytest.raises(ConfigError, match=message):
+        config.load_world_model("wm-two-rooms", [override])
+    with pytest.raises(ConfigError, match="optim.lr must be a finite number, got nan"):
+        config.load_world_model("wm-two-rooms", ["optim.lr=.nan"])  # `train-wm optim.lr=nan`

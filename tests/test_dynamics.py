@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from worldjepa.config import ConfigError, WorldModelConfig, load_world_model
+from conftest import SMALL_WM
+from worldjepa.config import ConfigError, load_world_model
 from worldjepa.doctor import diagnose_run
 from worldjepa.data.episodes import EpisodeStore
 from worldjepa.data.batches import to_tensor
@@ -66,13 +67,6 @@ def test_latent_energy_formula():
     assert torch.allclose(e, torch.tensor([[0.25 * 1 + 1.0 * 2, 0.25 * 5 + 0.0]]))
     e1 = latent_energy(z_pred, goal, "l1", w)
     assert torch.allclose(e1, torch.tensor([[0.25 * 0.5 + 1.0 * 1.0, 0.25 * 1.5 + 0.0]]))
-
-
-SMALL_WM = ["image_size=32", "data.window=3", "data.frameskip=2", "data.batch_size=32", "model.depth=2",
-            "model.width=64", "model.heads=2", "model.token_dim=8", "model.projector_hidden=128",
-            "model.latent_dim=32", "model.predictor_depth=2", "model.predictor_width=64", "model.predictor_heads=2",
-            "train.precision=fp32", "train.log_every=50", "train.checkpoint_every=1000", "optim.warmup_steps=20",
-            "objective.sigreg_slices=256"]
 
 
 @pytest.fixture(scope="module")

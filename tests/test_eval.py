@@ -208,6 +208,61 @@ def test_permanence_controls_hold_the_same_content_on_both_sides():
         assert not np.array_equal(q.impossible_control[i, :t], q.possible[i, :t])
 
 
+# -- the registry --------------------------------------------------------------------------------
+
+def test_results_table_has_each_tasks_rows_in_registry_order():
+    """results.md from a hand-made results.json: the rows of `depth` come before those of `state` (the
+    registry's order, not the order the tasks ran in), numbers rounded to three decimals, and a task the
+    registry does not know (an older results.json) is left out."""
+    from worldjepa.eval.suite import TASKS, markdown_table
+    from worldjepa.eval.tasks import Row
+
+    results = {"checkpoint": "runs/x/checkpoint.safetensors", "kind": "pretrain", "size": {},
+               "tasks": {"state": {"position_r2": 0.81234, "velocity_r2": 0.5, "position_r2_pixels": 0.1,
+                                   "velocity_r2_pixels": -0.0004},
+                         "retired": {"score": 1.0},
+                         "depth": {"rmse": 0.12345, "rmse_pixels": 0.2, "rmse_mean_depth": 0.3456}},
+               "seconds": {"state": 2.4, "retired": 0.0, "depth": 10.6, "total": 13.0}}
+    assert markdown_table(results) == (
+        "Evaluation of `runs/x/checkpoint.safetensors` (pretrain run)\n\n"
+        "| task | score | value | reference |\n"
+        "|---|---|---|---|\n"
+        "| depth | RMSE (lower is better) | 0.123 | pixels 0.200, mean depth 0.346 |\n"
+        "| state | position R² | 0.812 | pixels 0.100 |\n"
+        "| state | velocity R² | 0.500 | pixels -0.000 |\n"
+        "\nTime: state 2 s, retired 0 s, depth 11 s, total 13 s\n")
+    planning = {"episodes": 20, "success_rate": 0.25, "final_distance_mean": 0.0714}
+    assert TASKS["planning"].rows(planning) == [
+        Row("planning", "success over 20 goals", "0.25", "final distance 0.071")]
+
+
+def test_registry_lists_every_task_once_under_its_own_name():
+    from worldjepa.eval.suite import TASKS, select_tasks
+
+    assert list(TASKS) == ["depth", "state", "anticipation", "surprise", "labels", "navigation", "planning"]
+    assert all(task.name == name for name, task in TASKS.items())
+    assert [name for name, task in TASKS.items() if task.kind == "world-model"] == ["navigation", "planning"]
+    assert [name for name, task in TASKS.items() if task.needs_labels] == ["labels"]
+    runnable = select_tasks("pretrain", "all", labels=True) + select_tasks("world-model", "all")
+    assert sorted(runnable) == sorted(TASKS)  # every registered task is reachable from `--suite`
+
+
+def _results_md_is_the_tasks_rows(out):
+    """Each task's `rows` reads back the result its `run` saved in results.json, and results.md's table is
+    exactly those rows, in the registry's order."""
+    from worldjepa.eval.suite import TASKS
+
+    saved = json.loads((out / "results.json").read_text())
+    expected = []
+    for name, task in TASKS.items():
+        if name in saved["tasks"]:
+            rows = task.rows(saved["tasks"][name])
+            assert rows and {r.task for r in rows} == {name}
+            expected += [f"| {r.task} | {r.score} | {r.value} | {r.reference} |" for r in rows]
+    table = (out / "results.md").read_text().splitlines()
+    assert table[table.index("|---|---|---|---|") + 1:][:len(expected) + 1] == expected + [""]
+
+
 # -- the command ---------------------------------------------------------------------------------
 
 def test_eval_command_on_a_pretraining_run(tmp_path, small_overrides):
@@ -222,8 +277,12 @@ def test_eval_command_on_a_pretraining_run(tmp_path, small_overrides):
     assert set(results["tasks"]) == {"depth", "state", "anticipation", "surprise"}
     for name in ("results.md", "depth.png", "surprise.png"):
         assert (out / name).stat().st_size > 0
-    assert 0.0 <= results["tasks"]["surprise"]["continuity"]["pair_accuracy"] <= 1.0
+    continuity = results["tasks"]["surprise"]["continuity"]
+    assert continuity["pairs"] == 8  # SMALL.voe_pairs, each pair judged right (1), wrong (0) or tied (½)
+    for key in ("pair_accuracy", "peak_pair_accuracy", "quadruplet_accuracy"):
+        assert (2 * 8 * continuity[key]) == round(2 * 8 * continuity[key]), (key, continuity[key])
     assert (out / "features" / "depth-train.safetensors").exists()  # cached for the next probe
+    _results_md_is_the_tasks_rows(out)
 
 
 def test_eval_command_errors(tmp_path, capsys, small_overrides):
@@ -269,6 +328,7 @@ def test_eval_on_a_users_labelled_clips(tmp_path, small_overrides):
     assert lab["clips"] == {"train": 30, "test": 10} and lab["classes"] == ["blue", "red"]
     assert lab["linear"]["accuracy"] == 1.0  # colour is linearly readable even from a barely trained encoder
     assert lab["majority_class"]["accuracy"] == 0.5
+    _results_md_is_the_tasks_rows(tmp_path / "ev")
 
 
 def test_label_file_errors_name_the_problem(tmp_path):
@@ -312,7 +372,7 @@ def test_report_of_a_pretraining_run_is_self_contained(tmp_path, small_overrides
 
 def test_report_of_a_world_model_run_embeds_its_planned_episodes(tmp_path):
     from worldjepa.cli import main
-    from test_dynamics import SMALL_WM
+    from conftest import SMALL_WM
 
     data, run = tmp_path / "data", tmp_path / "run"
     assert main(["collect", "--world", "two-rooms", "--episodes", "4", "--steps", "12", "--out", str(data),
@@ -322,8 +382,13 @@ def test_report_of_a_world_model_run_embeds_its_planned_episodes(tmp_path):
     assert main(["eval", "--checkpoint", str(run), "--small", "--quiet"]) == 0
     results = json.loads((run / "eval" / "results.json").read_text())
     nav = results["tasks"]["navigation"]
-    assert nav["ate"] >= 0 and nav["ate_standing_still"] > 0 and len(nav["ate_by_step"]) == nav["horizon"]
+    assert len(nav["ate_by_step"]) == nav["horizon"] and nav["ate_standing_still"] > 0
+    # ATE is the RMS of the position error over every step: the root of the mean of the per-step mean squares
+    assert nav["ate"] == pytest.approx(float(np.sqrt(np.mean(np.square(nav["ate_by_step"])))), rel=1e-9)
     assert results["tasks"]["planning"]["episodes"] == 2
+    for name in ("navigation.png", "planning/planning.png"):
+        assert (run / "eval" / name).stat().st_size > 0
+    _results_md_is_the_tasks_rows(run / "eval")
     assert main(["report", str(run)]) == 0
     page = (run / "report.html").read_text()
     assert _external_references(page) == []

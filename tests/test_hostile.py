@@ -3,6 +3,7 @@
 counted skip: never a bare traceback, never a hang, never lost output."""
 
 import dataclasses
+import math
 import json
 import struct
 import warnings
@@ -231,3 +232,98 @@ def test_loaders_refuse_what_is_not_their_run(tmp_path):
     save_checkpoint(tmp_path / "wm.safetensors", {"x": torch.zeros(1)}, {"config": {"plan": {}, "model": {}}})
     with pytest.raises(ValueError, match="holds a world-model run.*not a pretrain run.*load_world_model"):
         load_pretrained(tmp_path / "wm.safetensors")
+
+
+# ------------------------------------------------------------------ every numeric key of both run kinds
+
+def _numeric_keys(cls, prefix=""):
+    """(dotted key, arity) of every int / float field and fixed-length tuple of them, in nested sections
+    too (arity 0: a plain number)."""
+    import types
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        tp, key = hints[f.name], f"{prefix}{f.name}"
+        if typing.get_origin(tp) in (typing.Union, types.UnionType):
+            tp = next(a for a in typing.get_args(tp) if a is not type(None))
+        args = typing.get_args(tp)
+        if dataclasses.is_dataclass(tp):
+            yield from _numeric_keys(tp, key + ".")
+        elif tp in (int, float):
+            yield key, 0
+        elif typing.get_origin(tp) is tuple and args and all(a in (int, float) for a in args if a is not Ellipsis):
+            yield key, 2 if args[-1] is Ellipsis else len(args)
+
+
+NUMERIC = {"pretrain": sorted(_numeric_keys(PretrainConfig)),
+           "world-model": sorted(_numeric_keys(config.WorldModelConfig))}
+LOADERS = {"pretrain": lambda o: config.load("tiny-cpu", o), "world-model": lambda o: config.load_world_model("wm-two-rooms", o)}
+
+
+def test_the_fuzzed_keys_cover_both_run_kinds():
+    keys = {k for pairs in NUMERIC.values() for k, _ in pairs}
+    assert {"optim.lr", "train.steps", "data.world.gravity", "objective.ema", "plan.temperature", "data.window",
+            "model.latent_dim", "plan.disagreement", "objective.rollout_weight"} <= keys
+    assert len(NUMERIC["pretrain"]) >= 45 and len(NUMERIC["world-model"]) >= 50
+
+
+@pytest.mark.parametrize("kind", sorted(NUMERIC))
+@pytest.mark.parametrize("bad", [".nan", ".inf", "-.inf"])
+def test_no_numeric_key_accepts_nan_or_infinity(kind, bad):
+    """`train-wm optim.lr=nan` and the like: refused by the validator, naming the key, for every key."""
+    for key, arity in NUMERIC[kind]:
+        value = bad if arity == 0 else "[" + ", ".join([bad] * arity) + "]"
+        with pytest.raises(ConfigError) as err:
+            LOADERS[kind]([f"{key}={value}"])
+        assert key in str(err.value), (key, str(err.value))
+
+
+NUMBERS = st.one_of(st.integers(-10**12, 10**12), st.floats(allow_nan=True, allow_infinity=True),
+                    st.sampled_from([0, 1, -1, 0.5, 1.0, 2]))
+
+
+@settings(max_examples=examples(400), deadline=None)
+@given(data=st.data(), kind=st.sampled_from(sorted(NUMERIC)))
+def test_any_number_for_any_numeric_key_loads_or_names_the_key(data, kind):
+    key, arity = data.draw(st.sampled_from(NUMERIC[kind]), label="key")
+    value = data.draw(NUMBERS if arity == 0 else st.lists(NUMBERS, min_size=arity, max_size=arity), label="value")
+    try:
+        cfg = LOADERS[kind]([f"{key}={json.dumps(value)}"])
+    except ConfigError as err:
+        assert key in str(err), (key, value, str(err))
+        return
+    node = cfg
+    for part in key.split("."):
+        node = getattr(node, part)
+    values = list(node) if arity else [node]
+    assert all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
+    config.check_section(cfg)  # what was accepted stays valid
+
+
+WM_SIZE_KEYS = ["image_size", "data.window", "data.frameskip", "model.depth", "model.width", "model.heads",
+                "model.patch_size", "model.token_dim", "model.projector_hidden", "model.latent_dim",
+                "model.predictor_depth", "model.predictor_width", "model.predictor_heads", "objective.rollout_steps",
+                "objective.sigreg_slices"]
+
+
+@settings(max_examples=examples(50), deadline=None)
+@given(key=st.sampled_from(WM_SIZE_KEYS), value=st.integers(-2, 40))
+def test_an_accepted_world_model_size_builds_and_trains_a_step(key, value):
+    """What the world-model config accepts also builds and computes a finite loss."""
+    from conftest import SMALL_WM
+
+    from worldjepa.data.batches import Batch
+    from worldjepa.data.episodes import StoreMeta
+    from worldjepa.dynamics.model import build_objective as build_world_model
+
+    try:
+        cfg = config.load_world_model("wm-two-rooms", [*SMALL_WM, "image_size=16", f"{key}={value}"])  # 16²: fast
+    except ConfigError as err:
+        assert str(err).strip()
+        return
+    S, T, A = cfg.image_size, cfg.data.window, 2 * cfg.data.frameskip
+    meta = StoreMeta(world="two-rooms", image_size=S, action_dim=2, action_low=[-1, -1], action_high=[1, 1])
+    objective = build_world_model(cfg, meta)
+    batch = Batch(video=torch.randn(3, T, 3, S, S), actions=torch.randn(3, T - 1, A), proprio=torch.zeros(3, T, 0))
+    assert torch.isfinite(objective.loss(batch, 0).total)

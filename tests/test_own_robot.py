@@ -4,6 +4,8 @@ import importlib.util
 import math
 from pathlib import Path
 
+import pytest
+
 from worldjepa.data.episodes import EpisodeStore
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "own_robot.py"
@@ -21,6 +23,8 @@ def test_own_robot_walkthrough(tmp_path):
     store = EpisodeStore(tmp_path / "episodes")
     assert store.meta.world == "my-arm" and store.meta.proprio_dim == 2 and len(store) == 4
     assert math.isfinite(result["hand_error_end"]) and (tmp_path / "run" / "checkpoint.safetensors").exists()
-    assert result["goals"] == 3 and 0.0 <= result["success_rate"] <= 1.0
+    each = result["hand_error_end_each"]
+    assert result["goals"] == len(each) == 3 and result["hand_error_end"] == pytest.approx(sum(each) / 3)
+    assert result["success_rate"] == sum(e < result["success_radius"] for e in each) / 3
     # the goals are 20 random steps away: reachable within the budget, and not already reached
     assert 0.0 < result["hand_error_start"] < 0.8

@@ -5,10 +5,8 @@ import json
 
 import pytest
 
+from conftest import SMALL_WM, TINY_PLAN
 from worldjepa.cli import main
-from test_dynamics import SMALL_WM
-
-TINY_PLAN = ["samples=16", "iterations=2", "elites=4", "horizon=2", "budget=6"]
 
 
 @pytest.mark.parametrize("world", ["two-rooms", "gym:Pendulum-v1"])
@@ -25,7 +23,13 @@ def test_collect_train_plan(tmp_path, capsys, world):
     printed = capsys.readouterr().out
     assert "success" in printed and "ms per step" in printed
     results = json.loads((run / "plan" / "results.json").read_text())
-    assert results["episodes"] == 2 and 0.0 <= results["success_rate"] <= 1.0
+    each = results["per_episode"]
+    assert results["episodes"] == len(each) == 2
+    assert results["success_rate"] == sum(e["success"] for e in each) / 2  # the rate is the episodes' outcomes
+    for e in each:  # an episode succeeds when it ends within the world's success radius, and only then stops early
+        assert e["success"] == (e["final_distance"] < results["success_radius"]), e
+        assert e["steps"] == 6 or e["success"], e
+    assert results["final_distance_mean"] == sum(e["final_distance"] for e in each) / 2
     assert results["plan"]["samples"] == 16 and results["world"] == world and results["precision"] == precision
     assert main(["plan", "--checkpoint", str(run), "--quiet", "precision=fp16"]) == 2
     assert "plan.precision" in capsys.readouterr().err  # names the key and the choices

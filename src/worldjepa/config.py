@@ -1,10 +1,16 @@
 """Typed run configuration.
 
-A run is described by one `PretrainConfig` made of small dataclass sections. Configs come from a
-named preset (``src/worldjepa/configs/NAME.yaml``) or a YAML path, then ``section.key=value``
-overrides. Every key is checked against the dataclasses: an unknown or misspelt key is an error that
-names the closest valid key, and a value of the wrong type is an error that names the expected type.
-Nothing in a config is executed (YAML is read with ``safe_load``).
+A run is described by one `PretrainConfig` (self-supervised pretraining) or one `WorldModelConfig`
+(an action-conditioned world model and its planner), each made of small dataclass sections; the
+sections about optimisation and the training loop are shared by both. Configs come from a named preset
+(``src/worldjepa/configs/NAME.yaml``) or a YAML path, then ``section.key=value`` overrides.
+
+Every field says what it accepts in its type: a `Literal` for a choice, and for numbers a `Range`
+(`Positive`, `Count`, `Fraction`, ...). One validator, `check_section`, reads those types for every
+section of both run kinds; a section's own cross-field rules (`rules`) and each run kind's rules across
+sections come after. An unknown or misspelt key is an error that names the closest valid key; a value
+of the wrong type, outside its range, not finite (NaN or infinity) or not one of the choices is an error
+that names the key. Nothing in a config is executed (YAML is read with ``safe_load``).
 """
 
 from __future__ import annotations
@@ -16,9 +22,11 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
+
+from .device import DeviceName, Precision
 
 PRESET_DIR = Path(__file__).parent / "configs"
 
@@ -28,62 +36,136 @@ class ConfigError(ValueError):
 
 
 # ----------------------------------------------------------------------------------------------
+# What a number may be
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a number may take: low ≤ x ≤ high (strict where `open_low` / `open_high`). Every float
+    must also be finite."""
+
+    low: float = -math.inf
+    high: float = math.inf
+    open_low: bool = False
+    open_high: bool = False
+
+    def holds(self, x: float) -> bool:
+        above = x > self.low if self.open_low else x >= self.low
+        below = x < self.high if self.open_high else x <= self.high
+        return above and below
+
+    def text(self) -> str:
+        if self.high == math.inf:
+            return f"{'greater than' if self.open_low else 'at least'} {self.low:g}"
+        return f"in {'(' if self.open_low else '['}{self.low:g}, {self.high:g}{')' if self.open_high else ']'}"
+
+
+Positive = Annotated[int, Range(1)]  # sizes, counts of steps, samples, ...
+Count = Annotated[int, Range(0)]  # may be zero
+NonNegative = Annotated[float, Range(0.0)]
+PositiveFloat = Annotated[float, Range(0.0, open_low=True)]
+Fraction = Annotated[float, Range(0.0, 1.0)]
+Momentum = Annotated[float, Range(0.0, 1.0, open_high=True)]  # Adam's betas, an AR(1) correlation
+Scale = Annotated[float, Range(0.0, 1.0, open_low=True)]  # a share of the frame, > 0
+Byte = Annotated[int, Range(0, 255)]
+
+
+class Section:
+    """A config section: its fields' types say what they accept (checked by `check_section`); `rules`
+    adds what depends on several fields at once."""
+
+    def rules(self, where: str) -> None:
+        return None
+
+
+# ----------------------------------------------------------------------------------------------
 # Sections
 
 
 @dataclass
-class WorldConfig:
+class WorldConfig(Section):
     """The built-in bouncing-balls physics world (see worlds/balls.py)."""
 
-    num_balls: int = 3
-    radius: tuple[float, float] = (0.09, 0.13)  # world radius range, in units of the box width
-    depths: tuple[float, ...] = (1.0, 1.4, 1.9)  # depth layers; apparent size scales with 1/depth
+    num_balls: Positive = 3
+    radius: tuple[PositiveFloat, PositiveFloat] = (0.09, 0.13)  # world radius range, in units of the box width
+    depths: tuple[PositiveFloat, ...] = (1.0, 1.4, 1.9)  # depth layers; apparent size scales with 1/depth
     gravity: float = 1.5  # box widths per second squared, downwards
-    speed: tuple[float, float] = (0.6, 1.4)  # initial speed range, box widths per second
-    fps: float = 12.0
-    substeps: int = 4  # physics steps per frame
-    occluder: float = 0.0  # probability that a clip has a vertical occluder bar in front
-    occluder_width: float = 0.16  # box widths; 0.3 hides any ball completely (object permanence)
-    background: tuple[int, int, int] = (40, 40, 48)
+    speed: tuple[NonNegative, NonNegative] = (0.6, 1.4)  # initial speed range, box widths per second
+    fps: PositiveFloat = 12.0
+    substeps: Positive = 4  # physics steps per frame
+    occluder: Fraction = 0.0  # probability that a clip has a vertical occluder bar in front
+    occluder_width: Scale = 0.16  # box widths; 0.3 hides any ball completely (object permanence)
+    background: tuple[Byte, Byte, Byte] = (40, 40, 48)
+
+    def rules(self, where: str) -> None:
+        _ordered(f"{where}.radius", self.radius)
+        _ordered(f"{where}.speed", self.speed)
+        if not self.depths:
+            raise ConfigError(f"{where}.depths needs at least one depth layer, e.g. [1.0]")
 
 
 @dataclass
-class DataConfig:
-    source: str = "world"  # "world": clips generated on the fly; "folder": images/videos under `path`
+class DataConfig(Section):
+    source: Literal["world", "folder"] = "world"  # world: clips generated on the fly; folder: media under `path`
     path: str = ""
-    image_size: int = 64
-    frames: int = 8  # frames per clip
-    frame_step: int = 1  # stride between sampled frames when reading videos
-    batch_size: int = 16
-    image_fraction: float = 0.0  # share of the loss from still images (V-JEPA 2.1 mixed batches)
-    workers: int = 0  # background data-loading processes (0: load in the training process)
+    image_size: Positive = 64
+    frames: Positive = 8  # frames per clip
+    frame_step: Positive = 1  # stride between sampled frames when reading videos
+    batch_size: Positive = 16
+    image_fraction: Fraction = 0.0  # share of the loss from still images (V-JEPA 2.1 mixed batches)
+    workers: Count = 0  # background data-loading processes (0: load in the training process)
     world: WorldConfig = field(default_factory=WorldConfig)
 
 
 @dataclass
-class ModelConfig:
+class ModelSize(Section):
+    """The ViT and predictor sizes, the same fields in both run kinds."""
+
     encoder: str = "tiny-cpu"  # size preset, see nn/encoder.py SIZES
-    depth: int | None = None  # overrides of the preset's depth / width / heads (None: the preset's)
-    width: int | None = None
-    heads: int | None = None
-    patch_size: int = 8
-    tubelet_size: int = 2
-    predictor_depth: int = 4
-    predictor_width: int = 192
-    predictor_heads: int = 3
-    levels: int | None = None  # encoder levels fed to and predicted by the predictor; None: from recipe
+    depth: Positive | None = None  # overrides of the preset's depth / width / heads (None: the preset's)
+    width: Positive | None = None
+    heads: Positive | None = None
+    patch_size: Positive = 8
+    predictor_depth: Positive = 4
+    predictor_width: Positive = 192
+    predictor_heads: Positive = 3
+
+    def size(self):
+        """The encoder's `ViTSize` (nn/encoder.py): the preset with this section's overrides."""
+        from .nn.encoder import sized
+
+        return sized(self.encoder, self.depth, self.width, self.heads)
+
+    def rules(self, where: str) -> None:
+        try:
+            size = self.size()
+        except ValueError as err:
+            raise ConfigError(f"{where}.encoder: {err}") from err
+        source = f"{where}.encoder={self.encoder}" + (" with overrides" if (self.width, self.heads) != (None, None) else "")
+        _check_heads(f"{where}.width", size.width, f"{where}.heads", size.heads, source)
+        _check_heads(f"{where}.predictor_width", self.predictor_width, f"{where}.predictor_heads", self.predictor_heads)
+
+
+@dataclass
+class ModelConfig(ModelSize):
+    tubelet_size: Positive = 2
+    levels: Literal[1, 4] | None = None  # encoder levels fed to and predicted by the predictor; None: from recipe
     separate_tokenizers: bool | None = None  # image and video tokenizers (2.1); None: from recipe
 
 
 @dataclass
-class MaskConfig:
+class MaskConfig(Section):
     """One multi-block mask: the union of `num_blocks` blocks of the given relative size."""
 
-    num_blocks: int = 8
-    spatial_scale: tuple[float, float] = (0.15, 0.15)
-    temporal_scale: tuple[float, float] = (1.0, 1.0)
-    aspect_ratio: tuple[float, float] = (0.75, 1.5)
+    num_blocks: Positive = 8
+    spatial_scale: tuple[Scale, Scale] = (0.15, 0.15)
+    temporal_scale: tuple[Scale, Scale] = (1.0, 1.0)
+    aspect_ratio: tuple[PositiveFloat, PositiveFloat] = (0.75, 1.5)
     causal: bool = False  # blocks end at the last time step: predict the future from the past (V-JEPA's causal masks)
+
+    def rules(self, where: str) -> None:
+        for key in ("spatial_scale", "temporal_scale", "aspect_ratio"):
+            _ordered(f"{where}.{key}", getattr(self, key))
 
 
 def _vjepa_masks() -> list[MaskConfig]:
@@ -91,56 +173,81 @@ def _vjepa_masks() -> list[MaskConfig]:
 
 
 @dataclass
-class ObjectiveConfig:
-    recipe: str = "vjepa2.1"  # "vjepa2.1" | "vjepa2" | "ijepa": fills every switch left at None
-    regularizer: str = "ema"  # "ema" (teacher + stop-grad) or "sigreg" (no teacher, LeJEPA)
+class ObjectiveConfig(Section):
+    recipe: Literal["vjepa2.1", "vjepa2", "ijepa"] = "vjepa2.1"  # fills every switch left at None
+    regularizer: Literal["ema", "sigreg"] = "ema"  # EMA teacher + stop-grad, or SIGReg (no teacher, LeJEPA)
     context_loss: bool | None = None  # 2.1 dense loss on visible tokens
-    masking: str | None = None  # "multiblock3d" (V-JEPA) or "ijepa" (2D context + 4 target blocks)
-    loss: str | None = None  # "l1" or "smooth_l1" (I-JEPA code)
-    lambda_video: float = 0.5
-    lambda_image: float = 0.7
-    lambda_warmup: tuple[int, int] = (-1, -1)  # steps where λ ramps 0 → λ; -1: 5% → 10% of the run
+    masking: Literal["multiblock3d", "ijepa"] | None = None  # V-JEPA 3D multi-block, or I-JEPA 2D context + 4 targets
+    loss: Literal["l1", "smooth_l1"] | None = None  # smooth_l1: the I-JEPA code
+    lambda_video: NonNegative = 0.5
+    lambda_image: NonNegative = 0.7
+    lambda_warmup: tuple[Annotated[int, Range(-1)], Annotated[int, Range(-1)]] = (-1, -1)  # steps where λ ramps 0 → λ; -1: 5% → 10% of the run
     masks: list[MaskConfig] = field(default_factory=_vjepa_masks)
-    min_context: int = 4  # masks leaving fewer visible tokens are resampled
-    ema: tuple[float, float] = (0.99925, 0.99925)  # teacher momentum at start and end of the run
-    sigreg_weight: float = 0.05
-    sigreg_slices: int = 256
+    min_context: Positive = 4  # masks leaving fewer visible tokens are resampled
+    ema: tuple[Fraction, Fraction] = (0.99925, 0.99925)  # teacher momentum at start and end of the run
+    sigreg_weight: NonNegative = 0.05
+    sigreg_slices: Positive = 256
+
+    def rules(self, where: str) -> None:
+        if not self.masks:
+            raise ConfigError(f"{where}.masks needs at least one mask, e.g. [{{num_blocks: 8, spatial_scale: [0.15, 0.15]}}]")
 
 
 @dataclass
-class OptimConfig:
-    lr: float = 5e-4
-    min_lr: float = 1e-6
-    warmup_steps: int = 50
-    schedule: str = "cosine"  # "cosine" or "constant" after warm-up
-    start_lr: float = 1e-5
-    weight_decay: tuple[float, float] = (0.04, 0.04)  # start, end (cosine between)
-    betas: tuple[float, float] = (0.9, 0.999)
-    grad_clip: float = 10.0  # max global grad norm; 0 disables
+class OptimConfig(Section):
+    lr: NonNegative = 5e-4
+    min_lr: NonNegative = 1e-6
+    warmup_steps: Count = 50
+    schedule: Literal["cosine", "constant"] = "cosine"  # after warm-up
+    start_lr: NonNegative = 1e-5
+    weight_decay: tuple[NonNegative, NonNegative] = (0.04, 0.04)  # start, end (cosine between)
+    betas: tuple[Momentum, Momentum] = (0.9, 0.999)
+    grad_clip: NonNegative = 10.0  # max global grad norm; 0 disables
 
 
 @dataclass
-class TrainConfig:
-    steps: int = 1000
-    seed: int = 0
-    precision: str = "bf16"  # "fp32" or "bf16" (autocast)
-    accumulate: int = 1  # micro-batches per optimizer step
-    log_every: int = 10
-    checkpoint_every: int = 200
-    spike_factor: float = 10.0  # skip a step whose loss exceeds this × the recent median; 0 disables
-    max_skips: int = 20  # consecutive skipped steps before the run stops with a diagnosis
+class TrainConfig(Section):
+    steps: Positive = 1000
+    seed: Count = 0
+    precision: Precision = "bf16"  # bf16 autocast, or fp32
+    accumulate: Positive = 1  # micro-batches per optimizer step
+    log_every: Positive = 10
+    checkpoint_every: Positive = 200
+    spike_factor: NonNegative = 10.0  # skip a step whose loss exceeds this × the recent median; 0 disables
+    max_skips: Positive = 20  # consecutive skipped steps before the run stops with a diagnosis
     tensorboard: bool = False
-    threads: int = 0  # torch threads; 0 keeps torch's default
-    device: str = "auto"  # "auto" (the best available: cuda, mps, cpu), "cpu", "cuda" or "mps"; --device
+    threads: Count = 0  # torch threads; 0 keeps torch's default
+    device: DeviceName = "auto"  # auto (the best available: cuda, mps, cpu), cpu, cuda or mps; --device
 
 
 @dataclass
-class PretrainConfig:
+class PretrainConfig(Section):
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    def rules(self, where: str) -> None:
+        d, m, o = self.data, self.model, self.objective
+        if m.levels is not None and m.size().depth < m.levels:
+            raise ConfigError(f"model.levels={m.levels} needs at least {m.levels} encoder blocks, got model.depth="
+                              f"{m.size().depth}" + ("" if m.depth else f" (the model.encoder={m.encoder} preset)"))
+        size, patch = d.image_size, m.patch_size
+        if size % patch:
+            raise ConfigError(f"data.image_size={size} is not divisible by model.patch_size={patch}: choose an image "
+                              f"size that is a multiple of {patch} (e.g. {max(patch, size // patch * patch)})")
+        if d.frames % m.tubelet_size:
+            raise ConfigError(f"data.frames={d.frames} is not divisible by model.tubelet_size={m.tubelet_size}")
+        tokens = (size // patch) ** 2  # an image's tokens (a clip has more): masks for both are built
+        if tokens <= o.min_context:
+            raise ConfigError(f"{tokens} tokens per image (data.image_size={size}, model.patch_size={patch}) leave "
+                              f"nothing to mask beside objective.min_context={o.min_context} visible ones: use larger "
+                              "images or a smaller patch")
+        if o.masking == "ijepa" and d.image_fraction < 1.0:
+            raise ConfigError("objective.masking=ijepa works on images: set data.image_fraction=1.0")
+        if d.source == "folder" and not d.path:
+            raise ConfigError("data.source=folder needs data.path=DIR (a folder of images or videos)")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -148,70 +255,70 @@ class PretrainConfig:
 
 
 @dataclass
-class EpisodeDataConfig:
+class EpisodeDataConfig(Section):
     path: str = ""  # episode store folder (`worldjepa collect` writes one); --data on the command line
-    window: int = 4  # frames per training window: 1 context frame, then window-1 predicted
-    frameskip: int = 5  # primitive steps per model step; one model action = frameskip actions concatenated
-    batch_size: int = 64
-    limit: int = 0  # use only the first N episodes; 0: all
-    workers: int = 0
+    window: Annotated[int, Range(2)] = 4  # frames per training window: 1 context frame, then window-1 predicted
+    frameskip: Positive = 5  # primitive steps per model step; one model action = frameskip actions concatenated
+    batch_size: Positive = 64
+    limit: Count = 0  # use only the first N episodes; 0: all
+    workers: Count = 0
 
 
 @dataclass
-class DynamicsConfig:
-    form: str = "compact"  # "compact": one latent per frame, AdaLN-zero (LeWM); "patch": V-JEPA 2-AC tokens
-    encoder: str = "tiny-cpu"  # ViT size preset of the compact form's encoder (trained end to end)
-    depth: int | None = None
-    width: int | None = None
-    heads: int | None = None
-    patch_size: int = 8
-    token_dim: int = 16  # compact: channels kept per patch token before the flattening projector
-    projector_hidden: int = 512
-    latent_dim: int = 64  # compact: size of the per-frame latent
+class DynamicsConfig(ModelSize):
+    form: Literal["compact", "patch"] = "compact"  # compact: one latent per frame, AdaLN-zero (LeWM); patch: V-JEPA 2-AC
+    predictor_width: Positive = 128
+    predictor_heads: Positive = 4
+    token_dim: Positive = 16  # compact: channels kept per patch token before the flattening projector
+    projector_hidden: Positive = 512
+    latent_dim: Positive = 64  # compact: size of the per-frame latent
     encoder_run: str = ""  # patch form: a `worldjepa pretrain` run whose teacher encoder is used, frozen
-    predictor_depth: int = 4
-    predictor_width: int = 128
-    predictor_heads: int = 4
-    use_proprio: bool = False  # feed proprioception to the predictor
+    use_proprio: bool = False  # feed proprioception to the predictor (dynamics/unroll.py's rule)
 
 
 @dataclass
-class WMObjectiveConfig:
-    loss: str = "mse"  # "mse" (LeWM) or "l1" (V-JEPA 2-AC)
-    rollout_steps: int = 2  # predictions fed back: the rollout loss covers this many steps (0: off)
-    rollout_weight: float = 1.0
-    sigreg_weight: float = 0.1  # compact form, end to end (LeWM λ); 0 disables
-    sigreg_slices: int = 1024
+class WMObjectiveConfig(Section):
+    loss: Literal["mse", "l1"] = "mse"  # mse (LeWM) or l1 (V-JEPA 2-AC)
+    rollout_steps: Count = 2  # predictions fed back: the rollout loss covers this many steps (0: off)
+    rollout_weight: NonNegative = 1.0
+    sigreg_weight: NonNegative = 0.1  # compact form, end to end (LeWM λ); 0 disables
+    sigreg_slices: Positive = 1024
 
 
 @dataclass
-class PlanConfig:
-    solver: str = "cem"  # "cem", "mppi" or "gd"
-    horizon: int = 5  # model steps planned
-    samples: int = 300
-    iterations: int = 30
-    elites: int = 30  # CEM
-    init_std: float = 1.0  # of the sampling distribution, in action units
-    min_std: float = 0.05
-    noise_correlation: float = 0.0  # AR(1) correlation of the sampling noise along primitive steps (0: white)
-    temperature: float = 0.5  # MPPI: weights exp(-(E - min E) / (temperature · spread of E))
-    gd_steps: int = 100  # gradient descent
-    gd_lr: float = 0.1
-    energy: str = "l2"  # "l2": squared L2 (LeWM, DINO-WM); "l1": mean absolute (V-JEPA 2-AC)
-    weights: str = "last"  # "last": energy of the final prediction; "ramp": 0.1 → 1 over the horizon (PLDM)
-    path_weight: float = 0.01  # with weights=last: weight of the intermediate predictions (0: final only)
-    execute: int = 1  # model steps executed before planning again (receding horizon)
-    budget: int = 50  # primitive environment steps per episode
-    episodes: int = 50
-    seed: int = 0
-    precision: str = "bf16"  # "bf16" autocast (1.3–1.5× faster plans on a CPU with AMX) or "fp32"
-    disagreement: float = 0.0  # `plan --ensemble`: weight of the members' energy spread (0: their mean)
+class PlanConfig(Section):
+    solver: Literal["cem", "mppi", "gd"] = "cem"
+    horizon: Positive = 5  # model steps planned
+    samples: Positive = 300
+    iterations: Positive = 30
+    elites: Positive = 30  # CEM
+    init_std: NonNegative = 1.0  # of the sampling distribution, in action units
+    min_std: NonNegative = 0.05
+    noise_correlation: Momentum = 0.0  # AR(1) correlation of the sampling noise along primitive steps (0: white)
+    temperature: PositiveFloat = 0.5  # MPPI: weights exp(-(E - min E) / (temperature · spread of E))
+    gd_steps: Positive = 100  # gradient descent
+    gd_lr: NonNegative = 0.1
+    energy: Literal["l2", "l1"] = "l2"  # squared L2 (LeWM, DINO-WM) or mean absolute (V-JEPA 2-AC)
+    weights: Literal["last", "ramp"] = "last"  # final prediction (+ path_weight on the others), or 0.1 → 1 (PLDM)
+    path_weight: NonNegative = 0.01  # with weights=last: weight of the intermediate predictions (0: final only)
+    execute: Positive = 1  # model steps executed before planning again (receding horizon)
+    budget: Positive = 50  # primitive environment steps per episode
+    episodes: Positive = 50
+    seed: Count = 0
+    precision: Precision = "bf16"  # bf16 autocast (1.3–1.5× faster plans on a CPU with AMX) or fp32
+    disagreement: NonNegative = 0.0  # `plan --ensemble`: weight of the members' energy spread (0: their mean)
+
+    def rules(self, where: str) -> None:
+        if self.elites > self.samples:
+            raise ConfigError(f"{where}.elites={self.elites} exceeds {where}.samples={self.samples}")
+        if self.execute > self.horizon:
+            raise ConfigError(f"{where}.execute must be between 1 and {where}.horizon={self.horizon}, got {self.execute}")
 
 
 @dataclass
-class WorldModelConfig:
+class WorldModelConfig(Section):
     world: str = "two-rooms"  # the world the data comes from and plans run in
-    image_size: int = 64
+    image_size: Positive = 64
     data: EpisodeDataConfig = field(default_factory=EpisodeDataConfig)
     model: DynamicsConfig = field(default_factory=DynamicsConfig)
     objective: WMObjectiveConfig = field(default_factory=WMObjectiveConfig)
@@ -219,41 +326,19 @@ class WorldModelConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     plan: PlanConfig = field(default_factory=PlanConfig)
 
+    def rules(self, where: str) -> None:
+        if self.image_size % self.model.patch_size:
+            raise ConfigError(f"image_size={self.image_size} is not divisible by model.patch_size={self.model.patch_size}")
+        if self.objective.rollout_steps > self.data.window - 1:
+            raise ConfigError(f"objective.rollout_steps={self.objective.rollout_steps} exceeds the {self.data.window - 1} "
+                              "predicted frames of a window: raise data.window or lower objective.rollout_steps")
+        if self.model.form == "patch" and not self.model.encoder_run:
+            raise ConfigError("model.form=patch plans on a frozen pretrained encoder: set model.encoder_run=RUN_DIR "
+                              "(a `worldjepa pretrain` run folder)")
+
 
 def check_world_model(cfg: WorldModelConfig) -> WorldModelConfig:
-    choices = {
-        "model.form": (cfg.model.form, ("compact", "patch")),
-        "objective.loss": (cfg.objective.loss, ("mse", "l1")),
-        "plan.solver": (cfg.plan.solver, ("cem", "mppi", "gd")),
-        "plan.energy": (cfg.plan.energy, ("l2", "l1")),
-        "plan.weights": (cfg.plan.weights, ("last", "ramp")),
-        "plan.precision": (cfg.plan.precision, ("fp32", "bf16")),
-        "optim.schedule": (cfg.optim.schedule, ("cosine", "constant")),
-        "train.precision": (cfg.train.precision, ("fp32", "bf16")),
-    }
-    _check_choices(choices)
-    if cfg.image_size % cfg.model.patch_size:
-        raise ConfigError(f"image_size={cfg.image_size} is not divisible by model.patch_size={cfg.model.patch_size}")
-    if cfg.data.window < 2:
-        raise ConfigError(f"data.window must be at least 2 (a context frame and a predicted one), got {cfg.data.window}")
-    if cfg.objective.rollout_steps > cfg.data.window - 1:
-        raise ConfigError(f"objective.rollout_steps={cfg.objective.rollout_steps} exceeds the {cfg.data.window - 1} "
-                          "predicted frames of a window: raise data.window or lower objective.rollout_steps")
-    if cfg.model.form == "patch" and not cfg.model.encoder_run:
-        raise ConfigError("model.form=patch plans on a frozen pretrained encoder: set model.encoder_run=RUN_DIR "
-                          "(a `worldjepa pretrain` run folder)")
-    p = cfg.plan
-    if p.elites > p.samples:
-        raise ConfigError(f"plan.elites={p.elites} exceeds plan.samples={p.samples}")
-    if p.disagreement < 0:
-        raise ConfigError(f"plan.disagreement must be ≥ 0 (a weight on the ensemble's spread), got {p.disagreement}")
-    if not 1 <= p.execute <= p.horizon:
-        raise ConfigError(f"plan.execute must be between 1 and plan.horizon={p.horizon}, got {p.execute}")
-    for name, value in (("train.steps", cfg.train.steps), ("data.batch_size", cfg.data.batch_size),
-                        ("data.frameskip", cfg.data.frameskip), ("plan.horizon", p.horizon),
-                        ("plan.samples", p.samples), ("plan.iterations", p.iterations)):
-        if value < 1:
-            raise ConfigError(f"{name} must be at least 1, got {value}")
+    check_section(cfg)
     return cfg
 
 
@@ -271,10 +356,10 @@ RECIPES: dict[str, dict[str, Any]] = {
 
 
 def resolve(cfg: PretrainConfig) -> PretrainConfig:
-    """Fill the switches left at None from the recipe and check cross-field constraints."""
+    """Fill the switches left at None from the recipe and check the whole config."""
     cfg = dataclasses.replace(cfg)  # shallow copy of the root; sections are replaced below
     obj, model = dataclasses.replace(cfg.objective), dataclasses.replace(cfg.model)
-    if obj.recipe not in RECIPES:
+    if not isinstance(obj.recipe, str) or obj.recipe not in RECIPES:
         raise ConfigError(_choice_message("objective.recipe", obj.recipe, RECIPES))
     recipe = RECIPES[obj.recipe]
     for key in ("context_loss", "masking", "loss"):
@@ -284,115 +369,79 @@ def resolve(cfg: PretrainConfig) -> PretrainConfig:
         if getattr(model, key) is None:
             setattr(model, key, recipe[key])
     cfg.objective, cfg.model = obj, model
-    _check(cfg)
+    check_section(cfg)
     return cfg
 
 
-def _check(cfg: PretrainConfig) -> None:
-    choices = {
-        "data.source": (cfg.data.source, ("world", "folder")),
-        "objective.regularizer": (cfg.objective.regularizer, ("ema", "sigreg")),
-        "objective.masking": (cfg.objective.masking, ("multiblock3d", "ijepa")),
-        "objective.loss": (cfg.objective.loss, ("l1", "smooth_l1")),
-        "optim.schedule": (cfg.optim.schedule, ("cosine", "constant")),
-        "train.precision": (cfg.train.precision, ("fp32", "bf16")),
-    }
-    _check_choices(choices)
-    if cfg.model.levels not in (1, 4):
-        raise ConfigError(f"model.levels must be 1 (last block) or 4 (deep supervision), got {cfg.model.levels}")
-    d, m, t = cfg.data, cfg.model, cfg.train
-    _check_at_least(1, {"data.image_size": d.image_size, "data.frames": d.frames, "data.frame_step": d.frame_step,
-                        "data.batch_size": d.batch_size, "model.patch_size": m.patch_size,
-                        "model.tubelet_size": m.tubelet_size, "model.depth": m.depth, "model.width": m.width,
-                        "model.heads": m.heads, "model.predictor_depth": m.predictor_depth,
-                        "model.predictor_width": m.predictor_width, "model.predictor_heads": m.predictor_heads,
-                        "train.steps": t.steps, "train.accumulate": t.accumulate, "train.log_every": t.log_every,
-                        "train.checkpoint_every": t.checkpoint_every, "train.max_skips": t.max_skips,
-                        "objective.sigreg_slices": cfg.objective.sigreg_slices,
-                        "objective.min_context": cfg.objective.min_context})
-    _check_at_least(0, {"data.workers": d.workers, "train.threads": t.threads, "optim.warmup_steps": cfg.optim.warmup_steps})
-    from .nn.encoder import sized  # the encoder preset is resolved here so that a bad width fails now
-
-    try:
-        size = sized(m.encoder, m.depth, m.width, m.heads)
-    except ValueError as err:
-        raise ConfigError(f"model.encoder: {err}") from err
-    _check_heads("model", size.width, size.heads)
-    _check_heads("model.predictor", m.predictor_width, m.predictor_heads)
-    if size.depth < m.levels:
-        raise ConfigError(f"model.levels={m.levels} needs at least {m.levels} encoder blocks, got depth {size.depth}")
-    o = cfg.optim
-    for key, value, low, high in (("optim.lr", o.lr, 0.0, math.inf), ("optim.min_lr", o.min_lr, 0.0, math.inf),
-                                  ("optim.start_lr", o.start_lr, 0.0, math.inf),
-                                  ("optim.grad_clip", o.grad_clip, 0.0, math.inf),
-                                  ("train.spike_factor", t.spike_factor, 0.0, math.inf),
-                                  ("objective.lambda_video", cfg.objective.lambda_video, 0.0, math.inf),
-                                  ("objective.lambda_image", cfg.objective.lambda_image, 0.0, math.inf),
-                                  ("objective.sigreg_weight", cfg.objective.sigreg_weight, 0.0, math.inf),
-                                  *[(f"objective.ema[{i}]", v, 0.0, 1.0) for i, v in enumerate(cfg.objective.ema)],
-                                  *[(f"optim.betas[{i}]", v, 0.0, 1.0) for i, v in enumerate(o.betas)],
-                                  *[(f"optim.weight_decay[{i}]", v, 0.0, math.inf)
-                                    for i, v in enumerate(o.weight_decay)]):
-        if not low <= value <= high or not math.isfinite(value):  # also false for NaN
-            raise ConfigError(f"{key} must be a finite number in [{low:g}, {high:g}], got {value}")
-    size, patch = cfg.data.image_size, cfg.model.patch_size
-    if patch <= 0 or size % patch:
-        raise ConfigError(
-            f"data.image_size={size} is not divisible by model.patch_size={patch}: "
-            f"choose an image size that is a multiple of {patch} (e.g. {max(patch, size // patch * patch)})"
-        )
-    if cfg.data.frames % cfg.model.tubelet_size:
-        raise ConfigError(
-            f"data.frames={cfg.data.frames} is not divisible by model.tubelet_size={cfg.model.tubelet_size}"
-        )
-    if not 0.0 <= cfg.data.image_fraction <= 1.0:
-        raise ConfigError(f"data.image_fraction must be in [0, 1], got {cfg.data.image_fraction}")
-    tokens = (size // patch) ** 2  # an image's tokens (a clip has more): masks for both are built
-    if tokens <= cfg.objective.min_context:
-        raise ConfigError(f"{tokens} tokens per image (data.image_size={size}, model.patch_size={patch}) leave nothing "
-                          f"to mask beside objective.min_context={cfg.objective.min_context} visible ones: use larger "
-                          "images or a smaller patch")
-    if cfg.objective.masking == "ijepa" and cfg.data.image_fraction < 1.0:
-        raise ConfigError("objective.masking=ijepa works on images: set data.image_fraction=1.0")
-    if cfg.data.source == "folder" and not cfg.data.path:
-        raise ConfigError("data.source=folder needs data.path=DIR (a folder of images or videos)")
-    for i, m in enumerate(cfg.objective.masks):
-        _check_mask(f"objective.masks[{i}]", m)
+# ----------------------------------------------------------------------------------------------
+# The validator: one for every section of both run kinds
 
 
-def _check_at_least(low: int, values: dict[str, int | None]) -> None:
-    for name, value in values.items():
-        if value is not None and value < low:
-            raise ConfigError(f"{name} must be at least {low}, got {value}")
+def check_section(section: Section, where: str = "") -> None:
+    """Check every field of `section` (and of the sections inside it) against its type, then the
+    section's own rules; the first problem is a ConfigError naming the key."""
+    hints = typing.get_type_hints(type(section), include_extras=True)
+    for f in dataclasses.fields(section):
+        _check_value(hints[f.name], getattr(section, f.name), _join(where, f.name))
+    section.rules(where)
 
 
-def _check_heads(where: str, width: int, heads: int) -> None:
+def _check_value(tp: Any, value: Any, key: str) -> None:
+    bounds = None
+    if typing.get_origin(tp) is Annotated:
+        tp, *extras = typing.get_args(tp)
+        bounds = next((e for e in extras if isinstance(e, Range)), None)
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return
+        return _check_value(next(a for a in args if a is not type(None)), value, key)
+    if origin is Literal:
+        if value not in args or isinstance(value, bool) != any(isinstance(a, bool) for a in args):
+            raise ConfigError(_choice_message(key, value, args))
+        return
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, tp):
+            raise ConfigError(f"{key} must be a {tp.__name__} section, got {value!r}")
+        return check_section(value, key)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key} must be a list, got {value!r}")
+        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis) and len(args) != len(value):
+            raise ConfigError(f"{key} must have {len(args)} values, got {len(value)}: {value!r}")
+        items = [args[0]] * len(value) if (origin is list or args[-1] is Ellipsis) else list(args)
+        for i, (item_type, item) in enumerate(zip(items, value)):
+            _check_value(item_type, item, f"{key}[{i}]")
+        return
+    if tp in (int, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (tp is int and not isinstance(value, int)):
+            raise ConfigError(f"{key} must be {'an integer' if tp is int else 'a number'}, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{key} must be a finite number, got {value}")
+        if bounds is not None and not bounds.holds(value):
+            raise ConfigError(f"{key} must be {bounds.text()}, got {value}")
+        return
+    if not isinstance(value, tp):
+        raise ConfigError(f"{key} must be of type {tp.__name__}, got {value!r}")
+
+
+def _ordered(key: str, pair: tuple) -> None:
+    low, high = pair
+    if low > high:
+        raise ConfigError(f"{key} must be [low, high] with low ≤ high, got [{low}, {high}]")
+
+
+def _check_heads(width_key: str, width: int, heads_key: str, heads: int, source: str = "") -> None:
     """Attention splits the width into heads; 3D-RoPE needs an even head size of at least 6."""
     if width % heads or (width // heads) % 2 or width // heads < 6:
-        raise ConfigError(f"{where} width {width} with {heads} heads: the width must split into heads of an even "
-                          f"size ≥ 6 (e.g. width {heads * max(6, (width // heads + 1) // 2 * 2)})")
-
-
-def _check_mask(where: str, m: MaskConfig) -> None:
-    if m.num_blocks < 1:
-        raise ConfigError(f"{where}.num_blocks must be at least 1, got {m.num_blocks}")
-    for key, upper in (("spatial_scale", 1.0), ("temporal_scale", 1.0), ("aspect_ratio", math.inf)):
-        low, high = getattr(m, key)
-        if not 0.0 < low <= high <= upper:  # also false for NaN
-            bound = "≤ 1" if upper == 1.0 else "finite"
-            raise ConfigError(f"{where}.{key} must be [low, high] with 0 < low ≤ high, {bound}; got [{low}, {high}]")
-
-
-def _check_choices(choices: dict[str, tuple[Any, tuple]]) -> None:
-    """{key: (value, allowed values)} → ConfigError naming the closest allowed value."""
-    for key, (value, allowed) in choices.items():
-        if value not in allowed:
-            raise ConfigError(_choice_message(key, value, allowed))
+        given = f" (from {source})" if source else ""
+        raise ConfigError(f"{width_key}={width} with {heads_key}={heads}{given}: the width must split into heads of "
+                          f"an even size ≥ 6 (e.g. {width_key}={heads * max(6, (width // heads + 1) // 2 * 2)})")
 
 
 def _choice_message(key: str, value: Any, allowed) -> str:
     allowed = list(allowed)
-    close = difflib.get_close_matches(str(value), allowed, n=1)
+    close = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""
     return f"{key}={value!r} is not one of {allowed}{hint}"
 
@@ -434,6 +483,8 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
             return None
         inner = [a for a in args if a is not type(None)]
         return _coerce(inner[0], value, where)
+    if origin is Literal:  # membership is checked by check_section, with the closest choice named
+        return value
     if dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
             return value

@@ -17,7 +17,7 @@ import torch
 from .config import PretrainConfig, from_dict, resolve, save_yaml, to_dict
 from .data.batches import BatchSource
 from .data.folder import FolderBatches
-from .nn.encoder import Encoder, ViTSize, sized
+from .nn.encoder import Encoder
 from .nn.predictor import MaskedPredictor
 from .ssl.objective import MaskedLatentPrediction
 from .train.checkpoint import checkpoint_path, load_checkpoint, load_module, require_kind
@@ -25,14 +25,9 @@ from .train.trainer import Trainer
 from .worlds.batches import WorldBatches
 
 
-def encoder_size(cfg: PretrainConfig) -> ViTSize:
-    m = cfg.model
-    return sized(m.encoder, m.depth, m.width, m.heads)
-
-
 def build_encoder(cfg: PretrainConfig) -> Encoder:
     m = cfg.model
-    return Encoder(encoder_size(cfg), m.patch_size, m.tubelet_size, separate_tokenizers=m.separate_tokenizers,
+    return Encoder(m.size(), m.patch_size, m.tubelet_size, separate_tokenizers=m.separate_tokenizers,
                    levels=m.levels)
 
 

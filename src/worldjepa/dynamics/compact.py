@@ -1,4 +1,4 @@
-"""The compact world model (LeWM form; methods.md §5.3): one latent vector per frame, trained end to end.
+"""The compact world model (LeWM form; docs/methods.md §5.3): one latent vector per frame, trained end to end.
 
     frame ─► ViT (image tokenizer, 3D-RoPE) ─► patch tokens ─► per-token Linear to c channels ─► flatten
           ─► Linear ─► BatchNorm ─► GELU ─► Linear ─► z ∈ R^D

@@ -16,7 +16,6 @@ from torch import Tensor, nn
 from ..config import WorldModelConfig, check_world_model, from_dict, save_yaml, to_dict
 from ..data.batches import to_tensor
 from ..data.episodes import EpisodeBatches, EpisodeStore, StoreMeta
-from ..nn.encoder import sized
 from ..device import autocast, resolve_device
 from ..train.checkpoint import checkpoint_path, load_checkpoint, load_module, require_kind
 from ..train.trainer import Trainer
@@ -103,7 +102,7 @@ def build_objective(cfg: WorldModelConfig, meta: StoreMeta) -> WorldModelObjecti
     action_dim = meta.action_dim * cfg.data.frameskip
     proprio_dim = meta.proprio_dim if m.use_proprio else 0
     if m.form == "compact":
-        encoder = FrameEncoder(sized(m.encoder, m.depth, m.width, m.heads), m.patch_size, cfg.image_size, m.token_dim, m.projector_hidden, m.latent_dim)
+        encoder = FrameEncoder(m.size(), m.patch_size, cfg.image_size, m.token_dim, m.projector_hidden, m.latent_dim)
         predictor = ActionPredictor(m.latent_dim, action_dim, m.predictor_width, m.predictor_depth, m.predictor_heads,
                                     proprio_dim)
         return WorldModelObjective(encoder, predictor, cfg.objective, False, m.use_proprio, cfg.train.seed)

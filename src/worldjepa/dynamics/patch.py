@@ -1,4 +1,4 @@
-"""The V-JEPA 2-AC predictor (methods.md §3.7): a block-causal transformer over patch tokens.
+"""The V-JEPA 2-AC predictor (docs/methods.md §3.7): a block-causal transformer over patch tokens.
 
 Per time step k the sequence holds the token group [a_k, s_k (if proprio), z_k's N patch tokens]; a
 token of step k attends to every token of steps ≤ k (full attention inside a step, nothing later),

@@ -7,10 +7,14 @@ pixel of the patch, not one value per patch, keeps the error in pixels, as NYUv2
 
 Depth: clips of the built-in world with their depth maps, from seeds that training never uses; the
 score is the RMSE of predicted depth over all pixels, for the encoder, for raw pixels through the same
-probe, and for the constant mean depth.
+probe, and for the constant mean depth. `DepthTask` is the suite's task (eval/tasks.py): clips → frozen
+features (cached) → probe → RMSE, and depth.png (frames, true depth, the probe's depth).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -18,9 +22,15 @@ from torch import Tensor
 
 from ..config import WorldConfig
 from ..data.batches import seed_for
+from ..plots import pyplot, save_figure
 from ..worlds.balls import BallWorld
-from .probes import RidgeProbe, fit_ridge
 from .metrics import rmse
+from .probes import RidgeProbe, fit_ridge
+from .state_probe import pixel_grid
+from .tasks import Row, RunKind, fmt
+
+if TYPE_CHECKING:
+    from .suite import EvalContext
 
 DEPTH_STREAM = 7_778  # seeds disjoint from training and from the state probe's
 
@@ -62,3 +72,49 @@ def depth_rmse(train_features: Tensor, train_depth: np.ndarray, test_features: T
     probe = fit_dense(train_features, to_patches(train_depth, patch, tubelet))
     pred = from_patches(predict_dense(probe, test_features).float(), patch, tubelet)
     return rmse(pred.numpy(), test_depth), pred
+
+
+class DepthTask:
+    """Depth of held-out clips from frozen features; raw pixels and the mean depth as references."""
+
+    name = "depth"
+    kind: RunKind = "pretrain"
+    needs_labels = False
+
+    def run(self, ctx: EvalContext) -> dict[str, Any]:
+        cfg = ctx.cfg
+        d, patch, tubelet, seed = cfg.data, cfg.model.patch_size, cfg.model.tubelet_size, cfg.train.seed
+        n, m = ctx.size.probe_clips, ctx.size.test_clips
+        train = depth_clips(d.world, d.image_size, n, d.frames, seed, 0)
+        test = depth_clips(d.world, d.image_size, m, d.frames, seed, 1)
+        f_train = ctx.features("depth-train", f"{n}", train.frames)
+        f_test = ctx.features("depth-test", f"{m}", test.frames)
+        score, pred = depth_rmse(f_train, train.depth, f_test, test.depth, patch, tubelet)
+        pixels, _ = depth_rmse(pixel_grid(train.frames, patch, tubelet), train.depth,
+                               pixel_grid(test.frames, patch, tubelet), test.depth, patch, tubelet)
+        depth_figure(test.frames[:4], test.depth[:4], pred[:4].numpy(), ctx.out / "depth.png")
+        mean_depth = rmse(np.full_like(test.depth, train.depth.mean()), test.depth)
+        return {"rmse": score, "rmse_pixels": pixels, "rmse_mean_depth": mean_depth,
+                "clips": {"train": n, "test": m}, "probe": "ridge per patch → its t·p·p depth pixels"}
+
+    def rows(self, result: dict[str, Any]) -> list[Row]:
+        return [Row(self.name, "RMSE (lower is better)", fmt(result["rmse"]),
+                    f"pixels {fmt(result['rmse_pixels'])}, mean depth {fmt(result['rmse_mean_depth'])}")]
+
+
+def depth_figure(frames: np.ndarray, true: np.ndarray, pred: np.ndarray, path: Path) -> Path:
+    """Frames [N, T, S, S, 3], true and predicted depth [N, T, S, S] → one column per clip (its first frame)."""
+    plt = pyplot()
+    n = len(frames)
+    fig, axes = plt.subplots(3, n, figsize=(1.8 * n, 5.4), squeeze=False)
+    lo, hi = float(true.min()), float(true.max())  # one colour scale for truth and probe
+    for i in range(n):
+        axes[0, i].imshow(frames[i, 0])
+        axes[1, i].imshow(true[i, 0], vmin=lo, vmax=hi, cmap="magma_r")
+        axes[2, i].imshow(pred[i, 0], vmin=lo, vmax=hi, cmap="magma_r")
+    for ax, label in zip(axes[:, 0], ("frame", "true depth", "probe")):
+        ax.set_ylabel(label, fontsize=8)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return save_figure(fig, path)

@@ -15,7 +15,9 @@ The label file is a CSV with a header row (docs/evaluation.md):
 Videos give one window of the model's clip length (its start drawn with a fixed seed, so every run sees the
 same frames); images go through the image tokenizer.
 Classification reports top-1 accuracy (and class-mean Recall@5 with more than five classes) of the
-linear and attentive probes; regression reports R².
+linear and attentive probes; regression reports R². `LabelsTask` is the suite's task (eval/tasks.py):
+label file → frames → frozen features (computed afresh, not cached) → both
+probes, fitted on the train rows and scored on the test rows; the majority class is the reference.
 """
 
 from __future__ import annotations
@@ -24,11 +26,23 @@ import csv
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import torch
 
 from ..data.folder import load_clip, load_image
 from ..data.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from .anticipation import last_steps_tokens
+from .attentive import fit_attentive
+from .features import patch_features
+from .metrics import class_mean_recall_at_k
+from .probes import fit_ridge, r2_score
+from .state_probe import moment_pool
+from .tasks import Row, RunKind, fmt
+
+if TYPE_CHECKING:
+    from .suite import EvalContext
 
 
 @dataclass
@@ -92,3 +106,51 @@ def load_frames(clips: LabelledClips, image_size: int, frames: int) -> np.ndarra
     if clips.paths[0].suffix.lower() in IMAGE_SUFFIXES:
         return np.stack([load_image(p, image_size) for p in clips.paths])
     return np.stack([load_clip(p, image_size, frames, 1, np.random.default_rng(0)) for p in clips.paths])
+
+
+class LabelsTask:
+    """A user's labelled clips (`--labels FILE`): linear and attentive probes on the pretrained encoder."""
+
+    name = "labels"
+    kind: RunKind = "pretrain"
+    needs_labels = True
+
+    def run(self, ctx: EvalContext) -> dict[str, Any]:
+        cfg, epochs = ctx.cfg, ctx.size.attentive_epochs
+        data = read_labels(ctx.labels)
+        frames = load_frames(data, cfg.data.image_size, cfg.data.frames)
+        features = patch_features(ctx.encoder, frames)
+        tr, te = torch.as_tensor(data.train), torch.as_tensor(~data.train)
+        pooled, tokens = moment_pool(features).flatten(1), last_steps_tokens(features)
+        grid = (min(2, features.shape[1]), *features.shape[2:4])
+        seed = cfg.train.seed
+        if data.classes is None:
+            y = torch.as_tensor(data.values, dtype=torch.float32)[:, None]
+            linear = fit_ridge(pooled[tr], y[tr]).predict(pooled[te]).float()
+            attentive = fit_attentive(tokens[tr], y[tr], "regression", epochs=epochs, seed=seed,
+                                      grid=grid).predict(tokens[te])
+            scores = {"linear": {"r2": r2_score(y[te], linear)}, "attentive": {"r2": r2_score(y[te], attentive)}}
+        else:
+            onehot = torch.nn.functional.one_hot(torch.as_tensor(data.values), len(data.classes)).float()
+            linear = fit_ridge(pooled[tr], onehot[tr]).predict(pooled[te]).float()
+            attentive = fit_attentive(tokens[tr], onehot[tr], "multilabel", epochs=epochs, seed=seed,
+                                      grid=grid).predict(tokens[te])
+            truth = onehot[te].numpy()
+            scores = {}
+            for name, pred in (("linear", linear), ("attentive", attentive)):
+                s = {"accuracy": float((pred.argmax(1) == onehot[te].argmax(1)).float().mean())}
+                if len(data.classes) > 5:
+                    s["recall@5"] = class_mean_recall_at_k(pred.numpy(), truth, 5)
+                scores[name] = s
+            majority = np.bincount(data.values[data.train], minlength=len(data.classes)).argmax()
+            scores["majority_class"] = {"accuracy": float((data.values[~data.train] == majority).mean())}
+        return {**scores, "file": str(ctx.labels), "classes": data.classes,
+                "clips": {"train": int(data.train.sum()), "test": int((~data.train).sum())}}
+
+    def rows(self, result: dict[str, Any]) -> list[Row]:
+        rows = []
+        for metric in result["linear"]:  # accuracy [and recall@5], or r2
+            ref = f"majority class {fmt(result['majority_class']['accuracy'])}" if metric == "accuracy" else ""
+            rows.append(Row(self.name, f"{metric} linear / attentive",
+                            f"{fmt(result['linear'][metric])} / {fmt(result['attentive'][metric])}", ref))
+        return rows

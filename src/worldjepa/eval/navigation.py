@@ -7,18 +7,28 @@ first frame is encoded, the predictor is fed its own predictions under the episo
 agent's position (the first two state values) from every predicted latent. Scores are ATE and RTE
 (metrics.py) in world units (the arena is 1 wide), beside two references: the probe on the real frames'
 latents (the floor the read-out itself sets) and standing still at the start position.
+`NavigationTask` is the suite's task (eval/tasks.py): the world model of a `train-wm` run → these errors,
+and navigation.png (the error after each model step).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from ..dynamics.protocol import WorldModel
+from ..plots import pyplot, save_figure
 from ..worlds import make_world
 from ..worlds.collect import rollouts
 from .metrics import ate, rte
 from .probes import fit_ridge
+from .tasks import Row, RunKind, fmt
+
+if TYPE_CHECKING:
+    from .suite import EvalContext
 
 NAVIGATION_SEED = 20_261  # episode seeds no `worldjepa collect` default uses
 
@@ -67,3 +77,41 @@ def navigation_errors(model: WorldModel, world_name: str, image_size: int, frame
         "ate_by_step": per_step.tolist(), "horizon": horizon, "frameskip": frameskip,
         "episodes": {"probe": train_episodes, "test": test_episodes},
     }
+
+
+class NavigationTask:
+    """Open-loop position error of a world model on held-out episodes of its own world."""
+
+    name = "navigation"
+    kind: RunKind = "world-model"
+    needs_labels = False
+
+    def run(self, ctx: EvalContext) -> dict[str, Any]:
+        from ..dynamics.model import load_world_model
+
+        model, cfg, smeta = load_world_model(ctx.checkpoint, device=ctx.device)
+        n = ctx.size.navigation_episodes
+        result = navigation_errors(model, smeta.world, cfg.image_size, cfg.data.frameskip,
+                                   train_episodes=n, test_episodes=max(2, n // 2))
+        navigation_figure(result, ctx.out / "navigation.png")
+        return {"world": smeta.world, **result}
+
+    def rows(self, result: dict[str, Any]) -> list[Row]:
+        r = result
+        return [Row(self.name, f"ATE / RTE, {r['horizon']} steps open loop", f"{fmt(r['ate'])} / {fmt(r['rte'])}",
+                    f"real frames {fmt(r['ate_real_frames'])} / {fmt(r['rte_real_frames'])}, standing still "
+                    f"{fmt(r['ate_standing_still'])} / {fmt(r['rte_standing_still'])}")]
+
+
+def navigation_figure(result: dict[str, Any], path: Path) -> Path:
+    """The open-loop position error after each model step, against the read-out of real frames."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    steps = np.arange(1, result["horizon"] + 1)
+    ax.plot(steps, result["ate_by_step"], marker="o", label="open-loop prediction")
+    ax.axhline(result["ate_real_frames"], color="tab:green", ls="--", label="read-out of real frames")
+    ax.set_xlabel(f"model step ({result['frameskip']} actions each)")
+    ax.set_ylabel("position error (arena widths)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return save_figure(fig, path)

@@ -16,12 +16,14 @@ encoder to store motion inside one tubelet when its predictor can infer motion f
 Targets are the balls' centres (x, y) and velocities (vx, vy), averaged over the window's frames, in a
 fixed ball order (ball k has colour k, so identities are visible). Probe-train and probe-test clips
 come from seeds that training never uses. Raw pixels, laid out on the same token grid, go through the
-same probe as a reference.
+same probe as a reference. `StateTask` is the suite's task (eval/tasks.py): R² of positions and
+velocities, from frozen features (cached) and from pixels.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -33,6 +35,10 @@ from ..nn.encoder import Encoder
 from ..worlds.balls import BallWorld, Clips
 from .features import patch_features
 from .probes import probe_r2
+from .tasks import Row, RunKind, fmt
+
+if TYPE_CHECKING:
+    from .suite import EvalContext
 
 PROBE_STREAM = 7_777  # seed stream disjoint from training batches
 
@@ -111,3 +117,33 @@ def pixel_probe_r2(train: StateProbeData, test: StateProbeData, patch: int, tube
     x_train = probe_inputs(pixel_grid(train.clips.frames, patch, tubelet), probe)
     x_test = probe_inputs(pixel_grid(test.clips.frames, patch, tubelet), probe)
     return _r2(x_train, train, x_test, test)
+
+
+class StateTask:
+    """Ball positions and velocities from frozen features (moment-pooled ridge); raw pixels as the reference."""
+
+    name = "state"
+    kind: RunKind = "pretrain"
+    needs_labels = False
+
+    def run(self, ctx: EvalContext) -> dict[str, Any]:
+        cfg = ctx.cfg
+        d, patch, tubelet, seed = cfg.data, cfg.model.patch_size, cfg.model.tubelet_size, cfg.train.seed
+        n, m = ctx.size.probe_clips, ctx.size.test_clips
+        train = probe_clips(d.world, d.image_size, n, d.frames, tubelet, seed, 0)
+        test = probe_clips(d.world, d.image_size, m, d.frames, tubelet, seed, 1)
+        targets = lambda data: {"position": data.positions, "velocity": data.velocities}  # noqa: E731
+        out = {}
+        for source, (x_train, x_test) in {
+            "encoder": (ctx.features("state-train", f"{n}", train.clips.frames),
+                        ctx.features("state-test", f"{m}", test.clips.frames)),
+            "pixels": (pixel_grid(train.clips.frames, patch, tubelet), pixel_grid(test.clips.frames, patch, tubelet)),
+        }.items():
+            r2 = probe_r2(probe_inputs(x_train), targets(train), probe_inputs(x_test), targets(test))
+            suffix = "" if source == "encoder" else "_pixels"
+            out.update({f"position_r2{suffix}": r2["position"], f"velocity_r2{suffix}": r2["velocity"]})
+        return {**out, "clips": {"train": n, "test": m}}
+
+    def rows(self, result: dict[str, Any]) -> list[Row]:
+        return [Row(self.name, f"{quantity} R²", fmt(result[f"{quantity}_r2"]),
+                    f"pixels {fmt(result[f'{quantity}_r2_pixels'])}") for quantity in ("position", "velocity")]

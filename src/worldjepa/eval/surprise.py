@@ -14,11 +14,16 @@ is scored too (a violation is one moment; the mean also weighs everything else t
 A reference that learns nothing: `PixelCopy` predicts the last slab as a copy of the frame before it, in
 pixels. It says whether a violation is visible at all in the frames, and a JEPA that scores below it has
 not learned the dynamics the violation breaks.
+
+`SurpriseTask` is the suite's task (eval/tasks.py): for each violation of eval/voe.py, pairs of clips twice
+the model's clip length → both models' surprise → pair and quadruplet accuracy, and surprise.png (the
+mean surprise of possible and impossible clips around the event).
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
@@ -26,7 +31,13 @@ from torch import Tensor
 
 from ..data.batches import to_tensor
 from ..device import autocast
+from ..plots import pyplot, save_figure
 from ..ssl.losses import level_norm
+from .tasks import Row, RunKind, fmt
+from .voe import VIOLATIONS, voe_pairs
+
+if TYPE_CHECKING:
+    from .suite import EvalContext
 
 PredictTarget = Callable[[np.ndarray], tuple[Tensor, Tensor]]  # windows [B, F, ...] → (pred, target)
 
@@ -127,3 +138,62 @@ def accuracies(score: dict[str, np.ndarray]) -> dict[str, float]:
     return {"pair": pair_accuracy(score["possible"], score["impossible"]),
             "quadruplet": pair_accuracy(score["possible"] + score["possible_control"],
                                         score["impossible"] + score["impossible_control"])}
+
+
+class SurpriseTask:
+    """Violation of expectation with the pretraining predictor, beside `PixelCopy` and chance (0.50)."""
+
+    name = "surprise"
+    kind: RunKind = "pretrain"
+    needs_labels = False
+
+    def run(self, ctx: EvalContext) -> dict[str, Any]:
+        from ..pretrain import load_objective
+
+        device, d, tubelet, seed = ctx.model_device, ctx.cfg.data, ctx.cfg.model.tubelet_size, ctx.cfg.train.seed
+        objective, cfg = load_objective(ctx.checkpoint)
+        model = JEPASurprise(objective.to(device))
+        frames = 2 * d.frames
+        results = {}
+        for kind in VIOLATIONS:
+            # a hidden ball must come back while the frames before it went out of sight (two at least, to
+            # show its motion) are still in the context of the window that predicts its return
+            pairs = voe_pairs(kind, d.world, d.image_size, ctx.size.voe_pairs, frames=frames, seed=seed,
+                              events=(d.frames, d.frames + 4), max_hidden=d.frames - tubelet - 2)
+            results[kind] = voe_scores(pairs, model, d.frames, tubelet)
+            reference = voe_scores(pairs, PixelCopy(tubelet), d.frames, tubelet)
+            results[kind]["pixel_copy"] = {k: v for k, v in reference.items() if k.endswith("accuracy")}
+        surprise_figure(results, ctx.out / "surprise.png")
+        causal = any(m.causal for m in cfg.objective.masks)
+        return {**results, "mask": "the predictor's causal mask type" if causal else
+                "the predictor's largest mask type (the model has no causal one)", "clip_frames": frames}
+
+    def rows(self, result: dict[str, Any]) -> list[Row]:
+        rows = []
+        for kind in VIOLATIONS:
+            v = result[kind]
+            ref = v.get("pixel_copy")
+            for prefix, label in (("", "mean"), ("peak_", "peak")):
+                if f"{prefix}pair_accuracy" not in v:
+                    continue  # results written before peak scores existed
+                pixels = (f"; pixel copy {fmt(ref[prefix + 'pair_accuracy'], 2)} / "
+                          f"{fmt(ref[prefix + 'quadruplet_accuracy'], 2)}" if ref else "")
+                rows.append(Row(self.name, f"{kind}: pair / quadruplet accuracy ({label} over time)",
+                                f"{fmt(v[prefix + 'pair_accuracy'], 2)} / {fmt(v[prefix + 'quadruplet_accuracy'], 2)}",
+                                f"chance 0.50{pixels}"))
+        return rows
+
+
+def surprise_figure(results: dict[str, dict], path: Path) -> Path:
+    """One panel per violation: mean surprise of the possible and impossible clips against frames from the event."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(results), figsize=(3.2 * len(results), 2.9), squeeze=False)
+    for ax, (kind, r) in zip(axes[0], results.items()):
+        for name, colour in (("possible", "tab:blue"), ("impossible", "tab:red")):
+            ax.plot(r["curve_offsets"], r["curve"][name], marker="o", color=colour, label=name)
+        ax.axvline(0, color="k", lw=0.8, ls="--")
+        ax.set_title(f"{kind}: pair {r['pair_accuracy']:.0%}, quad {r['quadruplet_accuracy']:.0%}", fontsize=9)
+        ax.set_xlabel("frames after the event")
+    axes[0, 0].set_ylabel("surprise (L1 of the prediction)")
+    axes[0, 0].legend(fontsize=8)
+    return save_figure(fig, path)

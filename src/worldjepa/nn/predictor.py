@@ -1,4 +1,4 @@
-"""The masked predictor (V-JEPA 2.1 form; methods.md §4.1–4.2).
+"""The masked predictor (V-JEPA 2.1 form; docs/methods.md §4.1–4.2).
 
 context latents [B, Nc, L·D] ─► fuse MLP (L·D → D → W) ─┐
 mask token of this mask type, at each target position ──┴─► concat [B, Nc+Nt, W] + modality vector

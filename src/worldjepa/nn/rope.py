@@ -1,4 +1,4 @@
-"""3D rotary position embedding (V-JEPA 2 form; methods.md §3.2).
+"""3D rotary position embedding (V-JEPA 2 form; docs/methods.md §3.2).
 
 Each head's dimension d_h is split into three equal segments of d_seg = 2·⌊⌊d_h/3⌋/2⌋ channels for the
 token's (t, h, w) grid position; any leftover channels are not rotated. Inside a segment, channel pairs

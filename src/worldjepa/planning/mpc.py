@@ -52,13 +52,15 @@ class MPCResult:
         """Mean solver time per episode per re-plan (a call for b episodes counts as b plans)."""
         return float(sum(self.plan_seconds) / max(1, sum(self.plan_batch)))
 
-    def summary(self) -> dict[str, float]:
+    def summary(self) -> dict:
         d = np.array([e.final_distance for e in self.episodes])
         return {"episodes": len(self.episodes), "success_rate": self.success_rate,
                 "final_distance_mean": float(d.mean()), "final_distance_median": float(np.median(d)),
                 "steps_mean": float(np.mean([e.steps for e in self.episodes])),
                 "seconds_per_call": float(np.mean(self.plan_seconds)) if self.plan_seconds else 0.0,
-                "seconds_per_plan": self.seconds_per_plan}
+                "seconds_per_plan": self.seconds_per_plan,
+                "per_episode": [{"success": e.success, "final_distance": e.final_distance, "steps": e.steps}
+                                for e in self.episodes]}
 
 
 def shift(plan: torch.Tensor, executed: int, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Latent-prediction losses (methods.md §1.1, §2.1, §4.1–4.2).
+"""Latent-prediction losses (docs/methods.md §1.1, §2.1, §4.1–4.2).
 
 V-JEPA 2.1 dense predictive loss, computed on all L levels at once (levels concatenated along
 channels, so each level weighs equally):

@@ -1,6 +1,6 @@
 """Mask samplers: which tokens the encoder sees (context) and which the predictor must predict.
 
-* `MultiBlockMask` (V-JEPA, methods.md §2.2): the union of `num_blocks` spatial blocks, each a "tube"
+* `MultiBlockMask` (V-JEPA, docs/methods.md §2.2): the union of `num_blocks` spatial blocks, each a "tube"
   over a temporal extent; block size (scale, aspect) is drawn once per batch, positions per sample.
   A causal mask's blocks end at the last time step (the future is predicted from the past).
   With a one-frame grid it is the V-JEPA 2.1 image mask.

@@ -1,4 +1,4 @@
-"""SIGReg: Sketched Isotropic Gaussian Regularisation (LeJEPA; methods.md §5.1).
+"""SIGReg: Sketched Isotropic Gaussian Regularisation (LeJEPA; docs/methods.md §5.1).
 
 The one statistic used everywhere in worldjepa. For embeddings Z [N, K]:
 
