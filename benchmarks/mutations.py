@@ -154,8 +154,10 @@ def main() -> int:
             raise SystemExit(f"the tests of '{m.name}' fail on the unchanged code: fix them first")
         path = SRC / m.file
         original = path.read_text()
+        mutated = original.replace(m.old, m.new)
+        compile(mutated, str(path), "exec")  # a mutation that does not parse would be "caught" for nothing
         try:
-            path.write_text(original.replace(m.old, m.new))
+            path.write_text(mutated)
             still_passes, seconds = run_tests(m.tests)
         finally:
             path.write_text(original)
