@@ -17,7 +17,7 @@ import warnings
 from pathlib import Path
 
 from .config import ConfigError
-from .device import DEVICES
+from .device import DEVICES, resolve_device
 
 USER_ERRORS = (ConfigError, FileNotFoundError, NotADirectoryError, ValueError)
 
@@ -147,8 +147,6 @@ def main(argv: list[str] | None = None) -> int:
         warnings.showwarning = _one_line(args.command)
         try:
             if args.device is not None:  # asked for a device this machine lacks: say so before any work
-                from .device import resolve_device
-
                 resolve_device(args.device)
             return COMMANDS[args.command](args) or 0
         except _user_errors() as err:

@@ -405,12 +405,7 @@ def _check_value(tp: Any, value: Any, key: str) -> None:
             raise ConfigError(f"{key} must be a {tp.__name__} section, got {value!r}")
         return check_section(value, key)
     if origin in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key} must be a list, got {value!r}")
-        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis) and len(args) != len(value):
-            raise ConfigError(f"{key} must have {len(args)} values, got {len(value)}: {value!r}")
-        items = [args[0]] * len(value) if (origin is list or args[-1] is Ellipsis) else list(args)
-        for i, (item_type, item) in enumerate(zip(items, value)):
+        for i, (item_type, item) in enumerate(zip(_item_types(tp, value, key), value)):
             _check_value(item_type, item, f"{key}[{i}]")
         return
     if tp in (int, float):
@@ -423,6 +418,18 @@ def _check_value(tp: Any, value: Any, key: str) -> None:
         return
     if not isinstance(value, tp):
         raise ConfigError(f"{key} must be of type {tp.__name__}, got {value!r}")
+
+
+def _item_types(tp: Any, value: Any, key: str) -> list[Any]:
+    """The type of each item of `value` for a list[T], tuple[T, ...] or tuple[T1, T2, ...] field."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{key} must be a list, got {value!r}")
+    if origin is list or args[-1] is Ellipsis:
+        return [args[0]] * len(value)
+    if len(args) != len(value):
+        raise ConfigError(f"{key} must have {len(args)} values, got {len(value)}: {value!r}")
+    return list(args)
 
 
 def _ordered(key: str, pair: tuple) -> None:
@@ -490,12 +497,7 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
             return value
         return from_dict(tp, value, where)
     if origin in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where} must be a list, got {value!r}")
-        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis) and len(args) != len(value):
-            raise ConfigError(f"{where} must have {len(args)} values, got {len(value)}: {value!r}")
-        item_types = [args[0]] * len(value) if (origin is list or args[-1] is Ellipsis) else list(args)
-        items = [_coerce(t, v, f"{where}[{i}]") for i, (t, v) in enumerate(zip(item_types, value))]
+        items = [_coerce(t, v, f"{where}[{i}]") for i, (t, v) in enumerate(zip(_item_types(tp, value, where), value))]
         return tuple(items) if origin is tuple else items
     if tp is bool:
         if not isinstance(value, bool):

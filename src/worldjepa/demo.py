@@ -52,10 +52,9 @@ def run_demo(out: str | Path = "runs/demo", overrides: list[str] | tuple[str, ..
     train = probe_clips(d.world, d.image_size, probe_train, d.frames, m.tubelet_size, cfg.train.seed, 0)
     test = probe_clips(d.world, d.image_size, probe_test, d.frames, m.tubelet_size, cfg.train.seed, 1)
     where = resolve_device(device or cfg.train.device)
-    pretrained, _ = load_pretrained(out)
+    pretrained = load_pretrained(out)[0].to(where)
     torch.manual_seed(cfg.train.seed + 1)
-    random_init = build_encoder(cfg).eval()
-    pretrained.to(where), random_init.to(where)
+    random_init = build_encoder(cfg).eval().to(where)
     results = {
         "pretrained": state_probe_r2(pretrained, train, test, probe),
         "random_init": state_probe_r2(random_init, train, test, probe),

@@ -82,11 +82,9 @@ class AnticipationTask:
     needs_labels = False
 
     def run(self, ctx: EvalContext) -> dict[str, Any]:
-        cfg = ctx.cfg
-        d, patch, tubelet, seed = cfg.data, cfg.model.patch_size, cfg.model.tubelet_size, cfg.train.seed
-        n, m, h = ctx.size.probe_clips, ctx.size.test_clips, ctx.size.anticipation_horizon
-        train = anticipation_clips(d.world, d.image_size, n, d.frames, h, seed, 0)
-        test = anticipation_clips(d.world, d.image_size, m, d.frames, h, seed, 1)
+        (patch, tubelet), h = ctx.grid, ctx.size.anticipation_horizon
+        n, m, seed = ctx.size.probe_clips, ctx.size.test_clips, ctx.cfg.train.seed
+        train, test = ctx.held_out(anticipation_clips, h)
         y_train = torch.as_tensor(train.labels, dtype=torch.float32)
 
         def scores(pred) -> dict[str, float]:

@@ -82,11 +82,8 @@ class DepthTask:
     needs_labels = False
 
     def run(self, ctx: EvalContext) -> dict[str, Any]:
-        cfg = ctx.cfg
-        d, patch, tubelet, seed = cfg.data, cfg.model.patch_size, cfg.model.tubelet_size, cfg.train.seed
-        n, m = ctx.size.probe_clips, ctx.size.test_clips
-        train = depth_clips(d.world, d.image_size, n, d.frames, seed, 0)
-        test = depth_clips(d.world, d.image_size, m, d.frames, seed, 1)
+        (patch, tubelet), (n, m) = ctx.grid, (ctx.size.probe_clips, ctx.size.test_clips)
+        train, test = ctx.held_out(depth_clips)
         f_train = ctx.features("depth-train", f"{n}", train.frames)
         f_test = ctx.features("depth-test", f"{m}", test.frames)
         score, pred = depth_rmse(f_train, train.depth, f_test, test.depth, patch, tubelet)

@@ -127,11 +127,8 @@ class StateTask:
     needs_labels = False
 
     def run(self, ctx: EvalContext) -> dict[str, Any]:
-        cfg = ctx.cfg
-        d, patch, tubelet, seed = cfg.data, cfg.model.patch_size, cfg.model.tubelet_size, cfg.train.seed
-        n, m = ctx.size.probe_clips, ctx.size.test_clips
-        train = probe_clips(d.world, d.image_size, n, d.frames, tubelet, seed, 0)
-        test = probe_clips(d.world, d.image_size, m, d.frames, tubelet, seed, 1)
+        (patch, tubelet), (n, m) = ctx.grid, (ctx.size.probe_clips, ctx.size.test_clips)
+        train, test = ctx.held_out(probe_clips, tubelet)
         targets = lambda data: {"position": data.positions, "velocity": data.velocities}  # noqa: E731
         out = {}
         for source, (x_train, x_test) in {

@@ -173,6 +173,18 @@ class EvalContext:
             self._cache = FeatureCache(self.out / "features", _identity(self.checkpoint))
         return self._cache
 
+    @property
+    def grid(self) -> tuple[int, int]:
+        """(patch size, tubelet size) of a pretraining run's tokens."""
+        return self.cfg.model.patch_size, self.cfg.model.tubelet_size
+
+    def held_out(self, make: Callable[..., Any], *between: Any) -> tuple[Any, Any]:
+        """(train, test) clips of the run's world from `make(world, image_size, clips, frames, *between,
+        seed, split)`: size.probe_clips and size.test_clips of them, on seeds that training never uses."""
+        d, seed = self.cfg.data, self.cfg.train.seed
+        return tuple(make(d.world, d.image_size, n, d.frames, *between, seed, split)
+                     for split, n in ((0, self.size.probe_clips), (1, self.size.test_clips)))
+
     def features(self, name: str, spec: str, frames: np.ndarray) -> torch.Tensor:
         """The encoder's patch features [B, T', H', W', D] of `frames`, from the cache when `name` was
         computed for the same checkpoint and `spec` (which must say which clips `frames` are)."""

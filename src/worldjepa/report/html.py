@@ -170,11 +170,12 @@ def _health_section(records: list[dict]) -> str:
 
 def write_report(run_dir: str | Path, out: str | Path | None = None, device: str | None = None) -> Path:
     run = Path(run_dir)
-    if not (run / CHECKPOINT).exists() and not (run / "log.jsonl").exists():
+    checkpoint = run / CHECKPOINT
+    if not checkpoint.exists() and not (run / "log.jsonl").exists():
         raise FileNotFoundError(f"{run} is not a run folder (no {CHECKPOINT} or log.jsonl in it)")
     config_text = (run / "config.yaml").read_text() if (run / "config.yaml").exists() else "(no config.yaml)"
-    if (run / CHECKPOINT).exists():
-        world_model = run_kind(read_checkpoint_meta(run / CHECKPOINT), run / CHECKPOINT) == "world-model"
+    if checkpoint.exists():
+        world_model = run_kind(read_checkpoint_meta(checkpoint), checkpoint) == "world-model"
     else:  # a run stopped before its first checkpoint: only its config says what it is
         world_model = "\nplan:" in config_text
     body = [f"<h1>worldjepa run: {html.escape(run.resolve().name)}</h1>",
@@ -187,7 +188,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, device: str
     body.append(image_tag(png, "training curves") if png else "<p>(no log.jsonl entries)</p>")
     body.append(_health_section(records))
 
-    if not world_model and (run / CHECKPOINT).exists():
+    if not world_model and checkpoint.exists():
         body.append("<h2>Patch features</h2><p class=note>first three principal components of the encoder's "
                     "patch features, as RGB, on held-out clips of the built-in world</p>")
         body.append(image_tag(_pca_png(run, device), "PCA of patch features"))
