@@ -10,7 +10,8 @@ from worldjepa.worlds.export import export_world
 
 def test_pretrain_embed_roundtrip(tmp_path, small_overrides, capsys):
     run = tmp_path / "run"
-    assert main(["pretrain", "--config", "tiny-cpu", "--out", str(run), "--quiet", "train.steps=2", *small_overrides]) == 0
+    assert main(["pretrain", "--config", "tiny-cpu", "--out", str(run), "--quiet", "train.steps=2",
+                 "data.image_fraction=0.5", *small_overrides]) == 0  # clips and stills: both tokenizers train
     assert (run / "config.yaml").exists() and (run / "log.jsonl").exists()
     data = tmp_path / "media"
     export_world(data, clips=2, frames=9, seed=0, image_size=32, progress=False)
@@ -52,3 +53,29 @@ def test_user_errors_are_one_line(tmp_path, capsys):
     assert main(["pretrain", "--out", str(tmp_path / "r"), "data.source=folder", f"data.path={empty}"]) == 2
     assert "no images or videos found" in capsys.readouterr().err
     assert main(["embed", str(empty), "--checkpoint", str(tmp_path / "nothing")]) == 2
+
+
+def test_a_run_that_never_trained_its_image_tokenizer_refuses_images(tmp_path, small_overrides, capsys):
+    """V-JEPA 2.1's separate tokenizers: a run on clips only has a random image patch embedding, so an image
+    is refused (one line, saying how to get a trained one) instead of embedded into random features; a run
+    that saw stills, or one whose tokenizer is shared (V-JEPA 2), takes images."""
+    import torch
+    from PIL import Image
+
+    from worldjepa.pretrain import load_pretrained
+
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "still.png")
+    runs = {"clips": [], "stills": ["data.image_fraction=0.5"], "shared": ["objective.recipe=vjepa2"]}
+    for name, extra in runs.items():
+        assert main(["pretrain", "--out", str(tmp_path / name), "--quiet", "train.steps=1", *small_overrides, *extra]) == 0
+    capsys.readouterr()
+    assert main(["embed", str(tmp_path / "still.png"), "--checkpoint", str(tmp_path / "clips"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pretrained on clips only" in err[0] and "data.image_fraction > 0" in err[0]
+    encoder, _ = load_pretrained(tmp_path / "clips")
+    with pytest.raises(ValueError, match="image tokenizer is untrained"):
+        encoder(torch.zeros(1, 3, 32, 32))
+    encoder(torch.zeros(1, 4, 3, 32, 32))  # clips go through the trained video tokenizer
+    for name in ("stills", "shared"):
+        assert main(["embed", str(tmp_path / "still.png"), "--checkpoint", str(tmp_path / name), "--quiet",
+                     "--out", str(tmp_path / f"{name}.st")]) == 0

@@ -318,7 +318,8 @@ def test_eval_on_a_users_labelled_clips(tmp_path, small_overrides):
     from worldjepa.eval.suite import SMALL, evaluate
     from worldjepa.pretrain import pretrain
 
-    cfg = config.load("tiny-cpu", small_overrides + ["train.steps=1", "data.frames=8"])
+    # the labelled files are images: the run must have trained its image tokenizer (stills in its batches)
+    cfg = config.load("tiny-cpu", small_overrides + ["train.steps=1", "data.frames=8", "data.image_fraction=0.5"])
     pretrain(cfg, tmp_path / "run", progress=False)
     (tmp_path / "mine").mkdir()
     labels = _labelled_folder(tmp_path / "mine")

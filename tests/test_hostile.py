@@ -161,7 +161,7 @@ def bad_media_folder(root):
 def test_bad_media_folder_through_embed_and_pretrain(tmp_path, small_overrides):
     data = bad_media_folder(tmp_path / "media")
     assert {p.name for p in data.iterdir()} == BAD | GOOD
-    pre = config.load("tiny-cpu", small_overrides + ["train.steps=2"])
+    pre = config.load("tiny-cpu", small_overrides + ["train.steps=2", "data.image_fraction=0.5"])  # stills too
     pretrain(pre, tmp_path / "model", progress=False)
 
     with warnings.catch_warnings(record=True):

@@ -106,8 +106,10 @@ def test_compact_world_model_loss_is_teacher_forcing_plus_rollout_plus_sigreg():
 
 
 def test_patch_world_model_loss_is_l1_on_layernormed_frozen_features():
-    """V-JEPA 2-AC form: targets are the frozen ViT's patch tokens LayerNorm'ed, the loss is L1 teacher
-    forcing + rollout, no SIGReg, and no gradient reaches the encoder."""
+    """V-JEPA 2-AC form: targets are the frozen ViT's patch tokens of each frame fed as a 2-frame tubelet
+    through the video tokenizer, LayerNorm'ed; predictions are LayerNorm'ed too (`normalize_reps`) before
+    the loss and before being fed back; the loss is L1 teacher forcing + rollout, no SIGReg, and no
+    gradient reaches the encoder."""
     cfg = config.load_world_model("wm-two-rooms", SMALL_WM + ["objective.loss=l1", "objective.rollout_weight=0.5",
                                                               "model.use_proprio=true"])
     torch.manual_seed(0)
@@ -118,11 +120,15 @@ def test_patch_world_model_loss_is_l1_on_layernormed_frozen_features():
     losses = objective.loss(batch, step=0)
     losses.total.backward()
     with torch.no_grad():
-        raw = vit(batch.video.flatten(0, 1))
+        frames = batch.video.flatten(0, 1)
+        raw = vit(torch.stack([frames, frames], dim=1))  # [B·T, 2, 3, S, S]: one tubelet of the frame twice
         z = ((raw - raw.mean(-1, keepdim=True)) / (raw.var(-1, unbiased=False, keepdim=True) + 1e-5).sqrt())
         z = z.unflatten(0, (4, 3))
         tf = predictor(z[:, :-1], batch.actions, batch.proprio[:, :-1])
         ro = _feed_back_with_held_proprio(predictor, z, batch.actions, batch.proprio, 2)
+    for pred in (tf, ro):  # each predicted token has mean 0 and variance 1 over its channels
+        torch.testing.assert_close(pred.mean(-1), torch.zeros(pred.shape[:-1]), rtol=0, atol=1e-5)
+        torch.testing.assert_close(pred.var(-1, unbiased=False), torch.ones(pred.shape[:-1]), rtol=0, atol=1e-2)  # ε = 1e-5
     expected = (tf - z[:, 1:]).abs().mean() + 0.5 * (ro - z[:, 1:3]).abs().mean()
     assert float(losses.total.detach()) == pytest.approx(float(expected), rel=1e-5)
     assert "sigreg" not in losses.parts

@@ -129,6 +129,8 @@ class ModelSize(Section):
     predictor_depth: Positive = 4
     predictor_width: Positive = 192
     predictor_heads: Positive = 3
+    predictor_head_dim: Positive | None = None  # channels per predictor head (None: predictor_width // heads)
+    predictor_mlp: Positive | None = None  # predictor MLP width (None: 4 × predictor_width)
 
     def size(self):
         """The encoder's `ViTSize` (nn/encoder.py): the preset with this section's overrides."""
@@ -143,7 +145,11 @@ class ModelSize(Section):
             raise ConfigError(f"{where}.encoder: {err}") from err
         source = f"{where}.encoder={self.encoder}" + (" with overrides" if (self.width, self.heads) != (None, None) else "")
         _check_heads(f"{where}.width", size.width, f"{where}.heads", size.heads, source)
-        _check_heads(f"{where}.predictor_width", self.predictor_width, f"{where}.predictor_heads", self.predictor_heads)
+        if self.predictor_head_dim is None:
+            _check_heads(f"{where}.predictor_width", self.predictor_width, f"{where}.predictor_heads",
+                         self.predictor_heads)
+        elif self.predictor_head_dim % 2 or self.predictor_head_dim < 6:  # 3D-RoPE rotates pairs in 3 axes
+            raise ConfigError(f"{where}.predictor_head_dim must be even and at least 6, got {self.predictor_head_dim}")
 
 
 @dataclass
@@ -172,6 +178,10 @@ def _vjepa_masks() -> list[MaskConfig]:
     return [MaskConfig(8, (0.15, 0.15)), MaskConfig(2, (0.7, 0.7))]
 
 
+def _image_masks() -> list[MaskConfig]:
+    return [MaskConfig(10, (0.15, 0.15))]  # the released V-JEPA 2.1 image mask: one mask of 10 blocks × 0.15
+
+
 @dataclass
 class ObjectiveConfig(Section):
     recipe: Literal["vjepa2.1", "vjepa2", "ijepa"] = "vjepa2.1"  # fills every switch left at None
@@ -182,15 +192,17 @@ class ObjectiveConfig(Section):
     lambda_video: NonNegative = 0.5
     lambda_image: NonNegative = 0.7
     lambda_warmup: tuple[Annotated[int, Range(-1)], Annotated[int, Range(-1)]] = (-1, -1)  # steps where λ ramps 0 → λ; -1: 5% → 10% of the run
-    masks: list[MaskConfig] = field(default_factory=_vjepa_masks)
+    masks: list[MaskConfig] = field(default_factory=_vjepa_masks)  # clips' mask types
+    image_masks: list[MaskConfig] = field(default_factory=_image_masks)  # stills' mask types (multiblock3d masking)
     min_context: Positive = 4  # masks leaving fewer visible tokens are resampled
     ema: tuple[Fraction, Fraction] = (0.99925, 0.99925)  # teacher momentum at start and end of the run
     sigreg_weight: NonNegative = 0.05
     sigreg_slices: Positive = 256
 
     def rules(self, where: str) -> None:
-        if not self.masks:
-            raise ConfigError(f"{where}.masks needs at least one mask, e.g. [{{num_blocks: 8, spatial_scale: [0.15, 0.15]}}]")
+        for key in ("masks", "image_masks"):
+            if not getattr(self, key):
+                raise ConfigError(f"{where}.{key} needs at least one mask, e.g. [{{num_blocks: 8, spatial_scale: [0.15, 0.15]}}]")
 
 
 @dataclass

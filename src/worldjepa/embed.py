@@ -50,6 +50,11 @@ def embed(path: str | Path, checkpoint: str | Path, out: str | Path, pool: str =
     stride = stride or length
     path = Path(path)
     videos, images = list_media(path)
+    if images:  # refused before any work: a run that never trained its image tokenizer embeds no image
+        try:
+            encoder.require_image_tokenizer()
+        except ValueError as err:
+            raise ValueError(f"{path} holds {len(images)} image file(s): {err}") from None
     root = path if path.is_dir() else path.parent
     tensors, index, skipped = {}, {}, []
     for file in tqdm(sorted(videos + images), disable=not progress, unit="file"):

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from .config import PretrainConfig, from_dict, resolve, save_yaml, to_dict
-from .data.batches import BatchSource
+from .data.batches import MediaSource
 from .data.folder import FolderBatches
 from .nn.encoder import Encoder
 from .nn.predictor import MaskedPredictor
@@ -42,13 +42,14 @@ def build_objective(cfg: PretrainConfig) -> MaskedLatentPrediction:
     encoder = build_encoder(cfg)
     m = cfg.model
     predictor = MaskedPredictor(encoder.dim, m.levels, m.predictor_width, m.predictor_depth, m.predictor_heads,
-                                num_mask_types=max(1, len(cfg.objective.masks)))
+                                num_mask_types=max(1, len(cfg.objective.masks), len(cfg.objective.image_masks)),
+                                head_dim=m.predictor_head_dim, mlp_hidden=m.predictor_mlp)
     video_grid, image_grid = token_grids(cfg)
     return MaskedLatentPrediction(encoder, predictor, cfg.objective, video_grid, image_grid, cfg.train.steps,
                                   seed=cfg.train.seed)
 
 
-def build_source(cfg: PretrainConfig) -> BatchSource:
+def build_source(cfg: PretrainConfig) -> MediaSource:
     if cfg.data.source == "world":
         return WorldBatches(cfg.data, seed=cfg.train.seed)
     return FolderBatches(cfg.data, seed=cfg.train.seed)
@@ -66,33 +67,43 @@ def pretrain(cfg: PretrainConfig, out: str | Path, resume: bool = True, progress
     source = build_source(cfg)  # fails early on an empty or missing data folder
     objective = build_objective(cfg)
     save_yaml(cfg, out / "config.yaml")
-    trainer = Trainer(objective, source, cfg.optim, cfg.train, out, kind="pretrain", config=to_dict(cfg),
-                      progress=progress, workers=cfg.data.workers)
+    # what the batches hold, so that loaders know whether the image tokenizer was ever trained
+    trained_on = {"clips": source.num_videos > 0, "images": source.num_images > 0}
+    trainer = Trainer(objective, source, cfg.optim, cfg.train, out, kind="pretrain",
+                      config={**to_dict(cfg), "trained_on": trained_on}, progress=progress, workers=cfg.data.workers)
     return trainer.fit(resume=resume, until=until)
 
 
 def load_pretrained(run_dir: str | Path, which: str = "features") -> tuple[Encoder, PretrainConfig]:
     """The encoder of a run folder (or checkpoint file), on the CPU. `which`: "features" (the EMA teacher
     when the run has one, the encoder otherwise) or "student"."""
-    tensors, cfg = _read_run(run_dir)
+    tensors, cfg, images_trained = _read_run(run_dir)
     encoder = build_encoder(cfg)
     has_teacher = any(k.startswith("objective.teacher.") for k in tensors)
     prefix = "objective.teacher.module" if which == "features" and has_teacher else "objective.encoder"
     load_module(encoder, tensors, prefix)
+    encoder.images_trained = images_trained
     return encoder.eval(), cfg
 
 
 def load_objective(run_dir: str | Path) -> tuple[MaskedLatentPrediction, PretrainConfig]:
     """The whole pretraining objective of a run (encoder, predictor and teacher) with its weights, for
     evaluations that use the predictor (intuitive-physics surprise)."""
-    tensors, cfg = _read_run(run_dir)
+    tensors, cfg, images_trained = _read_run(run_dir)
     objective = build_objective(cfg)
     load_module(objective, tensors, "objective")
+    objective.encoder.images_trained = images_trained
     return objective.eval(), cfg
 
 
-def _read_run(run_dir: str | Path) -> tuple[dict[str, torch.Tensor], PretrainConfig]:
+def _read_run(run_dir: str | Path) -> tuple[dict[str, torch.Tensor], PretrainConfig, bool]:
+    """(tensors, resolved config, whether the image tokenizer was trained) of a pretraining run."""
     path = checkpoint_path(run_dir)
     tensors, meta = load_checkpoint(path)
     require_kind(meta, "pretrain", path)
-    return tensors, resolve(from_dict(PretrainConfig, meta["config"]))
+    config = dict(meta["config"])
+    trained_on = config.pop("trained_on", None)
+    cfg = resolve(from_dict(PretrainConfig, config))
+    # runs written before `trained_on` was recorded: a still image was in the batches iff image_fraction > 0
+    images = trained_on["images"] if trained_on is not None else cfg.data.image_fraction > 0
+    return tensors, cfg, images or not cfg.model.separate_tokenizers  # a shared tokenizer learns from clips

@@ -44,6 +44,13 @@ class BatchSource(Protocol):
     def batch(self, step: int, micro: int = 0) -> Batch: ...
 
 
+class MediaSource(BatchSource, Protocol):
+    """A pretraining source: how many clips and stills each of its batches holds."""
+
+    num_videos: int
+    num_images: int
+
+
 def seed_for(*keys: int) -> int:
     """A well-mixed 63-bit seed from integer keys (run seed, step, micro-batch, stream)."""
     return int(np.random.SeedSequence([int(k) & 0xFFFFFFFF for k in keys]).generate_state(2, np.uint64)[0] >> 1)

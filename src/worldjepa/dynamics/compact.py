@@ -47,12 +47,13 @@ def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
 class AdaLNBlock(nn.Module):
     """Pre-norm transformer block whose norms are modulated by a condition (DiT's AdaLN-zero)."""
 
-    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0):
+    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0, head_dim: int | None = None,
+                 mlp_hidden: int | None = None):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, elementwise_affine=False)
-        self.attn = Attention(dim, heads)
+        self.attn = Attention(dim, heads, head_dim)
         self.norm2 = nn.LayerNorm(dim, elementwise_affine=False)
-        hidden = int(dim * mlp_ratio)
+        hidden = mlp_hidden or int(dim * mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
         self.modulation = nn.Sequential(nn.SiLU(), nn.Linear(dim, 6 * dim))
 
@@ -74,19 +75,19 @@ class AdaLNBlock(nn.Module):
         (the training rollout and the gradient planner need them); fused multiply-adds keep the number of
         small ops down, which is what a CPU planner pays for at this size."""
         s1, c1, g1, s2, c2, g2 = (m[:, t:t + 1] for m in mod)
-        B, _, W = x.shape
-        heads = self.attn.heads
+        B = x.shape[0]
+        heads, d = self.attn.heads, self.attn.head_dim
         h = torch.addcmul(s1, self.norm1(x), c1)
-        q, k, v = self.attn.qkv(h).view(B, 1, 3, heads, W // heads).permute(2, 0, 3, 1, 4).unbind(0)
+        q, k, v = self.attn.qkv(h).view(B, 1, 3, heads, d).permute(2, 0, 3, 1, 4).unbind(0)
         keys.append(apply_rope(k, rope))
         values.append(v)
-        q = apply_rope(q, rope) * (W // heads) ** -0.5
+        q = apply_rope(q, rope) * d ** -0.5
         # one query against ≤ H keys: products and sums beat (batched) matmul kernels at this size
         weights = torch.cat([(q * key).sum(-1, keepdim=True) for key in keys], dim=2).softmax(2)  # [B, heads, t+1, 1]
         mixed = weights[:, :, :1] * values[0]
         for s, value in enumerate(values[1:], 1):
             mixed = torch.addcmul(mixed, weights[:, :, s:s + 1], value)
-        out = self.attn.proj(mixed.reshape(B, 1, W))
+        out = self.attn.proj(mixed.reshape(B, 1, heads * d))
         x = torch.addcmul(x, g1, out)
         return torch.addcmul(x, g2, self.mlp(torch.addcmul(s2, self.norm2(x), c2)))
 
@@ -94,15 +95,17 @@ class AdaLNBlock(nn.Module):
 class ActionPredictor(nn.Module):
     """(z [B, T, D], actions [B, T, A'], proprio [B, T, P] | None) → ẑ [B, T, D], ẑ_t predicting z_{t+1}."""
 
-    def __init__(self, latent_dim: int, action_dim: int, width: int, depth: int, heads: int, proprio_dim: int = 0):
+    def __init__(self, latent_dim: int, action_dim: int, width: int, depth: int, heads: int, proprio_dim: int = 0,
+                 head_dim: int | None = None, mlp_hidden: int | None = None):
         super().__init__()
         self.action_dim, self.proprio_dim = action_dim, proprio_dim
         self.inp = nn.Linear(latent_dim + proprio_dim, width)
         self.action = nn.Sequential(nn.Linear(action_dim, width), nn.SiLU(), nn.Linear(width, width))
-        self.blocks = nn.ModuleList(AdaLNBlock(width, heads) for _ in range(depth))
+        self.blocks = nn.ModuleList(AdaLNBlock(width, heads, head_dim=head_dim, mlp_hidden=mlp_hidden)
+                                    for _ in range(depth))
         self.norm = nn.LayerNorm(width)
         self.out = nn.Linear(width, latent_dim)
-        self.head_dim = width // heads
+        self.head_dim = head_dim or width // heads
         init_vit_(self, self.blocks)
         for block in self.blocks:  # AdaLN-zero: every block starts as the identity
             nn.init.zeros_(block.modulation[1].weight)

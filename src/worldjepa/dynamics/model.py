@@ -82,14 +82,18 @@ class JEPAWorldModel:
 
 
 class FrozenPatchEncoder(nn.Module):
-    """A pretrained ViT's patch features, LayerNorm'ed (V-JEPA 2-AC `normalize_reps`)."""
+    """A pretrained ViT's patch features of single frames, LayerNorm'ed (V-JEPA 2-AC `normalize_reps`).
+    As in the official V-JEPA 2-AC, a frame goes through the **video** tokenizer as a clip of `tubelet`
+    copies of itself (one tubelet): the video tokenizer is the one every pretraining run trains."""
 
     def __init__(self, vit: nn.Module):
         super().__init__()
         self.vit = vit
 
     def forward(self, images: Tensor) -> Tensor:
-        z = self.vit(images)
+        """[B, 3, S, S] → [B, N, D]."""
+        clip = images[:, None].expand(-1, self.vit.tubelet_size, -1, -1, -1)
+        z = self.vit(clip)
         return F.layer_norm(z, z.shape[-1:])
 
 
@@ -104,14 +108,14 @@ def build_objective(cfg: WorldModelConfig, meta: StoreMeta) -> WorldModelObjecti
     if m.form == "compact":
         encoder = FrameEncoder(m.size(), m.patch_size, cfg.image_size, m.token_dim, m.projector_hidden, m.latent_dim)
         predictor = ActionPredictor(m.latent_dim, action_dim, m.predictor_width, m.predictor_depth, m.predictor_heads,
-                                    proprio_dim)
+                                    proprio_dim, m.predictor_head_dim, m.predictor_mlp)
         return WorldModelObjective(encoder, predictor, cfg.objective, False, m.use_proprio, cfg.train.seed)
     from ..pretrain import load_pretrained
 
     vit, pre = load_pretrained(m.encoder_run)
     side = cfg.image_size // pre.model.patch_size
     predictor = PatchActionPredictor(vit.dim, (side, side), action_dim, m.predictor_width, m.predictor_depth,
-                                     m.predictor_heads, proprio_dim)
+                                     m.predictor_heads, proprio_dim, m.predictor_head_dim, m.predictor_mlp)
     return WorldModelObjective(FrozenPatchEncoder(vit), predictor, cfg.objective, True, m.use_proprio, cfg.train.seed)
 
 

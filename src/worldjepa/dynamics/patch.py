@@ -4,13 +4,15 @@ Per time step k the sequence holds the token group [a_k, s_k (if proprio), z_k's
 token of step k attends to every token of steps ≤ k (full attention inside a step, nothing later),
 so the outputs at step k cannot depend on anything after it. Patch tokens get 3D-RoPE at (k, h, w);
 action and proprio tokens sit at (k, 0, 0), which rotates only their time channels (a zero angle is
-the identity). The outputs of the patch tokens of step k, normalised and mapped back to the encoder
-width, predict z_{k+1}.
+the identity). The outputs of the patch tokens of step k, normalised, mapped back to the encoder width
+and LayerNorm'ed without affine parameters (the official `normalize_reps`: the targets are LayerNorm'ed
+frozen features, and a prediction fed back in a rollout must look like one), predict z_{k+1}.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..nn.rope import rope_tables
@@ -29,16 +31,16 @@ class PatchActionPredictor(nn.Module):
     """(z [B, T, N, D], actions [B, T, A], proprio [B, T, P] | None) → ẑ [B, T, N, D]."""
 
     def __init__(self, latent_dim: int, grid: tuple[int, int], action_dim: int, width: int, depth: int, heads: int,
-                 proprio_dim: int = 0):
+                 proprio_dim: int = 0, head_dim: int | None = None, mlp_hidden: int | None = None):
         super().__init__()
         self.grid, self.action_dim, self.proprio_dim = grid, action_dim, proprio_dim
         self.patches = nn.Linear(latent_dim, width)
         self.action = nn.Linear(action_dim, width)
         self.state = nn.Linear(proprio_dim, width) if proprio_dim else None
-        self.blocks = nn.ModuleList(Block(width, heads) for _ in range(depth))
+        self.blocks = nn.ModuleList(Block(width, heads, head_dim=head_dim, mlp_hidden=mlp_hidden) for _ in range(depth))
         self.norm = nn.LayerNorm(width)
         self.out = nn.Linear(width, latent_dim)
-        self.head_dim = width // heads
+        self.head_dim = head_dim or width // heads
         init_vit_(self, self.blocks)
 
     @property
@@ -66,7 +68,8 @@ class PatchActionPredictor(nn.Module):
         for block in self.blocks:
             x = block(x, rope, mask)
         x = x.reshape(B, T, n, -1)[:, :, e:]
-        return self.out(self.norm(x))
+        out = self.out(self.norm(x))
+        return F.layer_norm(out, out.shape[-1:])  # normalize_reps: predictions live where the targets do
 
     def rollout(self, z0: Tensor, actions: Tensor, proprio: Tensor | None = None) -> Tensor:
         """z0 [B, N, D], actions [B, H, A], proprio [B, H, P] → [B, H, N, D], predictions fed back (no key

@@ -27,7 +27,8 @@ class ViTSize:
     mlp_ratio: float = 4.0
 
 
-# Published widths and depths (ViT-g/G use their papers' MLP widths: 6144 and 8192).
+# Published depths, widths, heads and MLP ratios (V-JEPA 2's vit_large/huge/giant and V-JEPA 2.1's
+# vit_gigantic: 26 heads of 64, MLP 8192; ViT-g's MLP is 6144).
 SIZES: dict[str, ViTSize] = {
     "tiny-cpu": ViTSize(4, 192, 3),
     "tiny": ViTSize(12, 192, 3),
@@ -36,7 +37,7 @@ SIZES: dict[str, ViTSize] = {
     "large": ViTSize(24, 1024, 16),
     "huge": ViTSize(32, 1280, 16),
     "giant": ViTSize(40, 1408, 22, 48 / 11),
-    "gigantic": ViTSize(48, 1664, 16, 64 / 13),
+    "gigantic": ViTSize(48, 1664, 26, 64 / 13),
 }
 
 
@@ -87,7 +88,22 @@ class Encoder(nn.Module):
     def head_dim(self) -> int:
         return self.dim // self.size.heads
 
+    # Whether the image tokenizer was trained: False for a run that saw clips only with separate tokenizers
+    # (its image patch embedding is still random), None when unknown (a fresh encoder); set by the loaders.
+    images_trained: bool | None = None
+
+    def require_image_tokenizer(self) -> None:
+        """Refuse still images when the image tokenizer was never trained (a clear error, not random features)."""
+        if self.images_trained is False:
+            raise ValueError(
+                "this encoder's run was pretrained on clips only (data.image_fraction=0 with separate image and "
+                "video tokenizers), so its image tokenizer is untrained and would give random features: pretrain "
+                "with data.image_fraction > 0 (e.g. 0.25, V-JEPA 2.1's share of images) to use still images, or "
+                "give the image as a clip of repeated frames")
+
     def tokenize(self, obs: Tensor) -> Tokens:
+        if obs.dim() == 4:
+            self.require_image_tokenizer()
         return self.tokenizer(obs)
 
     def forward(self, obs: Tensor, keep: Tensor | None = None, all_levels: bool = False) -> Tensor:

@@ -20,16 +20,18 @@ from .transformer import Block, init_vit_
 
 class MaskedPredictor(nn.Module):
     def __init__(self, enc_dim: int, levels: int = 4, width: int = 384, depth: int = 12, heads: int = 12,
-                 num_mask_types: int = 2, mlp_ratio: float = 4.0):
+                 num_mask_types: int = 2, mlp_ratio: float = 4.0, head_dim: int | None = None,
+                 mlp_hidden: int | None = None):
         super().__init__()
         self.levels, self.enc_dim, self.width, self.heads = levels, enc_dim, width, heads
+        self.head_dim = head_dim or width // heads
         if levels > 1:
             self.fuse = nn.Sequential(nn.Linear(levels * enc_dim, enc_dim), nn.GELU(), nn.Linear(enc_dim, width))
         else:
             self.fuse = nn.Linear(enc_dim, width)
         self.mask_tokens = nn.Parameter(torch.zeros(num_mask_types, width))
         self.modality = nn.Parameter(torch.zeros(2, width))
-        self.blocks = nn.ModuleList(Block(width, heads, mlp_ratio) for _ in range(depth))
+        self.blocks = nn.ModuleList(Block(width, heads, mlp_ratio, head_dim, mlp_hidden) for _ in range(depth))
         self.norm = nn.LayerNorm(width)
         self.target_head = nn.Linear(width, levels * enc_dim)
         self.context_head = nn.Linear(width, levels * enc_dim)
@@ -54,7 +56,7 @@ class MaskedPredictor(nn.Module):
         ctx = self.fuse(z_ctx)
         tgt = self.mask_tokens[mask_type].to(ctx.dtype).expand(B, Nt, -1)
         x = torch.cat([ctx, tgt], dim=1) + self.modality[modality].to(ctx.dtype)
-        rope = rope_tables(torch.cat([pos_ctx, pos_tgt], dim=1), self.width // self.heads)
+        rope = rope_tables(torch.cat([pos_ctx, pos_tgt], dim=1), self.head_dim)
         for block in self.blocks:
             x = block(x, rope)
         x = self.norm(x)

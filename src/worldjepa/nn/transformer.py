@@ -34,29 +34,37 @@ def attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) -> Te
 
 
 class Attention(nn.Module):
-    def __init__(self, dim: int, heads: int):
+    """Multi-head attention of `heads` heads of `head_dim` channels (default dim // heads; LeWM's predictor
+    uses 16 × 64 on a 192-wide stream, so the heads' total may differ from the stream's width)."""
+
+    def __init__(self, dim: int, heads: int, head_dim: int | None = None):
         super().__init__()
-        if dim % heads:
-            raise ValueError(f"width {dim} is not divisible by {heads} heads")
-        self.heads = heads
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.proj = nn.Linear(dim, dim)
+        if head_dim is None:
+            if dim % heads:
+                raise ValueError(f"width {dim} is not divisible by {heads} heads")
+            head_dim = dim // heads
+        self.heads, self.head_dim = heads, head_dim
+        self.qkv = nn.Linear(dim, 3 * heads * head_dim)
+        self.proj = nn.Linear(heads * head_dim, dim)
 
     def forward(self, x: Tensor, rope: Rope = None, mask: Tensor | None = None) -> Tensor:
-        B, N, D = x.shape
-        q, k, v = self.qkv(x).view(B, N, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4).unbind(0)
+        B, N, _ = x.shape
+        q, k, v = self.qkv(x).view(B, N, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
         if rope is not None:
             q, k = apply_rope(q, rope), apply_rope(k, rope)
         out = attention(q, k, v, mask)
-        return self.proj(out.transpose(1, 2).reshape(B, N, D))
+        return self.proj(out.transpose(1, 2).reshape(B, N, self.heads * self.head_dim))
 
 
 class Block(nn.Module):
-    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0):
+    """Pre-norm block; the MLP is `mlp_hidden` wide (default round(dim · mlp_ratio))."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0, head_dim: int | None = None,
+                 mlp_hidden: int | None = None):
         super().__init__()
-        hidden = int(round(dim * mlp_ratio))
+        hidden = mlp_hidden or int(round(dim * mlp_ratio))
         self.norm1 = nn.LayerNorm(dim)
-        self.attn = Attention(dim, heads)
+        self.attn = Attention(dim, heads, head_dim)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
 

@@ -47,7 +47,7 @@ class MaskedLatentPrediction(nn.Module):
         if cfg.masking == "ijepa":
             self.image_masks = [IJEPAMask(image_grid, min_context=cfg.min_context)]
         else:
-            self.image_masks = [MultiBlockMask(image_grid, m, i, cfg.min_context) for i, m in enumerate(cfg.masks)]
+            self.image_masks = [MultiBlockMask(image_grid, m, i, cfg.min_context) for i, m in enumerate(cfg.image_masks)]
         start, end = cfg.lambda_warmup
         if start < 0:
             start, end = int(0.05 * total_steps), int(0.10 * total_steps)

@@ -13,14 +13,14 @@ class WorldBatches:
     def __init__(self, cfg: DataConfig, seed: int = 0):
         self.cfg, self.seed = cfg, seed
         self.world = BallWorld(cfg.world, cfg.image_size)
-        self.videos, self.images = split_counts(cfg.batch_size, cfg.image_fraction)
+        self.num_videos, self.num_images = split_counts(cfg.batch_size, cfg.image_fraction)
 
     def batch(self, step: int, micro: int = 0) -> Batch:
         video = image = None
-        if self.videos:
-            clips = self.world.generate(self.videos, self.cfg.frames, seed_for(self.seed, step, micro, 0))
+        if self.num_videos:
+            clips = self.world.generate(self.num_videos, self.cfg.frames, seed_for(self.seed, step, micro, 0))
             video = to_tensor(clips.frames)
-        if self.images:
-            clips = self.world.generate(self.images, 1, seed_for(self.seed, step, micro, 1))
+        if self.num_images:
+            clips = self.world.generate(self.num_images, 1, seed_for(self.seed, step, micro, 1))
             image = to_tensor(clips.frames[:, 0])
         return Batch(video, image)

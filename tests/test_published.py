@@ -1,0 +1,67 @@
+"""The library against the released configurations (docs/methods.md §3.3, §3.7, §4.3, §5.3): model sizes,
+the V-JEPA 2.1 image mask, and predictor shapes the published world models use."""
+
+import pytest
+import torch
+
+from worldjepa import config
+from worldjepa.config import ConfigError, MaskConfig
+from worldjepa.dynamics.compact import ActionPredictor
+from worldjepa.dynamics.unroll import feed_back
+from worldjepa.nn.encoder import SIZES, Encoder
+from worldjepa.nn.tokenizers import IMAGE, VIDEO
+from worldjepa.pretrain import build_objective
+
+
+# (depth, width, heads, MLP width) of the released encoders: V-JEPA 2's vit_large / vit_huge / vit_giant
+# (ViT-g: MLP ratio 48/11) and V-JEPA 2.1's vit_gigantic (ViT-G: 26 heads of 64, MLP ratio 64/13)
+RELEASED = {"large": (24, 1024, 16, 4096), "huge": (32, 1280, 16, 5120), "giant": (40, 1408, 22, 6144),
+            "gigantic": (48, 1664, 26, 8192), "base": (12, 768, 12, 3072)}
+
+
+@pytest.mark.parametrize("name", sorted(RELEASED))
+def test_encoder_presets_are_the_released_sizes(name):
+    depth, width, heads, mlp = RELEASED[name]
+    size = SIZES[name]
+    assert (size.depth, size.width, size.heads) == (depth, width, heads)
+    with torch.device("meta"):  # shapes only: no memory for a 2-billion-parameter model
+        encoder = Encoder(size, patch_size=16, tubelet_size=2, levels=4)
+    block = encoder.blocks[0]
+    assert len(encoder.blocks) == depth and encoder.head_dim == width // heads
+    assert block.attn.qkv.weight.shape == (3 * width, width) and block.attn.heads == heads
+    assert block.mlp[0].weight.shape == (mlp, width) and block.mlp[2].weight.shape == (width, mlp)
+    assert encoder.taps == [round((i + 1) * depth / 4) - 1 for i in range(4)]  # equally spaced deep supervision
+
+
+def test_stills_get_the_released_image_mask(small_overrides):
+    """V-JEPA 2.1 masks a still with one mask of 10 blocks of 0.15 of the image, not the clips' pair."""
+    assert config.ObjectiveConfig().image_masks == [MaskConfig(num_blocks=10, spatial_scale=(0.15, 0.15),
+                                                               aspect_ratio=(0.75, 1.5))]
+    cfg = config.load("tiny-cpu", small_overrides + ["data.image_fraction=0.5", "data.image_size=64"])
+    objective = build_objective(cfg)
+    images = objective._step_masks(4, IMAGE, step=3)
+    clips = objective._step_masks(4, VIDEO, step=3)
+    assert len(images) == 1 and len(clips) == 2
+    assert objective.image_masks[0].cfg.num_blocks == 10 and objective.image_masks[0].cfg.spatial_scale == (0.15, 0.15)
+    # 10 blocks of ≈ 0.15 of an 8 × 8 grid (≈ 9.6 tokens each) hide most of the image, but leave context
+    hidden = images[0].masked.float().mean(1)
+    assert ((hidden > 0.4) & (hidden < 1.0)).all(), hidden
+
+
+def test_a_lewm_size_predictor_can_be_expressed():
+    """LeWM's predictor: 6 blocks, 16 heads of 64 on a 192-wide stream (attention 1024 wide), MLP 2048."""
+    cfg = config.load_world_model("wm-two-rooms", ["model.predictor_width=192", "model.predictor_depth=6",
+                                                   "model.predictor_heads=16", "model.predictor_head_dim=64",
+                                                   "model.predictor_mlp=2048", "model.latent_dim=192"])
+    torch.manual_seed(0)
+    p = ActionPredictor(cfg.model.latent_dim, 10, cfg.model.predictor_width, cfg.model.predictor_depth,
+                        cfg.model.predictor_heads, head_dim=cfg.model.predictor_head_dim, mlp_hidden=cfg.model.predictor_mlp)
+    block = p.blocks[0]
+    assert block.attn.qkv.weight.shape == (3 * 16 * 64, 192) and block.attn.proj.weight.shape == (192, 1024)
+    assert block.mlp[0].weight.shape == (2048, 192) and len(p.blocks) == 6
+    for b in p.blocks:  # open the AdaLN-zero gates so that every block acts
+        torch.nn.init.normal_(b.modulation[1].weight, std=0.1)
+    z0, actions = torch.randn(3, 192), torch.randn(3, 4, 10)
+    torch.testing.assert_close(p.rollout(z0, actions), feed_back(p, z0, actions), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ConfigError, match="predictor_head_dim must be even and at least 6, got 7"):
+        config.load_world_model("wm-two-rooms", ["model.predictor_head_dim=7"])
