@@ -65,3 +65,31 @@ def test_a_lewm_size_predictor_can_be_expressed():
     torch.testing.assert_close(p.rollout(z0, actions), feed_back(p, z0, actions), rtol=1e-4, atol=1e-5)
     with pytest.raises(ConfigError, match="predictor_head_dim must be even and at least 6, got 7"):
         config.load_world_model("wm-two-rooms", ["model.predictor_head_dim=7"])
+
+
+def test_interpolate_rope_maps_rows_and_columns_onto_the_pretraining_grid():
+    """V-JEPA 2.1's interpolate_rope: at 384 px (a 24 × 24 grid at patch 16) rows and columns are scaled by
+    (16 − 1)/(24 − 1) onto the 256 px grid's range [0, 15]; time is not scaled; at the pretraining
+    resolution nothing changes."""
+    from worldjepa.nn.encoder import ViTSize
+    from worldjepa.nn.tokenizers import grid_positions
+
+    torch.manual_seed(0)
+    encoder = Encoder(ViTSize(2, 48, 2), patch_size=16, tubelet_size=2, levels=1, rope_grid=16)
+    pos = grid_positions((2, 24, 24))
+    scaled = encoder.rope_positions(pos, (2, 24, 24))
+    assert scaled[:, 0].tolist() == pos[:, 0].tolist()
+    assert scaled[:, 1].max() == pytest.approx(15.0) and scaled[:, 2].max() == pytest.approx(15.0)
+    torch.testing.assert_close(scaled[:, 1:], pos[:, 1:] * 15 / 23)
+    at_256 = grid_positions((2, 16, 16))
+    assert torch.equal(encoder.rope_positions(at_256, (2, 16, 16)), at_256)
+    for block in encoder.blocks:  # attention that depends on position enough to show it
+        torch.nn.init.normal_(block.attn.qkv.weight, std=0.5)
+    plain = Encoder(ViTSize(2, 48, 2), patch_size=16, tubelet_size=2, levels=1)
+    plain.load_state_dict(encoder.state_dict())
+    clip = torch.randn(1, 2, 3, 256, 256)
+    torch.testing.assert_close(encoder(clip), plain(clip))  # the same weights and positions at 256 px
+    big = torch.randn(1, 2, 3, 384, 384)
+    assert (encoder(big) - plain(big)).abs().max() > 1e-3  # and other positions at 384 px
+    cfg = config.load("tiny-cpu", ["model.rope_grid=16"])
+    assert build_objective(cfg).encoder.rope_grid == 16

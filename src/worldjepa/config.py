@@ -157,6 +157,8 @@ class ModelConfig(ModelSize):
     tubelet_size: Positive = 2
     levels: Literal[1, 4] | None = None  # encoder levels fed to and predicted by the predictor; None: from recipe
     separate_tokenizers: bool | None = None  # image and video tokenizers (2.1); None: from recipe
+    rope_grid: Positive | None = None  # interpolate_rope: map the encoder's RoPE rows/columns onto a grid of this
+    # side (V-JEPA 2.1: 16, i.e. 256 px at patch 16), so that another resolution sees the pretraining range
 
 
 @dataclass

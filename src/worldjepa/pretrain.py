@@ -28,7 +28,7 @@ from .worlds.batches import WorldBatches
 def build_encoder(cfg: PretrainConfig) -> Encoder:
     m = cfg.model
     return Encoder(m.size(), m.patch_size, m.tubelet_size, separate_tokenizers=m.separate_tokenizers,
-                   levels=m.levels)
+                   levels=m.levels, rope_grid=m.rope_grid)
 
 
 def token_grids(cfg: PretrainConfig) -> tuple[tuple[int, int, int], tuple[int, int, int]]:

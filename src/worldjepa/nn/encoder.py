@@ -72,8 +72,9 @@ def gather_tokens(x: Tensor, index: Tensor) -> Tensor:
 
 class Encoder(nn.Module):
     def __init__(self, size: ViTSize | str = "tiny-cpu", patch_size: int = 16, tubelet_size: int = 2,
-                 in_chans: int = 3, separate_tokenizers: bool = True, levels: int = 4):
+                 in_chans: int = 3, separate_tokenizers: bool = True, levels: int = 4, rope_grid: int | None = None):
         super().__init__()
+        self.rope_grid = rope_grid  # interpolate_rope: the pretraining grid side that positions are mapped onto
         size = size_preset(size) if isinstance(size, str) else size
         self.size, self.dim, self.num_levels = size, size.width, levels
         self.patch_size, self.tubelet_size = patch_size, tubelet_size
@@ -110,8 +111,18 @@ class Encoder(nn.Module):
         """obs: image [B, C, H, W] or clip [B, T, C, H, W] → [B, N or K, D] (or [.., levels·D])."""
         return self.encode_tokens(self.tokenize(obs), keep, all_levels)
 
+    def rope_positions(self, positions: Tensor, grid: tuple[int, int, int]) -> Tensor:
+        """The (t, h, w) positions RoPE rotates by. With `rope_grid` = G (V-JEPA 2.1's interpolate_rope) the
+        rows and columns of an H × W grid are mapped onto the pretraining grid's range: h' = h·(G − 1)/(H − 1),
+        w' = w·(G − 1)/(W − 1), time unchanged; so a model pretrained at 256 px (G = 16 at patch 16) sees the
+        same position range at 384 px. Without it, positions are the raw grid indices."""
+        if self.rope_grid is None:
+            return positions
+        scale = [1.0] + [(self.rope_grid - 1) / (n - 1) if n > 1 else 1.0 for n in grid[1:]]
+        return positions * positions.new_tensor(scale)
+
     def encode_tokens(self, tokens: Tokens, keep: Tensor | None = None, all_levels: bool = False) -> Tensor:
-        x, pos = tokens.x, tokens.positions
+        x, pos = tokens.x, self.rope_positions(tokens.positions, tokens.grid)
         if keep is not None:
             x = gather_tokens(x, keep)
             pos = pos[keep]  # [B, K, 3]
