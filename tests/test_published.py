@@ -93,3 +93,67 @@ def test_interpolate_rope_maps_rows_and_columns_onto_the_pretraining_grid():
     assert (encoder(big) - plain(big)).abs().max() > 1e-3  # and other positions at 384 px
     cfg = config.load("tiny-cpu", ["model.rope_grid=16"])
     assert build_objective(cfg).encoder.rope_grid == 16
+
+
+def test_sincos_table_has_the_released_i_jepa_layout():
+    """Width 8: ω = [1, 1/100]; columns first, then rows, each [sin(p·ω), cos(p·ω)]."""
+    import math
+
+    from worldjepa.nn.posembed import sincos_2d
+
+    e = sincos_2d(torch.tensor([[0.0, 2.0, 3.0]]), 8)[0]  # t = 0, row 2, column 3
+    expected = [math.sin(3), math.sin(0.03), math.cos(3), math.cos(0.03),
+                math.sin(2), math.sin(0.02), math.cos(2), math.cos(0.02)]
+    assert e.tolist() == pytest.approx(expected, abs=1e-6)
+    with pytest.raises(ValueError, match="divisible by 4"):
+        sincos_2d(torch.zeros(1, 3), 6)
+
+
+@pytest.mark.parametrize("recipe,position,ema,min_context", [
+    ("ijepa", "sincos", (0.996, 1.0), 10),  # I-JEPA: configs/in1k_vith14_ep300.yaml, absolute 2D table
+    ("vjepa2", "rope", (0.99925, 0.99925), 4),
+    ("vjepa2.1", "rope", (0.99925, 0.99925), 4),
+])
+def test_recipes_fill_position_ema_and_minimum_context(recipe, position, ema, min_context):
+    extra = ["data.image_fraction=1.0"] if recipe == "ijepa" else []
+    cfg = config.load("tiny-cpu", [f"objective.recipe={recipe}", "objective.ema=null", *extra])
+    assert (cfg.model.position, cfg.objective.ema, cfg.objective.min_context) == (position, ema, min_context)
+    explicit = config.load("tiny-cpu", [f"objective.recipe={recipe}", "objective.min_context=6", *extra])
+    assert explicit.objective.min_context == 6  # an explicit setting beats the recipe
+
+
+def test_the_i_jepa_form_adds_a_fixed_table_and_rotates_nothing(small_overrides):
+    """With sin-cos positions the encoder's output for a token changes with its absolute position (the
+    table), and the attention gets no rotary tables; runs written before the switch load as RoPE."""
+    cfg = config.load("tiny-cpu", small_overrides + ["objective.recipe=ijepa", "data.image_fraction=1.0"])
+    encoder = build_objective(cfg).encoder
+    assert encoder.position == "sincos"
+    calls = []
+    for block in encoder.blocks:
+        block.register_forward_pre_hook(lambda module, args: calls.append(args[1]))
+    image = torch.zeros(1, 3, 32, 32)  # a blank image: every token's content is the same, only position differs
+    out = encoder(image)
+    assert all(rope is None for rope in calls)
+    assert (out[0, 0] - out[0, 5]).abs().max() > 1e-3  # two tokens of equal content, told apart by position
+    with pytest.raises(ConfigError, match="model.position=sincos .* set data.image_fraction=1.0"):
+        config.load("tiny-cpu", ["model.position=sincos"])
+
+
+def test_a_run_from_before_the_position_switch_loads_as_rope(tmp_path, small_overrides):
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from worldjepa.pretrain import load_pretrained, pretrain
+
+    cfg = config.load("tiny-cpu", small_overrides + ["objective.recipe=ijepa", "data.image_fraction=1.0",
+                                                     "model.position=rope", "train.steps=1"])
+    pretrain(cfg, tmp_path, progress=False)
+    path = tmp_path / "checkpoint.safetensors"
+    with safe_open(str(path), "pt") as f:
+        tensors, meta = {k: f.get_tensor(k) for k in f.keys()}, json.loads(f.metadata()["worldjepa"])
+    del meta["config"]["model"]["position"]  # as an older worldjepa wrote it
+    save_file(tensors, str(path), metadata={"worldjepa": json.dumps(meta)})
+    encoder, loaded = load_pretrained(tmp_path)
+    assert loaded.model.position == "rope" and encoder.position == "rope"

@@ -159,6 +159,7 @@ class ModelConfig(ModelSize):
     separate_tokenizers: bool | None = None  # image and video tokenizers (2.1); None: from recipe
     rope_grid: Positive | None = None  # interpolate_rope: map the encoder's RoPE rows/columns onto a grid of this
     # side (V-JEPA 2.1: 16, i.e. 256 px at patch 16), so that another resolution sees the pretraining range
+    position: Literal["rope", "sincos"] | None = None  # 3D-RoPE, or I-JEPA's fixed 2D sin-cos table; None: from recipe
 
 
 @dataclass
@@ -196,8 +197,8 @@ class ObjectiveConfig(Section):
     lambda_warmup: tuple[Annotated[int, Range(-1)], Annotated[int, Range(-1)]] = (-1, -1)  # steps where λ ramps 0 → λ; -1: 5% → 10% of the run
     masks: list[MaskConfig] = field(default_factory=_vjepa_masks)  # clips' mask types
     image_masks: list[MaskConfig] = field(default_factory=_image_masks)  # stills' mask types (multiblock3d masking)
-    min_context: Positive = 4  # masks leaving fewer visible tokens are resampled
-    ema: tuple[Fraction, Fraction] = (0.99925, 0.99925)  # teacher momentum at start and end of the run
+    min_context: Positive | None = None  # masks leaving fewer visible tokens are resampled; None: from recipe
+    ema: tuple[Fraction, Fraction] | None = None  # teacher momentum at start and end of the run; None: from recipe
     sigreg_weight: NonNegative = 0.05
     sigreg_slices: Positive = 256
 
@@ -260,6 +261,11 @@ class PretrainConfig(Section):
                               "images or a smaller patch")
         if o.masking == "ijepa" and d.image_fraction < 1.0:
             raise ConfigError("objective.masking=ijepa works on images: set data.image_fraction=1.0")
+        if m.position == "sincos" and d.image_fraction < 1.0:
+            raise ConfigError("model.position=sincos (I-JEPA's 2D table) has no time axis: set data.image_fraction=1.0")
+        if m.position == "sincos" and (m.size().width % 4 or m.predictor_width % 4):
+            raise ConfigError(f"model.position=sincos needs widths divisible by 4, got encoder {m.size().width} and "
+                              f"model.predictor_width={m.predictor_width}")
         if d.source == "folder" and not d.path:
             raise ConfigError("data.source=folder needs data.path=DIR (a folder of images or videos)")
 
@@ -360,13 +366,19 @@ def check_world_model(cfg: WorldModelConfig) -> WorldModelConfig:
 # Recipes: the published variants as settings of the same switches.
 
 RECIPES: dict[str, dict[str, Any]] = {
-    # V-JEPA 2.1: dense loss on visible tokens, 4-level deep supervision, separate tokenizers.
-    "vjepa2.1": dict(context_loss=True, levels=4, separate_tokenizers=True, masking="multiblock3d", loss="l1"),
+    # V-JEPA 2.1: dense loss on visible tokens, 4-level deep supervision, separate tokenizers, 3D-RoPE.
+    "vjepa2.1": dict(context_loss=True, levels=4, separate_tokenizers=True, masking="multiblock3d", loss="l1",
+                     position="rope", ema=(0.99925, 0.99925), min_context=4),
     # V-JEPA 2: masked tokens only, last level only, images duplicated into clips.
-    "vjepa2": dict(context_loss=False, levels=1, separate_tokenizers=False, masking="multiblock3d", loss="l1"),
-    # I-JEPA: images, 2D context block + 4 target blocks, smooth-L1 as in the official code.
-    "ijepa": dict(context_loss=False, levels=1, separate_tokenizers=True, masking="ijepa", loss="smooth_l1"),
+    "vjepa2": dict(context_loss=False, levels=1, separate_tokenizers=False, masking="multiblock3d", loss="l1",
+                   position="rope", ema=(0.99925, 0.99925), min_context=4),
+    # I-JEPA: images, 2D context block + 4 target blocks, smooth-L1 as in the official code, fixed 2D sin-cos
+    # positions, EMA 0.996 → 1.0, at least 10 context patches (configs/in1k_vith14_ep300.yaml).
+    "ijepa": dict(context_loss=False, levels=1, separate_tokenizers=True, masking="ijepa", loss="smooth_l1",
+                  position="sincos", ema=(0.996, 1.0), min_context=10),
 }
+OBJECTIVE_SWITCHES = ("context_loss", "masking", "loss", "ema", "min_context")
+MODEL_SWITCHES = ("levels", "separate_tokenizers", "position")
 
 
 def resolve(cfg: PretrainConfig) -> PretrainConfig:
@@ -376,12 +388,10 @@ def resolve(cfg: PretrainConfig) -> PretrainConfig:
     if not isinstance(obj.recipe, str) or obj.recipe not in RECIPES:
         raise ConfigError(_choice_message("objective.recipe", obj.recipe, RECIPES))
     recipe = RECIPES[obj.recipe]
-    for key in ("context_loss", "masking", "loss"):
-        if getattr(obj, key) is None:
-            setattr(obj, key, recipe[key])
-    for key in ("levels", "separate_tokenizers"):
-        if getattr(model, key) is None:
-            setattr(model, key, recipe[key])
+    for section, keys in ((obj, OBJECTIVE_SWITCHES), (model, MODEL_SWITCHES)):
+        for key in keys:
+            if getattr(section, key) is None:
+                setattr(section, key, recipe[key])
     cfg.objective, cfg.model = obj, model
     check_section(cfg)
     return cfg

@@ -28,7 +28,7 @@ from .worlds.batches import WorldBatches
 def build_encoder(cfg: PretrainConfig) -> Encoder:
     m = cfg.model
     return Encoder(m.size(), m.patch_size, m.tubelet_size, separate_tokenizers=m.separate_tokenizers,
-                   levels=m.levels, rope_grid=m.rope_grid)
+                   levels=m.levels, rope_grid=m.rope_grid, position=m.position)
 
 
 def token_grids(cfg: PretrainConfig) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
@@ -43,7 +43,7 @@ def build_objective(cfg: PretrainConfig) -> MaskedLatentPrediction:
     m = cfg.model
     predictor = MaskedPredictor(encoder.dim, m.levels, m.predictor_width, m.predictor_depth, m.predictor_heads,
                                 num_mask_types=max(1, len(cfg.objective.masks), len(cfg.objective.image_masks)),
-                                head_dim=m.predictor_head_dim, mlp_hidden=m.predictor_mlp)
+                                head_dim=m.predictor_head_dim, mlp_hidden=m.predictor_mlp, position=m.position)
     video_grid, image_grid = token_grids(cfg)
     return MaskedLatentPrediction(encoder, predictor, cfg.objective, video_grid, image_grid, cfg.train.steps,
                                   seed=cfg.train.seed)
@@ -103,6 +103,8 @@ def _read_run(run_dir: str | Path) -> tuple[dict[str, torch.Tensor], PretrainCon
     require_kind(meta, "pretrain", path)
     config = dict(meta["config"])
     trained_on = config.pop("trained_on", None)
+    if "position" not in config.get("model", {}):  # written before I-JEPA's sin-cos form existed: every run was RoPE
+        config["model"] = {**config.get("model", {}), "position": "rope"}
     cfg = resolve(from_dict(PretrainConfig, config))
     # runs written before `trained_on` was recorded: a still image was in the batches iff image_fraction > 0
     images = trained_on["images"] if trained_on is not None else cfg.data.image_fraction > 0

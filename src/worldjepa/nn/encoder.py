@@ -1,4 +1,4 @@
-"""The ViT encoder: tokenizer → blocks with 3D-RoPE → per-level LayerNorms.
+"""The ViT encoder: tokenizer → blocks with 3D-RoPE (or I-JEPA's fixed 2D sin-cos table) → per-level LayerNorms.
 
 For deep self-supervision (V-JEPA 2.1 pillar 2) the encoder taps 4 equally spaced blocks, normalises
 each with its own LayerNorm and concatenates them along channels ([B, N, 4·D]); the last tap's norm is
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from .posembed import sincos_2d
 from .rope import rope_tables
 from .tokenizers import Tokenizer, Tokens
 from .transformer import Block, init_vit_
@@ -72,9 +73,13 @@ def gather_tokens(x: Tensor, index: Tensor) -> Tensor:
 
 class Encoder(nn.Module):
     def __init__(self, size: ViTSize | str = "tiny-cpu", patch_size: int = 16, tubelet_size: int = 2,
-                 in_chans: int = 3, separate_tokenizers: bool = True, levels: int = 4, rope_grid: int | None = None):
+                 in_chans: int = 3, separate_tokenizers: bool = True, levels: int = 4, rope_grid: int | None = None,
+                 position: str = "rope"):
         super().__init__()
+        if position not in ("rope", "sincos"):
+            raise ValueError(f"position must be 'rope' (3D-RoPE) or 'sincos' (I-JEPA's 2D table), got {position!r}")
         self.rope_grid = rope_grid  # interpolate_rope: the pretraining grid side that positions are mapped onto
+        self.position = position
         size = size_preset(size) if isinstance(size, str) else size
         self.size, self.dim, self.num_levels = size, size.width, levels
         self.patch_size, self.tubelet_size = patch_size, tubelet_size
@@ -123,10 +128,12 @@ class Encoder(nn.Module):
 
     def encode_tokens(self, tokens: Tokens, keep: Tensor | None = None, all_levels: bool = False) -> Tensor:
         x, pos = tokens.x, self.rope_positions(tokens.positions, tokens.grid)
+        if self.position == "sincos":  # I-JEPA: a fixed table added before masking, no rotation in attention
+            x = x + sincos_2d(tokens.positions, self.dim).to(x.dtype)
         if keep is not None:
             x = gather_tokens(x, keep)
             pos = pos[keep]  # [B, K, 3]
-        rope = rope_tables(pos, self.head_dim)
+        rope = rope_tables(pos, self.head_dim) if self.position == "rope" else None
         outputs = []
         for i, block in enumerate(self.blocks):
             x = block(x, rope)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .posembed import sincos_2d
 from .rope import rope_tables
 from .transformer import Block, init_vit_
 
@@ -21,8 +22,9 @@ from .transformer import Block, init_vit_
 class MaskedPredictor(nn.Module):
     def __init__(self, enc_dim: int, levels: int = 4, width: int = 384, depth: int = 12, heads: int = 12,
                  num_mask_types: int = 2, mlp_ratio: float = 4.0, head_dim: int | None = None,
-                 mlp_hidden: int | None = None):
+                 mlp_hidden: int | None = None, position: str = "rope"):
         super().__init__()
+        self.position = position  # "rope", or "sincos": I-JEPA's fixed table at the predictor's width
         self.levels, self.enc_dim, self.width, self.heads = levels, enc_dim, width, heads
         self.head_dim = head_dim or width // heads
         if levels > 1:
@@ -55,8 +57,11 @@ class MaskedPredictor(nn.Module):
         Nt = pos_tgt.shape[1]
         ctx = self.fuse(z_ctx)
         tgt = self.mask_tokens[mask_type].to(ctx.dtype).expand(B, Nt, -1)
+        if self.position == "sincos":
+            ctx = ctx + sincos_2d(pos_ctx, self.width).to(ctx.dtype)
+            tgt = tgt + sincos_2d(pos_tgt, self.width).to(ctx.dtype)
         x = torch.cat([ctx, tgt], dim=1) + self.modality[modality].to(ctx.dtype)
-        rope = rope_tables(torch.cat([pos_ctx, pos_tgt], dim=1), self.head_dim)
+        rope = rope_tables(torch.cat([pos_ctx, pos_tgt], dim=1), self.head_dim) if self.position == "rope" else None
         for block in self.blocks:
             x = block(x, rope)
         x = self.norm(x)
