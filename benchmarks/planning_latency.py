@@ -4,14 +4,17 @@
 
 Times `solver.solve(model, z0, z_goal)` for a single environment (batch 1), for
   - the compact world model of the config (one latent per frame), fp32 and bf16 autocast;
-  - the patch-token form (V-JEPA 2-AC: 64 patch tokens + 1 action token per frame, block-causal) on a
-    tiny-cpu-width frozen encoder, with the same predictor depth and width, so the two rows differ only
-    in tokens per frame. It is too slow for all 30 iterations on a CPU, so it runs `--patch-iterations`
-    iterations and the table gives the measured time per iteration and that time × 30.
-Latency does not depend on the weights, so the models are freshly initialised. Medians of `--repeats`
-runs after one warm-up; prints a table and writes JSON. The fp32 matmul ceiling is measured in the same
-run, because a shared machine's speed drifts (by 3× on the development machine): a plan's time is
-only comparable together with the ceiling it ran at.
+  - the patch-token form (V-JEPA 2-AC: 64 patch tokens + 1 action token per frame, block-causal, its rollout
+    cached like the compact one's) on a tiny-cpu-width frozen encoder, with the same predictor depth and
+    width, so the two rows differ only in tokens per frame; measured over all the iterations (set
+    `--patch-iterations N` to time N and scale, on a slow machine);
+  - the patch form at V-JEPA 2-AC's own CEM setting (800 samples × 10 iterations, horizon 1).
+FLOPs per plan are counted with torch's FlopCounterMode on one iteration × iterations (attention included:
+the larger of the fp32 and bf16 counts, since the CPU's fused fp32 attention kernel is not counted);
+each row's GFLOP/s is set against the matmul ceiling of its precision measured in the same run, because a
+shared machine's speed drifts (by 3× on the development machine). Latency does not depend on the weights,
+so the models are freshly initialised. Medians of `--repeats` runs after one warm-up (the patch rows:
+one fewer); prints a table and writes JSON.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from worldjepa.config import load_world_model
 from worldjepa.data.episodes import StoreMeta
@@ -40,10 +44,15 @@ sys.path.insert(0, str(Path(__file__).parent))
 from pretrain_throughput import matmul_ceiling  # noqa: E402
 
 
-def time_plan(model, plan_cfg, image_size: int, repeats: int) -> float:
+def time_plan(model, plan_cfg, image_size: int, repeats: int) -> tuple[float, float]:
+    """(median seconds per plan, FLOPs per plan)."""
     rng = np.random.default_rng(0)
     obs = rng.integers(0, 255, (2, image_size, image_size, 3), dtype=np.uint8)
     z = model.encode(obs)
+    one = dataclasses.replace(plan_cfg, iterations=1)
+    with FlopCounterMode(display=False) as counter:
+        make_solver(one).solve(model, z[:1], z[1:], seed=0)
+    flops = counter.get_total_flops() * plan_cfg.iterations
     solver = make_solver(plan_cfg)
     solver.solve(model, z[:1], z[1:], seed=0)  # warm-up
     times = []
@@ -51,14 +60,15 @@ def time_plan(model, plan_cfg, image_size: int, repeats: int) -> float:
         t = time.perf_counter()
         solver.solve(model, z[:1], z[1:], seed=r + 1)
         times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return statistics.median(times), flops
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default="wm-two-rooms")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--patch-iterations", type=int, default=2)
+    ap.add_argument("--patch-iterations", type=int, default=0,
+                    help="time the patch form over this many CEM iterations and scale (0: all of them)")
     ap.add_argument("--out", default="benchmarks/results")
     ap.add_argument("overrides", nargs="*", help="config overrides section.key=value")
     args = ap.parse_args()
@@ -72,34 +82,50 @@ def main() -> None:
     compact = build_objective(cfg, meta)
     for precision in ("fp32", "bf16"):
         model = JEPAWorldModel(compact, cfg.image_size, low, high, precision=precision, frameskip=k)
-        seconds = time_plan(model, plan, cfg.image_size, args.repeats)
-        rows.append({"form": "compact", "precision": precision, "iterations": plan.iterations,
-                     "seconds_per_plan": seconds, "measured": True})
+        seconds, flops = time_plan(model, plan, cfg.image_size, args.repeats)
+        rows.append({"form": "compact", "precision": precision, "setting": "LeWM", "samples": plan.samples,
+                     "iterations": plan.iterations, "horizon": plan.horizon, "seconds_per_plan": seconds,
+                     "flops_per_plan": flops, "measured_iterations": plan.iterations})
 
     m = cfg.model
-    vit = Encoder("tiny-cpu", m.patch_size, tubelet_size=1, levels=1).eval()
+    vit = Encoder("tiny-cpu", m.patch_size, tubelet_size=2, levels=1).eval()
     side = cfg.image_size // m.patch_size
     predictor = PatchActionPredictor(vit.dim, (side, side), 2 * k, m.predictor_width, m.predictor_depth, m.predictor_heads)
     patch = WorldModelObjective(FrozenPatchEncoder(vit), predictor, cfg.objective, frozen_encoder=True)
-    short = dataclasses.replace(plan, iterations=args.patch_iterations)
-    for precision in ("fp32", "bf16"):
-        model = JEPAWorldModel(patch, cfg.image_size, low, high, energy="l1", precision=precision, frameskip=k)
-        seconds = time_plan(model, short, cfg.image_size, max(1, args.repeats - 2))
-        rows.append({"form": "patch", "precision": precision, "iterations": args.patch_iterations,
-                     "seconds_per_plan": seconds / args.patch_iterations * plan.iterations, "measured": False})
+    measured = args.patch_iterations or plan.iterations
+    vjepa_ac = dataclasses.replace(plan, samples=800, iterations=10, elites=10, horizon=1)  # V-JEPA 2-AC's CEM
+    for setting, patch_plan in (("LeWM", plan), ("V-JEPA 2-AC", vjepa_ac)):
+        timed = dataclasses.replace(patch_plan, iterations=min(measured, patch_plan.iterations))
+        for precision in ("fp32", "bf16"):
+            model = JEPAWorldModel(patch, cfg.image_size, low, high, energy="l1", precision=precision, frameskip=k)
+            seconds, flops = time_plan(model, timed, cfg.image_size, max(1, args.repeats - 1))
+            scale = patch_plan.iterations / timed.iterations
+            rows.append({"form": "patch", "precision": precision, "setting": setting, "samples": patch_plan.samples,
+                         "iterations": patch_plan.iterations, "horizon": patch_plan.horizon,
+                         "seconds_per_plan": seconds * scale, "flops_per_plan": flops * scale,
+                         "measured_iterations": timed.iterations})
 
-    ceiling = matmul_ceiling(torch.float32) / 1e9
-    print(f"CEM {plan.samples} samples × {plan.iterations} iterations × horizon {plan.horizon} "
-          f"(frame-skip {k}), one environment, {torch.get_num_threads()} threads, "
-          f"fp32 matmul ceiling now {ceiling:.0f} GFLOP/s")
-    print(f"{'form':8} {'precision':9} {'s/plan':>8}  note")
+    # The fused fp32 attention kernel of the CPU is invisible to FlopCounterMode, the explicit bf16 path is not:
+    # the work is the same in both precisions, so each row gets the larger count of its pair
     for r in rows:
-        note = "" if r["measured"] else f"{r['iterations']} iterations measured, ×{plan.iterations // r['iterations']}"
-        print(f"{r['form']:8} {r['precision']:9} {r['seconds_per_plan']:8.3f}  {note}")
+        r["flops_per_plan"] = max(o["flops_per_plan"] for o in rows if (o["form"], o["setting"]) == (r["form"], r["setting"]))
+    ceilings = {"fp32": matmul_ceiling(torch.float32) / 1e9, "bf16": matmul_ceiling(torch.bfloat16) / 1e9}
+    print(f"one environment, {torch.get_num_threads()} threads, frame-skip {k}; matmul ceilings now: fp32 "
+          f"{ceilings['fp32']:.0f} GFLOP/s, bf16 {ceilings['bf16']:.0f} GFLOP/s")
+    print(f"{'form':8} {'setting':12} {'samples×it×H':>13} {'prec':5} {'s/plan':>8} {'GFLOP/plan':>11} "
+          f"{'GFLOP/s':>8} {'of ceiling':>10}  note")
+    for r in rows:
+        rate = r["flops_per_plan"] / r["seconds_per_plan"] / 1e9
+        r["gflops_per_s"], r["fraction_of_ceiling"] = rate, rate / ceilings[r["precision"]]
+        note = "" if r["measured_iterations"] == r["iterations"] else \
+            f"{r['measured_iterations']} iterations measured, scaled"
+        print(f"{r['form']:8} {r['setting']:12} {r['samples']:>5}×{r['iterations']:>2}×{r['horizon']:<3} "
+              f"{r['precision']:5} {r['seconds_per_plan']:8.2f} {r['flops_per_plan'] / 1e9:11.1f} {rate:8.1f} "
+              f"{r['fraction_of_ceiling']:10.1%}  {note}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    result = {"config": args.config, "samples": plan.samples, "iterations": plan.iterations, "horizon": plan.horizon,
-              "frameskip": k, "threads": torch.get_num_threads(), "fp32_matmul_gflops": ceiling, "torch": torch.__version__,
+    result = {"config": args.config, "frameskip": k, "threads": torch.get_num_threads(), "matmul_gflops": ceilings,
+              "torch": torch.__version__,
               "machine": platform.processor() or platform.machine(), "rows": rows}
     (out / "planning_latency.json").write_text(json.dumps(result, indent=2))
     print(f"wrote {out / 'planning_latency.json'}")

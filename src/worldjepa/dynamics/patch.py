@@ -18,7 +18,6 @@ from torch import Tensor, nn
 from ..nn.rope import rope_tables
 from ..nn.tokenizers import grid_positions
 from ..nn.transformer import Block, init_vit_
-from .unroll import feed_back
 
 
 def block_causal_mask(steps: int, tokens_per_step: int, device=None) -> Tensor:
@@ -47,31 +46,56 @@ class PatchActionPredictor(nn.Module):
     def extra_tokens(self) -> int:
         return 1 + (1 if self.proprio_dim else 0)
 
-    def forward(self, z: Tensor, actions: Tensor, proprio: Tensor | None = None) -> Tensor:
-        B, T, N, _ = z.shape
+    def _tokens(self, z: Tensor, actions: Tensor, proprio: Tensor | None) -> Tensor:
+        """The token groups [B, T, e + N, W] of steps: action, proprio (if read), the N patches."""
         if actions.shape[-1] != self.action_dim:
             raise ValueError(f"the world model expects action chunks of {self.action_dim} values, got "
                              f"{actions.shape[-1]} (actions shape {tuple(actions.shape)})")
         groups = [self.action(actions).unsqueeze(2)]
         if self.state is not None:
-            groups.append(self.state(proprio).unsqueeze(2))
+            groups.append(self.state(proprio.to(z.dtype)).unsqueeze(2))
         groups.append(self.patches(z))
-        x = torch.cat(groups, dim=2)  # [B, T, e + N, W]
+        return torch.cat(groups, dim=2)
+
+    def _positions(self, steps: Tensor) -> Tensor:
+        """[len(steps), e + N, 3]: a group's tokens at (step, h, w); action and proprio at (step, 0, 0)."""
+        n, e = self.extra_tokens + self.grid[0] * self.grid[1], self.extra_tokens
+        pos = torch.zeros(len(steps), n, 3, device=steps.device)
+        pos[..., 0] = steps[:, None]
+        pos[:, e:, 1:] = grid_positions((1, *self.grid), steps.device)[:, 1:]
+        return pos
+
+    def _predict(self, x: Tensor) -> Tensor:
+        """Patch outputs → predicted latents, LayerNorm'ed (normalize_reps: predictions live where the
+        targets do, and a prediction fed back in a rollout looks like an encoded frame)."""
+        out = self.out(self.norm(x[..., self.extra_tokens:, :]))
+        return F.layer_norm(out, out.shape[-1:])
+
+    def forward(self, z: Tensor, actions: Tensor, proprio: Tensor | None = None) -> Tensor:
+        B, T, N, _ = z.shape
+        x = self._tokens(z, actions, proprio)  # [B, T, e + N, W]
         n = x.shape[2]
-        e = self.extra_tokens
-        pos = torch.zeros(T, n, 3, device=z.device)
-        pos[..., 0] = torch.arange(T, device=z.device)[:, None]
-        pos[:, e:, 1:] = grid_positions((1, *self.grid), z.device)[:, 1:]
-        rope = rope_tables(pos.reshape(T * n, 3), self.head_dim)
-        mask = block_causal_mask(T, n, z.device)
+        rope = rope_tables(self._positions(torch.arange(T, device=z.device)).reshape(T * n, 3), self.head_dim)
         x = x.reshape(B, T * n, -1)
+        mask = block_causal_mask(T, n, z.device)
         for block in self.blocks:
             x = block(x, rope, mask)
-        x = x.reshape(B, T, n, -1)[:, :, e:]
-        out = self.out(self.norm(x))
-        return F.layer_norm(out, out.shape[-1:])  # normalize_reps: predictions live where the targets do
+        return self._predict(x.reshape(B, T, n, -1))
 
     def rollout(self, z0: Tensor, actions: Tensor, proprio: Tensor | None = None) -> Tensor:
-        """z0 [B, N, D], actions [B, H, A], proprio [B, H, P] → [B, H, N, D], predictions fed back (no key
-        cache: a step's tokens attend to every earlier step's, so the whole sequence is run again)."""
-        return feed_back(self, z0, actions, proprio)
+        """z0 [B, N, D], actions [B, H, A], proprio [B, H, P] → [B, H, N, D], predictions fed back. Each
+        step's group attends to the keys and values of the groups before it, kept per block, so a step costs
+        its own e + N tokens instead of the whole sequence so far: equal to `unroll.feed_back`, H groups
+        instead of 1 + 2 + … + H."""
+        H = actions.shape[1]
+        cache: list[tuple[list[Tensor], list[Tensor]]] = [([], []) for _ in self.blocks]
+        positions = self._positions(torch.arange(H, device=z0.device))
+        z, outputs = z0, []
+        for t in range(H):
+            x = self._tokens(z[:, None], actions[:, t:t + 1], None if proprio is None else proprio[:, t:t + 1])[:, 0]
+            rope = rope_tables(positions[t], self.head_dim)
+            for block, (keys, values) in zip(self.blocks, cache):
+                x = block.forward_cached(x, rope, keys, values)
+            z = self._predict(x).to(z0.dtype)
+            outputs.append(z)
+        return torch.stack(outputs, dim=1)
