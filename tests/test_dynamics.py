@@ -8,9 +8,9 @@ from conftest import SMALL_WM
 from worldjepa.config import ConfigError, load_world_model
 from worldjepa.doctor import diagnose_run
 from worldjepa.data.episodes import EpisodeStore
-from worldjepa.data.batches import to_tensor
 from worldjepa.dynamics.compact import ActionPredictor
-from worldjepa.dynamics.model import JEPAWorldModel, latent_energy, load_world_model as load_run, train_world_model
+from worldjepa.dynamics.energy import latent_energy
+from worldjepa.dynamics.model import load_world_model as load_run, train_world_model
 from worldjepa.dynamics.patch import PatchActionPredictor, block_causal_mask
 from worldjepa.planning.evaluate import evaluate_planning
 from worldjepa.worlds.collect import collect

@@ -4,7 +4,7 @@ from the objectives' own modules with the formulas written out (no call into the
 import numpy as np
 import pytest
 import torch
-from conftest import SMALL, SMALL_WM
+from conftest import SMALL_WM
 
 from worldjepa import config
 from worldjepa.data.batches import Batch, to_tensor

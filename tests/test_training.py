@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from worldjepa import config
-from worldjepa.pretrain import build_objective, build_source, load_pretrained, pretrain
+from worldjepa.pretrain import build_objective, load_pretrained, pretrain
 from worldjepa.train import checkpoint as ckpt
 from worldjepa.train.log import read_log
-from worldjepa.train.trainer import Trainer, TrainingError
+from worldjepa.train.trainer import TrainingError
 
 
 def _params(run_dir):

@@ -111,7 +111,7 @@ class IJEPAMask:
         self.target_scale, self.target_aspect, self.context_scale = target_scale, target_aspect, context_scale
 
     def sample(self, batch: int, generator: torch.Generator) -> Masks:
-        grid, (_, H, W) = self.grid, self.grid
+        grid = self.grid
         tsize = block_size(generator, grid, self.target_scale, (1.0, 1.0), self.target_aspect)
         csize = block_size(generator, grid, self.context_scale, (1.0, 1.0), (1.0, 1.0))
 
