@@ -4,18 +4,25 @@
 
 Each row (a config with overrides) is pretrained for every seed, seed by seed (so a partial run still
 covers every row), then `worldjepa eval` runs the chosen tasks; finished runs and evaluations are reused,
-so an interrupted run resumes where it stopped. Prints a table of mean ± standard deviation over seeds
-with the collapse doctor's verdicts, and the paired change of each row over the one before it; writes
-OUT/summary.json and OUT/summary.md. The recipe ablation (recipe_ablation.py) is one use of it.
+so an interrupted run resumes where it stopped. With `--records DIR`, each finished run's scores, doctor
+verdicts, times and machine also go to DIR/RUN.json and are reused from there when the run folder is gone,
+so that a long table can be measured over several sessions from records kept in the repository. Prints a
+table of mean ± standard deviation over seeds with the collapse doctor's verdicts, and the paired change of
+each row over the one before it; writes OUT/summary.json and OUT/summary.md. The recipe ablation
+(recipe_ablation.py) is one use of it.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
+import platform
 import statistics
 import time
 from pathlib import Path
+
+import torch
 
 from worldjepa import config
 from worldjepa.doctor import diagnose_run
@@ -36,14 +43,34 @@ def slug(name: str) -> str:
     return name.replace("+ ", "plus-").replace(" ", "-")
 
 
+def cpu_name() -> str:
+    """The CPU model (from /proc/cpuinfo where there is one): results are reproducible per kind of machine."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def run_rows(rows: dict[str, list[str]], preset: str, seeds: list[int], out: Path, suite: str,
-             steps: int | None = None, progress: bool = True) -> dict[str, list[dict]]:
+             steps: int | None = None, progress: bool = True, records: Path | None = None) -> dict[str, list[dict]]:
     """{row name: overrides} → {row name: [one result per seed]}; the attentive probe is skipped (minutes
-    per run, and not what these tables compare)."""
+    per run, and not what these tables compare). A record in `records` of the same overrides and tasks
+    stands for its run."""
     results: dict[str, list[dict]] = {}
     for seed in seeds:
         for name, overrides in rows.items():
             run = out / f"{slug(name)}-seed{seed}"
+            record_file = records / f"{run.name}.json" if records else None
+            if record_file is not None and record_file.exists():
+                record = json.loads(record_file.read_text())
+                same = (record.get("preset"), record.get("overrides"), record.get("steps")) == (preset, overrides, steps)
+                if same and set(suite.split(",")) <= set(record["tasks"]):
+                    results.setdefault(name, []).append(record)
+                    print(f"{name} seed {seed}: from {record_file}", flush=True)
+                    continue
             extra = [f"train.seed={seed}"] + ([f"train.steps={steps}"] if steps else [])
             cfg = config.load(preset, overrides + extra)
             start = time.perf_counter()
@@ -52,9 +79,15 @@ def run_rows(rows: dict[str, list[str]], preset: str, seeds: list[int], out: Pat
             done = results_file.exists() and set(suite.split(",")) <= set(json.loads(results_file.read_text())["tasks"])
             evaluated = json.loads(results_file.read_text()) if done else \
                 evaluate(run, run / "eval", suite, SuiteSize(attentive_epochs=0), progress=progress)
-            results.setdefault(name, []).append({"seed": seed, "train_seconds": summary.get("train_seconds"),
-                                                 "tasks": evaluated["tasks"], "doctor": diagnose_run(run).verdicts,
-                                                 "wall_seconds": time.perf_counter() - start})
+            record = {"seed": seed, "preset": preset, "overrides": overrides, "steps": steps,
+                      "train_seconds": summary.get("train_seconds"),
+                      "tasks": evaluated["tasks"], "doctor": diagnose_run(run).verdicts,
+                      "wall_seconds": time.perf_counter() - start, "date": datetime.date.today().isoformat(),
+                      "machine": cpu_name(), "torch": torch.__version__}
+            results.setdefault(name, []).append(record)
+            if record_file is not None:
+                records.mkdir(parents=True, exist_ok=True)
+                record_file.write_text(json.dumps(record, indent=2) + "\n")
             print(f"{name} seed {seed}: done", flush=True)
     return results
 
@@ -130,6 +163,7 @@ def parser(doc: str, out: str, suite: str) -> argparse.ArgumentParser:
     ap.add_argument("--steps", type=int, default=None, help="pretraining steps (default: the preset's)")
     ap.add_argument("--suite", default=suite)
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--records", default=None, help="folder of per-run records to write and reuse")
     return ap
 
 
@@ -139,7 +173,7 @@ def main() -> None:
     args = ap.parse_args()
     out = Path(args.out)
     results = run_rows({Path(args.config).stem: []}, args.config, args.seeds, out, args.suite, args.steps,
-                       progress=not args.quiet)
+                       progress=not args.quiet, records=Path(args.records) if args.records else None)
     print(write_summary(results, args.suite, out, "summary", {"config": args.config, "seeds": args.seeds}))
 
 

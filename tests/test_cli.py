@@ -65,7 +65,8 @@ def test_a_run_that_never_trained_its_image_tokenizer_refuses_images(tmp_path, s
     from worldjepa.pretrain import load_pretrained
 
     Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "still.png")
-    runs = {"clips": [], "stills": ["data.image_fraction=0.5"], "shared": ["objective.recipe=vjepa2"]}
+    runs = {"clips": ["data.image_fraction=0"], "stills": ["data.image_fraction=0.5"],
+            "shared": ["objective.recipe=vjepa2", "data.image_fraction=0"]}
     for name, extra in runs.items():
         assert main(["pretrain", "--out", str(tmp_path / name), "--quiet", "train.steps=1", *small_overrides, *extra]) == 0
     capsys.readouterr()

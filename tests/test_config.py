@@ -26,6 +26,14 @@ def test_unknown_key_names_closest_valid_key():
         config.from_dict(config.PretrainConfig, {"modle": {}})
 
 
+def test_unknown_preset_lists_the_presets():
+    with pytest.raises(ConfigError, match=r"config='tiny-cpux' is not one of \[.*'tiny-cpu', 'tiny-physics'.*\]; "
+                                          r"did you mean 'tiny-cpu'"):
+        config.load("tiny-cpux")
+    with pytest.raises(ConfigError, match=r"config='wm-rooms' is not one of \[.*'wm-two-rooms'.*\]"):
+        config.load_world_model("wm-rooms")
+
+
 def test_unknown_key_in_yaml_file(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text("train:\n  stepz: 5\n")

@@ -82,6 +82,9 @@ def test_verdicts_on_planted_numbers(tmp_path, capsys):
     assert diagnose([_record(0, predict=0.395)]).verdicts == ["no better than copying"]
     assert diagnose([_record(0, action_effect=0.01)]).verdicts == ["predictor ignores actions"]
     assert diagnose([_record(0, action_effect=0.5)]).healthy
+    # a frozen encoder (patch-form world model) cannot collapse in training: its spread is not judged, the rest is
+    assert diagnose([_record(0, rankme=1.2, cosine=0.999, frozen=1.0)]).healthy
+    assert diagnose([_record(0, cosine=0.999, frozen=1.0, predict=0.395)]).verdicts == ["no better than copying"]
     # judged on the last quarter: an early collapse that recovered is not reported
     assert diagnose([_record(i, cosine=0.99) for i in range(6)] + [_record(i) for i in range(6, 8)]).healthy
 

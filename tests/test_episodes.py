@@ -5,7 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from worldjepa.data.episodes import EpisodeBatches, EpisodeStore, StoreMeta, write_episode, write_meta
+from worldjepa.config import DataConfig
+from worldjepa.data.batches import to_tensor
+from worldjepa.data.episodes import EpisodeBatches, EpisodeClips, EpisodeStore, StoreMeta, write_episode, write_meta
 from worldjepa.worlds.collect import collect
 from worldjepa.worlds.two_rooms import TwoRooms
 
@@ -39,6 +41,26 @@ def test_windows_chunk_the_actions_between_kept_frames(tmp_path):
     assert batch.video.shape == (5, 3, 3, 16, 16) and batch.actions.shape == (5, 2, 8) and batch.proprio.shape == (5, 3, 3)
     again = EpisodeBatches(store, 3, 4, batch_size=5, seed=1).batch(7)
     assert (batch.actions == again.actions).all()  # a pure function of the step
+
+
+def test_pretraining_clips_are_runs_of_a_stores_frames(tmp_path):
+    """`data.source=episodes`: every clip is `frames` observations `frame_step` apart inside one episode."""
+    eps = _store(tmp_path, lengths=(12, 9))
+    cfg = DataConfig(source="episodes", path=str(tmp_path), image_size=16, frames=3, frame_step=2, batch_size=8,
+                     image_fraction=0.25)
+    source = EpisodeClips(cfg, seed=4)
+    assert (source.num_videos, source.num_images) == (6, 2)
+    batch = source.batch(5)
+    runs = [to_tensor(obs[s:s + 5:2]) for obs, _, _ in eps for s in range(len(obs) - 4)]
+    stills = [to_tensor(obs[t]) for obs, _, _ in eps for t in range(len(obs))]
+    for clip in batch.video:
+        assert sum(bool(clip.equal(r)) for r in runs) == 1
+    for still in batch.image:
+        assert any(still.equal(s) for s in stills)
+    assert EpisodeClips(cfg, seed=4).batch(5).video.equal(batch.video)  # a pure function of the step
+    assert not source.batch(6).video.equal(batch.video)
+    with pytest.raises(ValueError, match="set data.image_size=16"):
+        EpisodeClips(DataConfig(source="episodes", path=str(tmp_path), image_size=32), seed=0)
 
 
 def test_corrupt_episode_is_skipped_and_counted(tmp_path):

@@ -6,7 +6,8 @@ import torch
 
 from worldjepa import config
 from worldjepa.config import ConfigError, MaskConfig
-from worldjepa.dynamics.compact import ActionPredictor
+from worldjepa.data.episodes import StoreMeta
+from worldjepa.dynamics.model import build_objective as build_wm_objective
 from worldjepa.dynamics.unroll import feed_back
 from worldjepa.nn.encoder import SIZES, Encoder
 from worldjepa.nn.tokenizers import IMAGE, VIDEO
@@ -48,19 +49,42 @@ def test_stills_get_the_released_image_mask(small_overrides):
     assert ((hidden > 0.4) & (hidden < 1.0)).all(), hidden
 
 
-def test_a_lewm_size_predictor_can_be_expressed():
-    """LeWM's predictor: 6 blocks, 16 heads of 64 on a 192-wide stream (attention 1024 wide), MLP 2048."""
-    cfg = config.load_world_model("wm-two-rooms", ["model.predictor_width=192", "model.predictor_depth=6",
-                                                   "model.predictor_heads=16", "model.predictor_head_dim=64",
-                                                   "model.predictor_mlp=2048", "model.latent_dim=192"])
+def lewm_parameters() -> int:
+    """LeWM's parameter count from its architecture (stable-worldmodel's wm/lewm, scripts/train/config/lewm.yaml):
+    Hugging Face ViT-tiny at 224 px, patch 14 (CLS token, learned positions), projector and pred_proj MLPs
+    192-2048-192 with BatchNorm, predictor 6 AdaLN-zero blocks of 16 heads × 64 (qkv without bias, LayerNorm
+    inside attention and MLP), MLP 2048, 3 learned frame positions, action Embedder (Conv1d 10→10, 10-768-192)."""
+    linear = lambda i, o, bias=True: i * o + (o if bias else 0)  # noqa: E731
+    vit_layer = 2 * 2 * 192 + 3 * linear(192, 192) + linear(192, 192) + linear(192, 768) + linear(768, 192)
+    vit = 3 * 14 * 14 * 192 + 192 + 192 + 257 * 192 + 12 * vit_layer + 2 * 192
+    mlp = linear(192, 2048) + 2 * 2048 + linear(2048, 192)
+    block = (2 * 192 + linear(192, 3072, bias=False) + linear(1024, 192) + 2 * 192 + linear(192, 2048)
+             + linear(2048, 192) + linear(192, 6 * 192))
+    predictor = 3 * 192 + 6 * block + 2 * 192
+    embedder = linear(10, 10) + linear(10, 768) + linear(768, 192)
+    return vit + mlp + predictor + embedder + mlp
+
+
+def test_the_lewm_preset_has_lewms_shapes_and_size():
+    """The `wm-lewm` preset (`planning_latency.py --preset lewm`): LeWM's predictor (6 blocks, 16 heads of 64 on a 192-wide stream,
+    attention 1024 wide, MLP 2048, a 192-2048-192 BatchNorm output MLP) and a ViT-tiny whose pooled output
+    goes through LeWM's projector; the parameter count within 2% of LeWM's (18.03 M)."""
+    assert lewm_parameters() == 18_034_478
+    cfg = config.load_world_model("wm-lewm")
     torch.manual_seed(0)
-    p = ActionPredictor(cfg.model.latent_dim, 10, cfg.model.predictor_width, cfg.model.predictor_depth,
-                        cfg.model.predictor_heads, head_dim=cfg.model.predictor_head_dim, mlp_hidden=cfg.model.predictor_mlp)
+    objective = build_wm_objective(cfg, StoreMeta("bench", 224, 2, [-1.0, -1.0], [1.0, 1.0]))
+    ours = sum(p.numel() for p in objective.parameters())
+    assert abs(ours / lewm_parameters() - 1) < 0.02, (ours, lewm_parameters())
+    p = objective.predictor
     block = p.blocks[0]
     assert block.attn.qkv.weight.shape == (3 * 16 * 64, 192) and block.attn.proj.weight.shape == (192, 1024)
     assert block.mlp[0].weight.shape == (2048, 192) and len(p.blocks) == 6
+    assert [type(m).__name__ for m in p.out] == ["Linear", "BatchNorm1d", "GELU", "Linear"] and p.out[0].out_features == 2048
+    vit = objective.encoder.vit
+    assert (len(vit.blocks), vit.dim, objective.encoder.projector[0].in_features) == (12, 192, 192)
     for b in p.blocks:  # open the AdaLN-zero gates so that every block acts
         torch.nn.init.normal_(b.modulation[1].weight, std=0.1)
+    objective.eval()
     z0, actions = torch.randn(3, 192), torch.randn(3, 4, 10)
     torch.testing.assert_close(p.rollout(z0, actions), feed_back(p, z0, actions), rtol=1e-4, atol=1e-5)
     with pytest.raises(ConfigError, match="predictor_head_dim must be even and at least 6, got 7"):

@@ -26,3 +26,24 @@ def test_mean_spread_and_paired_changes():
     assert rmse["mean"] == pytest.approx(-0.02)
     r2 = paired["+ x"]["position R²"]
     assert r2["diffs"] == pytest.approx([0.0, 0.3, 0.2]) and r2["better"] == 2  # no change is not better
+
+
+def test_records_stand_for_finished_runs_with_the_same_settings(tmp_path, monkeypatch):
+    import json
+
+    import seed_runs
+
+    def never(*args, **kwargs):
+        raise AssertionError("trained a run whose record was there")
+
+    monkeypatch.setattr(seed_runs, "pretrain", never)
+    record = {**_run(1, 0.2, 0.7), "preset": "tiny-cpu", "overrides": ["model.levels=4"], "steps": None}
+    (tmp_path / "plus-x-seed1.json").write_text(json.dumps(record))
+    rows = seed_runs.run_rows({"+ x": ["model.levels=4"]}, "tiny-cpu", [1], tmp_path / "runs", "depth,state",
+                              records=tmp_path)
+    assert rows == {"+ x": [record]}
+    with pytest.raises(AssertionError, match="trained a run"):  # other overrides: the record does not stand for it
+        seed_runs.run_rows({"+ x": ["model.levels=1"]}, "tiny-cpu", [1], tmp_path / "runs", "depth", records=tmp_path)
+    with pytest.raises(AssertionError, match="trained a run"):  # a task the record lacks
+        seed_runs.run_rows({"+ x": ["model.levels=4"]}, "tiny-cpu", [1], tmp_path / "runs", "depth,anticipation",
+                           records=tmp_path)

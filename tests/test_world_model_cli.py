@@ -59,3 +59,45 @@ def test_world_model_command_errors_are_one_line(tmp_path, capsys):
     assert "did you mean 'plan.solver'" in capsys.readouterr().err
     assert main(["collect", "--world", "two-rooms", "--episodes", "1", "--out", str(tmp_path / "d"), "samples=8"]) == 2
     assert "need --planner" in capsys.readouterr().err
+
+
+def test_patch_form_chain_on_an_encoder_pretrained_on_the_worlds_frames(tmp_path, capsys, small_overrides):
+    """The documented chain of the V-JEPA 2-AC form (docs/planning.md): collect → pretrain on the store's frames
+    (data.source=episodes) → train-wm --config wm-two-rooms-patch on that encoder, frozen → plan. The world
+    model's latents are the pretrained teacher's LayerNorm'ed patch features of each frame fed as a 2-frame
+    tubelet, before and after training the predictor."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from worldjepa.data.batches import to_tensor
+    from worldjepa.data.episodes import EpisodeStore
+    from worldjepa.dynamics.model import load_world_model
+    from worldjepa.pretrain import load_pretrained
+
+    data, enc, run = tmp_path / "data", tmp_path / "enc", tmp_path / "wm"
+    assert main(["collect", "--world", "two-rooms", "--episodes", "4", "--steps", "12", "--out", str(data),
+                 "--image-size", "32"]) == 0
+    assert main(["pretrain", "--out", str(enc), "--quiet", *small_overrides, "train.steps=2", "data.source=episodes",
+                 f"data.path={data}"]) == 0
+    patch_wm = ["image_size=32", "data.window=3", "data.frameskip=2", "data.batch_size=4", "model.predictor_depth=1",
+                "model.predictor_width=32", "model.predictor_heads=2", "train.precision=fp32", "train.steps=3",
+                f"model.encoder_run={enc}"]
+    assert main(["train-wm", "--config", "wm-two-rooms-patch", "--data", str(data), "--out", str(run), "--quiet",
+                 *patch_wm]) == 0
+    capsys.readouterr()
+    assert main(["plan", "--checkpoint", str(run), "--episodes", "2", "--record", "0", "--quiet", *TINY_PLAN]) == 0
+    results = json.loads((run / "plan" / "results.json").read_text())
+    assert results["episodes"] == 2 and results["plan"]["energy"] == "l1"
+
+    model, cfg, _ = load_world_model(run, {"precision": "fp32"})
+    assert cfg.model.form == "patch"
+    teacher, _ = load_pretrained(enc)
+    frames = EpisodeStore(data).episodes[0]["obs"][:3]
+    with torch.no_grad():
+        clips = to_tensor(frames)[:, None].expand(-1, 2, -1, -1, -1)
+        expected = F.layer_norm(teacher(clips), (teacher.dim,))
+        latents = model.encode(frames)
+    assert latents.shape == (3, 16, teacher.dim)
+    torch.testing.assert_close(latents, expected, rtol=1e-5, atol=1e-5)
+    assert np.isfinite(results["final_distance_mean"])

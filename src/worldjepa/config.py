@@ -106,7 +106,9 @@ class WorldConfig(Section):
 
 @dataclass
 class DataConfig(Section):
-    source: Literal["world", "folder"] = "world"  # world: clips generated on the fly; folder: media under `path`
+    # world: clips generated on the fly; folder: media under `path`; episodes: the frames of an episode store
+    # at `path` (`worldjepa collect`), to pretrain the encoder a patch-form world model then uses frozen
+    source: Literal["world", "folder", "episodes"] = "world"
     path: str = ""
     image_size: Positive = 64
     frames: Positive = 8  # frames per clip
@@ -268,6 +270,8 @@ class PretrainConfig(Section):
                               f"model.predictor_width={m.predictor_width}")
         if d.source == "folder" and not d.path:
             raise ConfigError("data.source=folder needs data.path=DIR (a folder of images or videos)")
+        if d.source == "episodes" and not d.path:
+            raise ConfigError("data.source=episodes needs data.path=DIR (an episode store from `worldjepa collect`)")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -292,6 +296,8 @@ class DynamicsConfig(ModelSize):
     token_dim: Positive = 16  # compact: channels kept per patch token before the flattening projector
     projector_hidden: Positive = 512
     latent_dim: Positive = 64  # compact: size of the per-frame latent
+    pool: Literal["flatten", "mean"] = "flatten"  # compact: the patch grid into the projector flattened or averaged
+    predictor_projector: Count = 0  # compact: hidden width of an MLP output head (LeWM's pred_proj); 0: one Linear
     encoder_run: str = ""  # patch form: a `worldjepa pretrain` run whose teacher encoder is used, frozen
     use_proprio: bool = False  # feed proprioception to the predictor (dynamics/unroll.py's rule)
 

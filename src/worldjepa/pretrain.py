@@ -1,6 +1,6 @@
 """Self-supervised pretraining from a config: build the pieces, hand them to the trainer.
 
-    cfg ─► data source (world or folder) ─┐
+    cfg ─► data source (world, folder or episode store) ─┐
     cfg ─► encoder + predictor ─► objective (masked latent prediction) ─► Trainer ─► run folder
 
 A run folder holds `config.yaml` (the resolved config), `checkpoint.safetensors` (weights, teacher,
@@ -16,6 +16,7 @@ import torch
 
 from .config import PretrainConfig, from_dict, resolve, save_yaml, to_dict
 from .data.batches import MediaSource
+from .data.episodes import EpisodeClips
 from .data.folder import FolderBatches
 from .nn.encoder import Encoder
 from .nn.predictor import MaskedPredictor
@@ -52,6 +53,8 @@ def build_objective(cfg: PretrainConfig) -> MaskedLatentPrediction:
 def build_source(cfg: PretrainConfig) -> MediaSource:
     if cfg.data.source == "world":
         return WorldBatches(cfg.data, seed=cfg.train.seed)
+    if cfg.data.source == "episodes":
+        return EpisodeClips(cfg.data, seed=cfg.train.seed)
     return FolderBatches(cfg.data, seed=cfg.train.seed)
 
 

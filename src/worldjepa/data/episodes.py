@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .batches import Batch, seed_for, to_tensor
+from ..config import DataConfig
+from .batches import Batch, seed_for, split_counts, to_tensor
 
 FORMAT, VERSION = "worldjepa-episodes", 1
 
@@ -184,3 +185,34 @@ class EpisodeBatches:
                      actions=torch.from_numpy(np.stack([w["action"] for w in windows])).float(),
                      proprio=torch.from_numpy(np.stack([w["proprio"] for w in windows])).float(),
                      skipped=tuple(self.store.skipped))
+
+
+class EpisodeClips:
+    """Pretraining batches from the frames of an episode store (`data.source=episodes`): clips of
+    `data.frames` observations `data.frame_step` apart from random episodes and starts, stills single
+    observations; the actions are not used. This is how an encoder is pretrained on a world's own frames
+    before a patch-form world model is trained on it, frozen."""
+
+    def __init__(self, cfg: DataConfig, seed: int = 0):
+        self.cfg, self.seed = cfg, seed
+        self.store = EpisodeStore(cfg.path)
+        size = self.store.meta.image_size
+        if size != cfg.image_size:
+            raise ValueError(f"the episode store {cfg.path} holds {size}x{size} frames but data.image_size="
+                             f"{cfg.image_size}: set data.image_size={size}")
+        self.clips = self.store.window_index(cfg.frames, cfg.frame_step)
+        self.stills = self.store.window_index(1, 1)
+        self.num_videos, self.num_images = split_counts(cfg.batch_size, cfg.image_fraction)
+
+    def batch(self, step: int, micro: int = 0) -> Batch:
+        rng = np.random.default_rng(seed_for(self.seed, step, micro, 3))
+        c, episodes = self.cfg, self.store.episodes
+        video = image = None
+        if self.num_videos:
+            picks = self.clips[rng.integers(len(self.clips), size=self.num_videos)]
+            offsets = c.frame_step * np.arange(c.frames)
+            video = to_tensor(np.stack([episodes[e]["obs"][s + offsets] for e, s in picks]))
+        if self.num_images:
+            picks = self.stills[rng.integers(len(self.stills), size=self.num_images)]
+            image = to_tensor(np.stack([episodes[e]["obs"][s] for e, s in picks]))
+        return Batch(video, image, skipped=tuple(self.store.skipped))

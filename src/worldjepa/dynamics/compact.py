@@ -5,7 +5,8 @@
 
 The projector flattens the patch grid instead of mean-pooling it: with RoPE and no absolute position
 table, a pooled vector barely knows *where* things are, and in a navigation or pushing task where is
-all that matters. The BatchNorm sits before SIGReg for the reason LeWM gives (a final LayerNorm would
+all that matters. `model.pool=mean` pools instead (one width-sized vector into the projector, the size of
+LeWM's CLS-token projector, for `benchmarks/planning_latency.py --preset lewm`). The BatchNorm sits before SIGReg for the reason LeWM gives (a final LayerNorm would
 fight the isotropic-Gaussian target).
 
 The predictor is a causal transformer over the frame latents z_1..z_t; each position is conditioned
@@ -24,20 +25,33 @@ from ..nn.rope import apply_rope
 from ..nn.transformer import Attention, init_vit_
 
 
+class Projector(nn.Sequential):
+    """Linear → BatchNorm → GELU → Linear on the last axis of [..., in] (LeWM's projector MLP); the
+    BatchNorm sees every leading position as one sample."""
+
+    def __init__(self, dim_in: int, hidden: int, dim_out: int):
+        super().__init__(nn.Linear(dim_in, hidden), nn.BatchNorm1d(hidden), nn.GELU(), nn.Linear(hidden, dim_out))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(x.reshape(-1, x.shape[-1])).reshape(*x.shape[:-1], -1)
+
+
 class FrameEncoder(nn.Module):
     """Images [B, 3, S, S] → latents [B, D]."""
 
-    def __init__(self, size: ViTSize, patch_size: int, image_size: int, token_dim: int, hidden: int, latent_dim: int):
+    def __init__(self, size: ViTSize, patch_size: int, image_size: int, token_dim: int, hidden: int, latent_dim: int,
+                 pool: str = "flatten"):
         super().__init__()
-        self.image_size = image_size
+        self.image_size, self.pool = image_size, pool
         self.vit = Encoder(size, patch_size, tubelet_size=1, separate_tokenizers=True, levels=1)
         tokens = (image_size // patch_size) ** 2
-        self.squeeze = nn.Linear(size.width, token_dim)
-        self.projector = nn.Sequential(nn.Linear(tokens * token_dim, hidden), nn.BatchNorm1d(hidden), nn.GELU(),
-                                       nn.Linear(hidden, latent_dim))
+        if pool == "flatten":
+            self.squeeze = nn.Linear(size.width, token_dim)
+        self.projector = Projector(tokens * token_dim if pool == "flatten" else size.width, hidden, latent_dim)
 
     def forward(self, images: Tensor) -> Tensor:
-        return self.projector(self.squeeze(self.vit(images)).flatten(1))
+        tokens = self.vit(images)
+        return self.projector(self.squeeze(tokens).flatten(1) if self.pool == "flatten" else tokens.mean(1))
 
 
 def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
@@ -96,7 +110,7 @@ class ActionPredictor(nn.Module):
     """(z [B, T, D], actions [B, T, A'], proprio [B, T, P] | None) → ẑ [B, T, D], ẑ_t predicting z_{t+1}."""
 
     def __init__(self, latent_dim: int, action_dim: int, width: int, depth: int, heads: int, proprio_dim: int = 0,
-                 head_dim: int | None = None, mlp_hidden: int | None = None):
+                 head_dim: int | None = None, mlp_hidden: int | None = None, out_hidden: int = 0):
         super().__init__()
         self.action_dim, self.proprio_dim = action_dim, proprio_dim
         self.inp = nn.Linear(latent_dim + proprio_dim, width)
@@ -104,7 +118,8 @@ class ActionPredictor(nn.Module):
         self.blocks = nn.ModuleList(AdaLNBlock(width, heads, head_dim=head_dim, mlp_hidden=mlp_hidden)
                                     for _ in range(depth))
         self.norm = nn.LayerNorm(width)
-        self.out = nn.Linear(width, latent_dim)
+        # the output head: one Linear, or LeWM's `pred_proj` MLP with `out_hidden` channels
+        self.out = Projector(width, out_hidden, latent_dim) if out_hidden else nn.Linear(width, latent_dim)
         self.head_dim = head_dim or width // heads
         init_vit_(self, self.blocks)
         for block in self.blocks:  # AdaLN-zero: every block starts as the identity

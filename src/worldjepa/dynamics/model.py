@@ -106,9 +106,10 @@ def build_objective(cfg: WorldModelConfig, meta: StoreMeta) -> WorldModelObjecti
     action_dim = meta.action_dim * cfg.data.frameskip
     proprio_dim = meta.proprio_dim if m.use_proprio else 0
     if m.form == "compact":
-        encoder = FrameEncoder(m.size(), m.patch_size, cfg.image_size, m.token_dim, m.projector_hidden, m.latent_dim)
+        encoder = FrameEncoder(m.size(), m.patch_size, cfg.image_size, m.token_dim, m.projector_hidden, m.latent_dim,
+                               m.pool)
         predictor = ActionPredictor(m.latent_dim, action_dim, m.predictor_width, m.predictor_depth, m.predictor_heads,
-                                    proprio_dim, m.predictor_head_dim, m.predictor_mlp)
+                                    proprio_dim, m.predictor_head_dim, m.predictor_mlp, m.predictor_projector)
         return WorldModelObjective(encoder, predictor, cfg.objective, False, m.use_proprio, cfg.train.seed)
     from ..pretrain import load_pretrained
 

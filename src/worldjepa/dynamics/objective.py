@@ -111,6 +111,8 @@ class WorldModelObjective(nn.Module):
         pred, rolled = self.predict(z, actions, proprio, T - 1)
         pred, rolled = pred.float(), rolled.float()
         health = {f"health/{k}": v for k, v in spread(z.flatten(0, 1).flatten(1)).items()}
+        if self.frozen_encoder:  # training cannot collapse these latents: the doctor says so instead
+            health["health/frozen"] = 1.0
         moved = float(latent_distance(now, nxt, kind))
         health.update({"health/predict": float(latent_distance(pred, nxt, kind)), "health/copy": moved,
                        "health/mean": float(latent_distance(nxt.mean(0, keepdim=True).expand_as(nxt), nxt, kind))})

@@ -5,6 +5,7 @@ Verdicts, judged on the median of the last quarter of the logged health records:
 
     full collapse            every latent is (nearly) the same vector: spread ≈ 0, or effective rank ≈ 1
     partial collapse         one shared direction dominates the latents, or they span very few dimensions
+                             (neither is judged for a frozen encoder, `health/frozen`: training cannot collapse it)
     no better than copying   the predictor's error is not clearly below that of copying the nearest visible
                              (or current) latent, or of predicting the batch's mean latent
     predictor ignores actions  (world models) giving a sample another sample's actions barely moves its
@@ -80,7 +81,9 @@ def diagnose(records: list[dict[str, Any]], window: int | None = None) -> Diagno
     width = int(n.get("width", 0))
     spread = (f"latent spread is {n['std_ratio']:.1%} of their magnitude, effective rank {n['rankme']:.1f}"
               + (f" of {width}" if width else "") + f", mean cosine between latents {n['cosine']:.3f}")
-    if n["std_ratio"] < FULL_STD_RATIO or n["cosine"] > FULL_COSINE or n["rankme"] < FULL_RANK:
+    if n.get("frozen"):
+        pass  # a frozen encoder's latents (patch-form world models) are what they are: training cannot collapse them
+    elif n["std_ratio"] < FULL_STD_RATIO or n["cosine"] > FULL_COSINE or n["rankme"] < FULL_RANK:
         d.findings.append(Finding("full collapse", spread, _COLLAPSE_ADVICE))
     elif (n["std_ratio"] < PARTIAL_STD_RATIO or n["cosine"] > PARTIAL_COSINE
           or (width and n["rankme"] < PARTIAL_RANK_FRACTION * width)):
