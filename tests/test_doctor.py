@@ -156,3 +156,15 @@ def test_monitors_leave_the_model_as_they_found_it(tmp_path):
     assert out["health/std"] > 0
     after = objective.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # running mean, var and count untouched
+
+
+def test_a_patch_form_run_logged_before_the_frozen_flag_is_judged_by_its_config(tmp_path):
+    """Patch-form world models freeze their encoder; a log written before `health/frozen` existed gets it from
+    the run's config, so the encoder's spread is not called a collapse, while the rest is still judged."""
+    from worldjepa.doctor import diagnose_run
+
+    (tmp_path / "log.jsonl").write_text("".join(json.dumps(_record(i, cosine=0.999, action_effect=0.06)) + "\n"
+                                                for i in range(4)))
+    assert diagnose_run(tmp_path).verdicts == ["full collapse", "predictor ignores actions"]
+    (tmp_path / "config.yaml").write_text("world: two-rooms\nmodel:\n  form: patch\n")
+    assert diagnose_run(tmp_path).verdicts == ["predictor ignores actions"]

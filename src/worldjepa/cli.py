@@ -38,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_with(common))
 
     d = sub.add_parser("demo", help="pretrain tiny-cpu on the physics world and probe it; then collect, train a "
-                                    "world model and plan in two-rooms (≈10 min on 2 cores)")
+                                    "world model and plan in two-rooms (≈12 min on 2 cores)")
     d.add_argument("--out", default="runs/demo", help="run folder (default: runs/demo)")
     d.add_argument("--fresh", action="store_true", help="ignore a checkpoint already in --out")
     d.add_argument("--probe", choices=("moments", "grid"), default="moments",

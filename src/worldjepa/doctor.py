@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 
 from .device import autocast, resolve_device
 from .pretrain import build_source, load_objective
@@ -27,6 +28,8 @@ def diagnose_run(run_dir: str | Path, device: str | None = None) -> Diagnosis:
     if not records and not (run / CHECKPOINT).exists():
         raise FileNotFoundError(f"no training log or checkpoint in {run}: is it a run folder?")
     if health_records(records) or not (run / CHECKPOINT).exists():
+        if frozen_encoder(run):  # logged before `health/frozen` existed: the config tells
+            records = [{**r, "health/frozen": 1.0} for r in records]
         return diagnose(records)
     try:
         records = checkpoint_records(run, device=device)
@@ -36,6 +39,15 @@ def diagnose_run(run_dir: str | Path, device: str | None = None) -> Diagnosis:
                          f"of a pretraining run only ({err}); train again to log them") from err
     d.source = "the final checkpoint on its last batches (the log has no health numbers)"
     return d
+
+
+def frozen_encoder(run: Path) -> bool:
+    """A patch-form world model's run: its encoder is frozen, so its latents' spread is not a training fault."""
+    path = run / "config.yaml"
+    if not path.exists():
+        return False
+    config = yaml.safe_load(path.read_text()) or {}
+    return isinstance(config.get("model"), dict) and config["model"].get("form") == "patch"
 
 
 def checkpoint_records(run_dir: str | Path, batches: int = 4, device: str | None = None) -> list[dict[str, Any]]:
