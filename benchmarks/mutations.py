@@ -153,6 +153,16 @@ MUTATIONS = [
              "    return float(np.sqrt(np.mean(d ** 2)))\n\n\ndef rte",
              "    return float(np.mean(d) ** 2)\n\n\ndef rte",
              ["tests/test_eval.py::test_report_of_a_world_model_run_embeds_its_planned_episodes"]),
+    Mutation("store clips ignore data.frame_step", "data/episodes.py",
+             "            offsets = c.frame_step * np.arange(c.frames)\n",
+             "            offsets = np.arange(c.frames)\n",
+             ["tests/test_episodes.py::test_pretraining_clips_are_runs_of_a_stores_frames"]),
+    Mutation("LeWM's pred_proj head left out", "dynamics/compact.py",
+             "Projector(width, out_hidden, latent_dim) if out_hidden else", "nn.Linear(width, latent_dim) if out_hidden else",
+             ["tests/test_published.py::test_the_lewm_preset_has_lewms_shapes_and_size"]),
+    Mutation("a frozen encoder's spread judged as collapse", "train/health.py",
+             '    if n.get("frozen"):\n        pass', '    if False:\n        pass',
+             ["tests/test_doctor.py::test_verdicts_on_planted_numbers"]),
 ]
 
 

@@ -6,8 +6,8 @@
 The projector flattens the patch grid instead of mean-pooling it: with RoPE and no absolute position
 table, a pooled vector barely knows *where* things are, and in a navigation or pushing task where is
 all that matters. `model.pool=mean` pools instead (one width-sized vector into the projector, the size of
-LeWM's CLS-token projector, for `benchmarks/planning_latency.py --preset lewm`). The BatchNorm sits before SIGReg for the reason LeWM gives (a final LayerNorm would
-fight the isotropic-Gaussian target).
+LeWM's CLS-token projector, for the `wm-lewm` preset). The BatchNorm sits before SIGReg for the reason LeWM
+gives (a final LayerNorm would fight the isotropic-Gaussian target).
 
 The predictor is a causal transformer over the frame latents z_1..z_t; each position is conditioned
 on its action chunk a_t through AdaLN-zero (shift, scale and gate of both sub-layers regressed from
