@@ -52,3 +52,42 @@ class ExactTwoRoomsModel:
 
     def energy(self, z_pred, z_goal):
         return latent_energy(z_pred, z_goal, "l2", horizon_weights(z_pred.shape[2], self.weights, self.path_weight))
+
+
+class ExactDynamicsFeatureEnergy(ExactTwoRoomsModel):
+    """The exact dynamics of two-rooms planned on another model's energy: the distance between the
+    features `features` gives the frames of the predicted and the goal positions. It asks whether an
+    energy (a frozen encoder's patch grid, say) lets a planner reach goals when the dynamics are perfect,
+    which separates a failing energy from a failing predictor.
+
+    The features of every cell centre of an n × n grid over the room are computed once; a position's
+    features are those of its cell. A goal's distances to all cells are computed once per goal and kept."""
+
+    def __init__(self, world: TwoRooms, frameskip: int, features, n: int = 48, energy: str = "l1",
+                 path_weight: float = 0.01, batch: int = 256):
+        super().__init__(world, frameskip, "last", path_weight)
+        if energy not in ("l1", "l2"):
+            raise ValueError(f"energy must be 'l1' or 'l2', got {energy!r}")
+        self.n, self.kind = n, energy
+        c = (np.arange(n) + 0.5) / n
+        self.cells = np.stack(np.meshgrid(c, c), -1).reshape(-1, 2)  # row-major: index = iy · n + ix
+        with torch.no_grad():
+            self.table = torch.cat([features(np.stack([world.render_state(p) for p in self.cells[i:i + batch]]))
+                                    .float().flatten(1) for i in range(0, len(self.cells), batch)])
+        self._to_goal: dict[int, torch.Tensor] = {}
+
+    def cell(self, positions: np.ndarray) -> torch.Tensor:
+        ij = np.clip((np.asarray(positions) * self.n).astype(np.int64), 0, self.n - 1)
+        return torch.as_tensor(ij[..., 1] * self.n + ij[..., 0])
+
+    def distances_to(self, goal_cell: int) -> torch.Tensor:
+        """[n²]: d(features of every cell, features of the goal's cell), mean |·| or squared L2."""
+        if goal_cell not in self._to_goal:
+            diff = self.table - self.table[goal_cell]
+            self._to_goal[goal_cell] = diff.abs().mean(1) if self.kind == "l1" else diff.pow(2).sum(1)
+        return self._to_goal[goal_cell]
+
+    def energy(self, z_pred, z_goal):
+        cells, goals = self.cell(z_pred.numpy()), self.cell(z_goal.numpy())  # [B, C, H], [B]
+        per_step = torch.stack([self.distances_to(int(g))[c] for g, c in zip(goals, cells)])
+        return (per_step * horizon_weights(z_pred.shape[2], "last", self.path_weight)).sum(-1)
