@@ -133,3 +133,47 @@ def test_patch_world_model_loss_is_l1_on_layernormed_frozen_features():
     assert float(losses.total.detach()) == pytest.approx(float(expected), rel=1e-5)
     assert "sigreg" not in losses.parts
     assert all(p.grad is None for p in vit.parameters()) and predictor.out.weight.grad.abs().sum() > 0
+
+
+def test_patch_loss_weighted_toward_changing_tokens_and_predicting_the_change():
+    """`objective.token_weights=change`: each target token's L1 is weighted by its mean |change| over the
+    step, normalised to mean 1 over the frame (formula written out here); `model.predict_change`: the
+    prediction is LN(z_k + Δ), so with a zero output head the predictor copies the (LayerNorm'ed) frame."""
+    cfg = config.load_world_model("wm-two-rooms", SMALL_WM + ["objective.loss=l1", "objective.rollout_weight=0.5",
+                                                              "model.use_proprio=true"])
+    cfg.objective.token_weights = "change"
+    torch.manual_seed(0)
+    vit = Encoder(ViTSize(2, 48, 2), patch_size=8, tubelet_size=2, levels=1)
+    predictor = PatchActionPredictor(48, (4, 4), 4, width=32, depth=2, heads=2, proprio_dim=2, predict_change=True)
+    objective = WorldModelObjective(FrozenPatchEncoder(vit), predictor, cfg.objective, True, use_proprio=True).train()
+    batch = _window(META)
+    losses = objective.loss(batch, step=0)
+    with torch.no_grad():
+        z = objective.encode_frames(batch.video)
+        tf = predictor(z[:, :-1], batch.actions, batch.proprio[:, :-1])
+        ro = _feed_back_with_held_proprio(predictor, z, batch.actions, batch.proprio, 2)
+        w = torch.empty(z.shape[0], z.shape[1] - 1, z.shape[2], 1)
+        for b in range(z.shape[0]):
+            for t in range(z.shape[1] - 1):
+                c = (z[b, t + 1] - z[b, t]).abs().mean(-1)  # [N]
+                w[b, t, :, 0] = c / (c.mean() + 1e-6)
+    assert w.mean() == pytest.approx(1.0, abs=1e-4) and w.max() > 1.2 * w.min()  # the weights do differ
+    expected = (w * (tf - z[:, 1:]).abs()).mean() + 0.5 * (w[:, :2] * (ro - z[:, 1:3]).abs()).mean()
+    assert float(losses.total.detach()) == pytest.approx(float(expected), rel=1e-5)
+    uniform = (tf - z[:, 1:]).abs().mean() + 0.5 * (ro - z[:, 1:3]).abs().mean()
+    assert abs(float(expected) - float(uniform)) > 1e-4  # weighting changes the loss
+    torch.nn.init.zeros_(predictor.out.weight)
+    torch.nn.init.zeros_(predictor.out.bias)
+    with torch.no_grad():
+        copied = torch.nn.functional.layer_norm(z[:, :-1], z.shape[-1:])
+        torch.testing.assert_close(predictor(z[:, :-1], batch.actions, batch.proprio[:, :-1]), copied,
+                                   rtol=0, atol=1e-5)
+        rolled = predictor.rollout(z[:, 0], batch.actions, batch.proprio[:, :1].expand(-1, 2, -1))
+        torch.testing.assert_close(rolled, torch.nn.functional.layer_norm(z[:, :1], z.shape[-1:]).expand_as(rolled),
+                                   rtol=0, atol=1e-5)
+
+
+def test_patch_only_options_are_refused_for_the_compact_form():
+    for key in ("model.predict_change=true", "objective.token_weights=change"):
+        with pytest.raises(config.ConfigError, match="model.form=patch"):
+            config.load_world_model("wm-two-rooms", SMALL_WM + [key])

@@ -299,6 +299,7 @@ class DynamicsConfig(ModelSize):
     pool: Literal["flatten", "mean"] = "flatten"  # compact: the patch grid into the projector flattened or averaged
     predictor_projector: Count = 0  # compact: hidden width of an MLP output head (LeWM's pred_proj); 0: one Linear
     encoder_run: str = ""  # patch form: a `worldjepa pretrain` run whose teacher encoder is used, frozen
+    predict_change: bool = False  # patch form: predict z_{k+1} as LN(z_k + Δ), so copying the frame is free
     use_proprio: bool = False  # feed proprioception to the predictor (dynamics/unroll.py's rule)
 
 
@@ -309,6 +310,7 @@ class WMObjectiveConfig(Section):
     rollout_weight: NonNegative = 1.0
     sigreg_weight: NonNegative = 0.1  # compact form, end to end (LeWM λ); 0 disables
     sigreg_slices: Positive = 1024
+    token_weights: Literal["uniform", "change"] = "uniform"  # patch form: "change" weights each target token by how much it changes
 
 
 @dataclass
@@ -361,6 +363,9 @@ class WorldModelConfig(Section):
         if self.model.form == "patch" and not self.model.encoder_run:
             raise ConfigError("model.form=patch plans on a frozen pretrained encoder: set model.encoder_run=RUN_DIR "
                               "(a `worldjepa pretrain` run folder)")
+        if self.model.form != "patch" and (self.model.predict_change or self.objective.token_weights != "uniform"):
+            raise ConfigError("model.predict_change and objective.token_weights=change act on patch tokens: set "
+                              "model.form=patch, or leave them at false and uniform")
 
 
 def check_world_model(cfg: WorldModelConfig) -> WorldModelConfig:

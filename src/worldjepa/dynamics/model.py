@@ -116,7 +116,8 @@ def build_objective(cfg: WorldModelConfig, meta: StoreMeta) -> WorldModelObjecti
     vit, pre = load_pretrained(m.encoder_run)
     side = cfg.image_size // pre.model.patch_size
     predictor = PatchActionPredictor(vit.dim, (side, side), action_dim, m.predictor_width, m.predictor_depth,
-                                     m.predictor_heads, proprio_dim, m.predictor_head_dim, m.predictor_mlp)
+                                     m.predictor_heads, proprio_dim, m.predictor_head_dim, m.predictor_mlp,
+                                     m.predict_change)
     return WorldModelObjective(FrozenPatchEncoder(vit), predictor, cfg.objective, True, m.use_proprio, cfg.train.seed)
 
 

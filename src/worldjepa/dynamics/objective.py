@@ -9,7 +9,10 @@ For a window of frames o_1..o_T with action chunks a_1..a_{T-1} and proprio p_1.
     L_ro   = D(ẑ^ro, z_2..R+1)
     L      = L_tf + w_ro · L_ro + λ · mean_t SIGReg(z_t over the batch)       (SIGReg: compact form only)
 
-D is the mean squared (LeWM) or mean absolute (V-JEPA 2-AC) difference. The compact form has no
+D is the mean squared (LeWM) or mean absolute (V-JEPA 2-AC) difference. With `token_weights=change`
+(patch form; not in V-JEPA 2-AC) each target token's difference is weighted by how much that token
+changes in the step, w_n = |z_{t+1,n} − z_{t,n}| / mean_n |z_{t+1,n} − z_{t,n}| (channel means): in a world
+where the actions move one small thing, the unchanging background otherwise outweighs it. The compact form has no
 stop-gradient on its targets (LeWM): SIGReg is what keeps the latents from collapsing. The rollout is
 the planner's own (`unroll`, with the observed proprio held), so a model is trained on what it plans with.
 """
@@ -27,9 +30,17 @@ from ..train.objective import Losses
 from .unroll import unroll
 
 
-def latent_distance(pred: Tensor, target: Tensor, kind: str) -> Tensor:
+def latent_distance(pred: Tensor, target: Tensor, kind: str, weights: Tensor | None = None) -> Tensor:
     diff = pred.float() - target.float()
-    return diff.pow(2).mean() if kind == "mse" else diff.abs().mean()
+    d = diff.pow(2) if kind == "mse" else diff.abs()
+    return d.mean() if weights is None else (d * weights).mean()
+
+
+def change_weights(z: Tensor) -> Tensor:
+    """[B, T, N, D] patch latents → [B, T-1, N, 1]: each token's mean |change| over the step, normalised to
+    mean 1 over the frame's tokens (a step where nothing changes weighs nothing)."""
+    change = (z[:, 1:] - z[:, :-1]).float().abs().mean(-1, keepdim=True)
+    return change / (change.mean(-2, keepdim=True) + 1e-6)
 
 
 class WorldModelObjective(nn.Module):
@@ -81,10 +92,11 @@ class WorldModelObjective(nn.Module):
             pred, rolled = self.predict(z, actions, proprio, R)
         else:
             pred = self.predictor(z[:, :-1], actions, None if proprio is None else proprio[:, :-1])
-        l_tf = latent_distance(pred, z[:, 1:], kind)
+        w = change_weights(z) if self.cfg.token_weights == "change" else None
+        l_tf = latent_distance(pred, z[:, 1:], kind, w)
         total, parts = l_tf, {"teacher_forcing": float(l_tf.detach())}
         if R > 0:
-            l_ro = latent_distance(rolled, z[:, 1:R + 1], kind)
+            l_ro = latent_distance(rolled, z[:, 1:R + 1], kind, None if w is None else w[:, :R])
             total = total + self.cfg.rollout_weight * l_ro
             parts["rollout"] = float(l_ro.detach())
 

@@ -6,7 +6,9 @@ so the outputs at step k cannot depend on anything after it. Patch tokens get 3D
 action and proprio tokens sit at (k, 0, 0), which rotates only their time channels (a zero angle is
 the identity). The outputs of the patch tokens of step k, normalised, mapped back to the encoder width
 and LayerNorm'ed without affine parameters (the official `normalize_reps`: the targets are LayerNorm'ed
-frozen features, and a prediction fed back in a rollout must look like one), predict z_{k+1}.
+frozen features, and a prediction fed back in a rollout must look like one), predict z_{k+1}. With
+`predict_change` (not in V-JEPA 2-AC) they are a change added to z_k before that LayerNorm, so the copy of
+an unchanged frame is free and the predictor's capacity goes to what moves.
 """
 
 from __future__ import annotations
@@ -30,9 +32,11 @@ class PatchActionPredictor(nn.Module):
     """(z [B, T, N, D], actions [B, T, A], proprio [B, T, P] | None) → ẑ [B, T, N, D]."""
 
     def __init__(self, latent_dim: int, grid: tuple[int, int], action_dim: int, width: int, depth: int, heads: int,
-                 proprio_dim: int = 0, head_dim: int | None = None, mlp_hidden: int | None = None):
+                 proprio_dim: int = 0, head_dim: int | None = None, mlp_hidden: int | None = None,
+                 predict_change: bool = False):
         super().__init__()
         self.grid, self.action_dim, self.proprio_dim = grid, action_dim, proprio_dim
+        self.predict_change = predict_change
         self.patches = nn.Linear(latent_dim, width)
         self.action = nn.Linear(action_dim, width)
         self.state = nn.Linear(proprio_dim, width) if proprio_dim else None
@@ -65,10 +69,13 @@ class PatchActionPredictor(nn.Module):
         pos[:, e:, 1:] = grid_positions((1, *self.grid), steps.device)[:, 1:]
         return pos
 
-    def _predict(self, x: Tensor) -> Tensor:
-        """Patch outputs → predicted latents, LayerNorm'ed (normalize_reps: predictions live where the
-        targets do, and a prediction fed back in a rollout looks like an encoded frame)."""
+    def _predict(self, x: Tensor, z: Tensor) -> Tensor:
+        """Patch outputs (and the input latents z of the same steps) → predicted latents, LayerNorm'ed
+        (normalize_reps: predictions live where the targets do, and a prediction fed back in a rollout looks
+        like an encoded frame)."""
         out = self.out(self.norm(x[..., self.extra_tokens:, :]))
+        if self.predict_change:
+            out = out + z.to(out.dtype)
         return F.layer_norm(out, out.shape[-1:])
 
     def forward(self, z: Tensor, actions: Tensor, proprio: Tensor | None = None) -> Tensor:
@@ -80,7 +87,7 @@ class PatchActionPredictor(nn.Module):
         mask = block_causal_mask(T, n, z.device)
         for block in self.blocks:
             x = block(x, rope, mask)
-        return self._predict(x.reshape(B, T, n, -1))
+        return self._predict(x.reshape(B, T, n, -1), z)
 
     def rollout(self, z0: Tensor, actions: Tensor, proprio: Tensor | None = None) -> Tensor:
         """z0 [B, N, D], actions [B, H, A], proprio [B, H, P] → [B, H, N, D], predictions fed back. Each
@@ -96,6 +103,6 @@ class PatchActionPredictor(nn.Module):
             rope = rope_tables(positions[t], self.head_dim)
             for block, (keys, values) in zip(self.blocks, cache):
                 x = block.forward_cached(x, rope, keys, values)
-            z = self._predict(x).to(z0.dtype)
+            z = self._predict(x, z).to(z0.dtype)
             outputs.append(z)
         return torch.stack(outputs, dim=1)
