@@ -53,7 +53,7 @@ def main() -> None:
     worlds = [TwoRooms(pre.data.image_size) for _ in range(args.episodes)]
     rng = np.random.default_rng(0)
     tasks = [worlds[0].sample_task(rng) for _ in worlds]
-    rows = {"agent position (exact)": (lambda f: ExactTwoRoomsModel(worlds[0], 1).encode(f), "l2"),
+    rows = {"agent position (exact)": (ExactTwoRoomsModel(worlds[0], 1).encode, "l2"),
             "patch grid, mean |·| (the patch form's energy)": (patches, "l1"),
             "patch grid mean-pooled, mean |·|": (lambda f: patches(f).mean(1), "l1")}
     results = []

@@ -66,8 +66,6 @@ class ExactDynamicsFeatureEnergy(ExactTwoRoomsModel):
     def __init__(self, world: TwoRooms, frameskip: int, features, n: int = 48, energy: str = "l1",
                  path_weight: float = 0.01, batch: int = 256):
         super().__init__(world, frameskip, "last", path_weight)
-        if energy not in ("l1", "l2"):
-            raise ValueError(f"energy must be 'l1' or 'l2', got {energy!r}")
         self.n, self.kind = n, energy
         c = (np.arange(n) + 0.5) / n
         self.cells = np.stack(np.meshgrid(c, c), -1).reshape(-1, 2)  # row-major: index = iy · n + ix
@@ -82,9 +80,9 @@ class ExactDynamicsFeatureEnergy(ExactTwoRoomsModel):
 
     def distances_to(self, goal_cell: int) -> torch.Tensor:
         """[n²]: d(features of every cell, features of the goal's cell), mean |·| or squared L2."""
-        if goal_cell not in self._to_goal:
-            diff = self.table - self.table[goal_cell]
-            self._to_goal[goal_cell] = diff.abs().mean(1) if self.kind == "l1" else diff.pow(2).sum(1)
+        if goal_cell not in self._to_goal:  # every cell as a one-step candidate: the planner's own distance
+            self._to_goal[goal_cell] = latent_energy(self.table[None, :, None], self.table[goal_cell][None], self.kind,
+                                                     torch.ones(1))[0]
         return self._to_goal[goal_cell]
 
     def energy(self, z_pred, z_goal):
