@@ -84,7 +84,8 @@ class AdaLNBlock(nn.Module):
     def step(self, x: Tensor, mod: list[Tensor], rope: Tensor, keys: list[Tensor], values: list[Tensor],
              t: int) -> Tensor:
         """Position t alone: x [B, 1, W] attends to itself and positions < t, whose keys and values
-        [B, heads, 1, d] are in `keys`/`values` (its own are appended). Same output as `forward` on the
+        [B, heads, 1, d] are in `keys`/`values` (its own are appended); `rope` [2, 1, 1, d/2] holds position
+        t's phasors for the query (times the 1/√d of attention) and the key. Same output as `forward` on the
         whole causal sequence, at the cost of one position. Nothing is written in place, so gradients flow
         (the training rollout and the gradient planner need them); fused multiply-adds keep the number of
         small ops down, which is what a CPU planner pays for at this size."""
@@ -92,10 +93,10 @@ class AdaLNBlock(nn.Module):
         B = x.shape[0]
         heads, d = self.attn.heads, self.attn.head_dim
         h = torch.addcmul(s1, self.norm1(x), c1)
-        q, k, v = self.attn.qkv(h).view(B, 1, 3, heads, d).permute(2, 0, 3, 1, 4).unbind(0)
-        keys.append(apply_rope(k, rope))
-        values.append(v)
-        q = apply_rope(q, rope) * d ** -0.5
+        qkv = self.attn.qkv(h).view(B, 3, heads, 1, d)  # one position: [B, 1, heads, d] is [B, heads, 1, d]
+        q, k = apply_rope(qkv[:, :2], rope).unbind(1)  # one multiply rotates both; q's phasor holds 1/√d
+        keys.append(k)
+        values.append(qkv[:, 2])
         # one query against ≤ H keys: products and sums beat (batched) matmul kernels at this size
         weights = torch.cat([(q * key).sum(-1, keepdim=True) for key in keys], dim=2).softmax(2)  # [B, heads, t+1, 1]
         mixed = weights[:, :, :1] * values[0]
@@ -152,7 +153,9 @@ class ActionPredictor(nn.Module):
                              f"{actions.shape[-1]} (actions shape {tuple(actions.shape)})")
         positions = torch.zeros(H, 3, device=z0.device)
         positions[:, 0] = torch.arange(H, device=z0.device)
-        tables = rope_tables(positions, self.head_dim)  # [1, H, d/2]
+        tables = rope_tables(positions, self.head_dim)[0]  # [H, d/2]
+        # per step, the query's and the key's phasors [2, 1, 1, d/2]; the query's carries the 1/√d of attention
+        phasors = torch.stack([tables * self.head_dim ** -0.5, tables], dim=1)[:, :, None, None]
         cond = self.action(actions)
         mods = [block.step_modulation(cond) for block in self.blocks]  # all positions at once
         cache: list[tuple[list[Tensor], list[Tensor]]] = [([], []) for _ in self.blocks]
@@ -160,7 +163,7 @@ class ActionPredictor(nn.Module):
         for t in range(H):
             x = self.inp(z if not self.proprio_dim else torch.cat([z, proprio[:, t:t + 1].to(z.dtype)], dim=-1))
             for block, mod, (keys, values) in zip(self.blocks, mods, cache):
-                x = block.step(x, mod, tables[:, t:t + 1], keys, values, t)
+                x = block.step(x, mod, phasors[t], keys, values, t)
             z = self.out(self.norm(x)).to(z0.dtype)
             outputs.append(z)
         return torch.cat(outputs, dim=1)
