@@ -32,6 +32,8 @@ def test_encoder_presets_are_the_released_sizes(name):
     assert block.attn.qkv.weight.shape == (3 * width, width) and block.attn.heads == heads
     assert block.mlp[0].weight.shape == (mlp, width) and block.mlp[2].weight.shape == (width, mlp)
     assert encoder.taps == [round((i + 1) * depth / 4) - 1 for i in range(4)]  # equally spaced deep supervision
+    norms = [m for m in encoder.modules() if isinstance(m, torch.nn.LayerNorm)]
+    assert len(norms) == 2 * depth + 4 and all(m.eps == 1e-6 for m in norms)  # the released norm_layer's eps
 
 
 def test_stills_get_the_released_image_mask(small_overrides):

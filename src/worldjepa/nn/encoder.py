@@ -74,7 +74,7 @@ def gather_tokens(x: Tensor, index: Tensor) -> Tensor:
 class Encoder(nn.Module):
     def __init__(self, size: ViTSize | str = "tiny-cpu", patch_size: int = 16, tubelet_size: int = 2,
                  in_chans: int = 3, separate_tokenizers: bool = True, levels: int = 4, rope_grid: int | None = None,
-                 position: str = "rope"):
+                 position: str = "rope", norm_eps: float = 1e-6):
         super().__init__()
         if position not in ("rope", "sincos"):
             raise ValueError(f"position must be 'rope' (3D-RoPE) or 'sincos' (I-JEPA's 2D table), got {position!r}")
@@ -84,9 +84,11 @@ class Encoder(nn.Module):
         self.size, self.dim, self.num_levels = size, size.width, levels
         self.patch_size, self.tubelet_size = patch_size, tubelet_size
         self.tokenizer = Tokenizer(size.width, patch_size, tubelet_size, in_chans, separate_tokenizers)
-        self.blocks = nn.ModuleList(Block(size.width, size.heads, size.mlp_ratio) for _ in range(size.depth))
+        # LayerNorm eps 1e-6 as in the released V-JEPA 2 / 2.1 and I-JEPA ViTs (their `norm_layer`)
+        self.blocks = nn.ModuleList(Block(size.width, size.heads, size.mlp_ratio, eps=norm_eps)
+                                    for _ in range(size.depth))
         self.taps = level_indices(size.depth, levels)
-        self.level_norms = nn.ModuleList(nn.LayerNorm(size.width) for _ in self.taps)
+        self.level_norms = nn.ModuleList(nn.LayerNorm(size.width, eps=norm_eps) for _ in self.taps)
         init_vit_(self, self.blocks)
         nn.init.normal_(self.tokenizer.modality, std=1e-6)
 

@@ -57,15 +57,16 @@ class Attention(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-norm block; the MLP is `mlp_hidden` wide (default round(dim · mlp_ratio))."""
+    """Pre-norm block; the MLP is `mlp_hidden` wide (default round(dim · mlp_ratio)); `eps` is the LayerNorms'
+    (the released V-JEPA and I-JEPA encoders use 1e-6, torch's default is 1e-5)."""
 
     def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0, head_dim: int | None = None,
-                 mlp_hidden: int | None = None):
+                 mlp_hidden: int | None = None, eps: float = 1e-5):
         super().__init__()
         hidden = mlp_hidden or int(round(dim * mlp_ratio))
-        self.norm1 = nn.LayerNorm(dim)
+        self.norm1 = nn.LayerNorm(dim, eps=eps)
         self.attn = Attention(dim, heads, head_dim)
-        self.norm2 = nn.LayerNorm(dim)
+        self.norm2 = nn.LayerNorm(dim, eps=eps)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
 
     def forward(self, x: Tensor, rope: Rope = None, mask: Tensor | None = None) -> Tensor:
