@@ -24,20 +24,19 @@ from torch import Tensor
 from ..nn.encoder import Encoder, ViTSize
 from ..nn.posembed import sincos_2d
 from ..nn.tokenizers import IMAGE, grid_positions
+from .vit_keys import blocks_in, blocks_out, check_keys, expected_blocks
 
-# worldjepa block parameter ← transformers name inside layer i (current generation, legacy generation)
-_BLOCK = {
-    "norm1.weight": ("layernorm_before.weight", "layernorm_before.weight"),
-    "norm1.bias": ("layernorm_before.bias", "layernorm_before.bias"),
-    "attn.proj.weight": ("attention.o_proj.weight", "attention.output.dense.weight"),
-    "attn.proj.bias": ("attention.o_proj.bias", "attention.output.dense.bias"),
-    "norm2.weight": ("layernorm_after.weight", "layernorm_after.weight"),
-    "norm2.bias": ("layernorm_after.bias", "layernorm_after.bias"),
-    "mlp.0.weight": ("mlp.fc1.weight", "intermediate.dense.weight"),
-    "mlp.0.bias": ("mlp.fc1.bias", "intermediate.dense.bias"),
-    "mlp.2.weight": ("mlp.fc2.weight", "output.dense.weight"),
-    "mlp.2.bias": ("mlp.fc2.bias", "output.dense.bias"),
-}
+# worldjepa block parameter → transformers name inside a layer; the legacy (ViT-style) names differ in four
+_CURRENT = {"norm1.weight": "layernorm_before.weight", "norm1.bias": "layernorm_before.bias",
+            "attn.proj.weight": "attention.o_proj.weight", "attn.proj.bias": "attention.o_proj.bias",
+            "norm2.weight": "layernorm_after.weight", "norm2.bias": "layernorm_after.bias",
+            "mlp.0.weight": "mlp.fc1.weight", "mlp.0.bias": "mlp.fc1.bias",
+            "mlp.2.weight": "mlp.fc2.weight", "mlp.2.bias": "mlp.fc2.bias"}
+_LEGACY = {**_CURRENT, "attn.proj.weight": "attention.output.dense.weight",
+           "attn.proj.bias": "attention.output.dense.bias", "mlp.0.weight": "intermediate.dense.weight",
+           "mlp.0.bias": "intermediate.dense.bias", "mlp.2.weight": "output.dense.weight",
+           "mlp.2.bias": "output.dense.bias"}
+_NAMES = (_CURRENT, _LEGACY)
 _QKV = (("attention.q_proj", "attention.k_proj", "attention.v_proj"),
         ("attention.attention.query", "attention.attention.key", "attention.attention.value"))
 _LAYER = ("layers.{}.", "encoder.layer.{}.")
@@ -77,16 +76,7 @@ def encoder_from_hf_ijepa(state: Mapping[str, Tensor], config: Mapping[str, Any]
     expected: dict[str, tuple[int, ...]] = {_PATCH + "weight": (width, c["num_channels"], patch, patch),
                                             _PATCH + "bias": (width,), _TABLE: (1, grid * grid, width),
                                             "layernorm.weight": (width,), "layernorm.bias": (width,)}
-    for i in range(depth):
-        layer = _LAYER[legacy].format(i)
-        for ours, names in _BLOCK.items():
-            expected[layer + names[legacy]] = {"mlp.0.weight": (hidden, width), "mlp.0.bias": (hidden,),
-                                               "mlp.2.weight": (width, hidden),
-                                               "attn.proj.weight": (width, width)}.get(ours, (width,))
-        for name in _QKV[legacy]:
-            expected[f"{layer}{name}.weight"] = (width, width)
-            if c["qkv_bias"]:
-                expected[f"{layer}{name}.bias"] = (width,)
+    expected.update(expected_blocks(_LAYER[legacy], _NAMES[legacy], _QKV[legacy], depth, width, hidden, c["qkv_bias"]))
     check_keys(state, expected, "transformers IJepaModel")
 
     table = state[_TABLE].float()
@@ -105,15 +95,7 @@ def encoder_from_hf_ijepa(state: Mapping[str, Tensor], config: Mapping[str, Any]
         "tokenizer.modality": torch.zeros(2, width),
         "level_norms.0.weight": state["layernorm.weight"], "level_norms.0.bias": state["layernorm.bias"],
     }
-    for i in range(depth):
-        layer = _LAYER[legacy].format(i)
-        for name, theirs in _BLOCK.items():
-            ours[f"blocks.{i}.{name}"] = state[layer + theirs[legacy]]
-        q, k, v = (f"{layer}{name}" for name in _QKV[legacy])
-        ours[f"blocks.{i}.attn.qkv.weight"] = torch.cat([state[q + ".weight"], state[k + ".weight"],
-                                                          state[v + ".weight"]])
-        ours[f"blocks.{i}.attn.qkv.bias"] = (torch.cat([state[q + ".bias"], state[k + ".bias"], state[v + ".bias"]])
-                                             if c["qkv_bias"] else torch.zeros(3 * width))
+    ours.update(blocks_in(state, _LAYER[legacy], _NAMES[legacy], _QKV[legacy], depth, width))
     encoder.load_state_dict({k: v.float() for k, v in ours.items()})
     encoder.images_trained = True
     return encoder.eval()
@@ -138,27 +120,10 @@ def hf_ijepa_from_encoder(encoder: Encoder, image_size: int) -> tuple[dict[str, 
              _TABLE: sincos_table(image_size // p, width),
              "layernorm.weight": encoder.level_norms[-1].weight.detach(),
              "layernorm.bias": encoder.level_norms[-1].bias.detach()}
-    for i, block in enumerate(encoder.blocks):
-        params = dict(block.named_parameters())
-        for ours, names in _BLOCK.items():
-            state[f"layers.{i}.{names[0]}"] = params[ours].detach()
-        for name, w, b in zip(_QKV[0], params["attn.qkv.weight"].detach().chunk(3),
-                              params["attn.qkv.bias"].detach().chunk(3)):
-            state[f"layers.{i}.{name}.weight"], state[f"layers.{i}.{name}.bias"] = w, b
+    state.update(blocks_out(encoder.blocks, _LAYER[0], _NAMES[0], _QKV[0]))
     config = {"model_type": "ijepa", "hidden_size": width, "num_hidden_layers": len(encoder.blocks),
               "num_attention_heads": encoder.size.heads, "intermediate_size": hidden, "image_size": image_size,
               "patch_size": p, "num_channels": embed.in_chans, "layer_norm_eps": encoder.level_norms[-1].eps,
               "qkv_bias": True, "hidden_act": "gelu"}
     return {k: v.contiguous().clone() for k, v in state.items()}, config
 
-
-def check_keys(state: Mapping[str, Tensor], expected: Mapping[str, tuple[int, ...]], layout: str) -> None:
-    """One error naming every missing, unexpected and mis-shaped key of `state` against `expected` shapes."""
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    misshaped = [f"{k} {tuple(state[k].shape)} (expected {expected[k]})" for k in expected
-                 if k in state and tuple(state[k].shape) != tuple(expected[k])]
-    if missing or unexpected or misshaped:
-        parts = [f"{name}: {', '.join(keys)}" for name, keys in
-                 (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped)) if keys]
-        raise ValueError(f"not a {layout} state dict of this config; " + "; ".join(parts))

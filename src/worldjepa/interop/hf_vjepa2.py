@@ -1,0 +1,96 @@
+"""V-JEPA 2 encoders in the Hugging Face transformers layout (`VJEPA2Model`'s `encoder.*`), in and out.
+
+transformers' V-JEPA 2 encoder is the released one: a 3D patch convolution over tubelets, pre-norm blocks with
+separate query, key and value projections and 3D-RoPE, and a final LayerNorm. Its RoPE tiles the frequency
+table across each channel pair, as the released code does (nn/rope.py, `released=True`), so a converted
+encoder turns that on; no position table, no modality vector. The `predictor.*` keys of a `VJEPA2Model` state
+dict are not converted here (the masked-latent predictor comes with the torch.hub converters) and are
+reported as left out, never silently dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..nn.encoder import Encoder, ViTSize
+from ..nn.tokenizers import VIDEO
+from .vit_keys import blocks_in, blocks_out, check_keys, expected_blocks
+
+_NAMES = {"norm1.weight": "norm1.weight", "norm1.bias": "norm1.bias",
+          "attn.proj.weight": "attention.proj.weight", "attn.proj.bias": "attention.proj.bias",
+          "norm2.weight": "norm2.weight", "norm2.bias": "norm2.bias",
+          "mlp.0.weight": "mlp.fc1.weight", "mlp.0.bias": "mlp.fc1.bias",
+          "mlp.2.weight": "mlp.fc2.weight", "mlp.2.bias": "mlp.fc2.bias"}
+_QKV = ("attention.query", "attention.key", "attention.value")
+_LAYER, _PATCH = "encoder.layer.{}.", "encoder.embeddings.patch_embeddings.proj."
+
+
+def _config(config: Mapping[str, Any]) -> dict[str, Any]:
+    required = ("hidden_size", "num_hidden_layers", "num_attention_heads", "patch_size", "tubelet_size")
+    missing = [k for k in required if k not in config]
+    if missing:
+        raise ValueError(f"the V-JEPA 2 config lacks {', '.join(missing)} (a transformers config.json has them)")
+    c = {"mlp_ratio": 4.0, "layer_norm_eps": 1e-6, "qkv_bias": True, "hidden_act": "gelu", "in_chans": 3, **config}
+    if c["hidden_act"] != "gelu":
+        raise ValueError(f"hidden_act={c['hidden_act']!r}: worldjepa's blocks use the exact GELU ('gelu') only")
+    if c["hidden_size"] % c["num_attention_heads"]:
+        raise ValueError(f"hidden_size {c['hidden_size']} is not divisible by {c['num_attention_heads']} heads")
+    return c
+
+
+def encoder_from_hf_vjepa2(state: Mapping[str, Tensor], config: Mapping[str, Any]) -> tuple[Encoder, list[str]]:
+    """A `VJEPA2Model` state dict and its config → (worldjepa's `Encoder` with the same `last_hidden_state` for
+    clips [B, T, C, H, W] of the config's crop size, the `predictor.*` keys left out)."""
+    c = _config(config)
+    width, depth, heads = c["hidden_size"], c["num_hidden_layers"], c["num_attention_heads"]
+    hidden = int(width * c["mlp_ratio"])  # transformers' VJEPA2MLP: int(hidden_size * mlp_ratio)
+    p, t = c["patch_size"], c["tubelet_size"]
+    left_out = sorted(k for k in state if k.startswith("predictor."))
+    encoder_state = {k: v for k, v in state.items() if not k.startswith("predictor.")}
+    expected = {_PATCH + "weight": (width, c["in_chans"], t, p, p), _PATCH + "bias": (width,),
+                "encoder.layernorm.weight": (width,), "encoder.layernorm.bias": (width,),
+                **expected_blocks(_LAYER, _NAMES, _QKV, depth, width, hidden, c["qkv_bias"])}
+    check_keys(encoder_state, expected, "transformers VJEPA2Model")
+
+    encoder = Encoder(ViTSize(depth, width, heads, hidden / width), patch_size=p, tubelet_size=t,
+                      in_chans=c["in_chans"], separate_tokenizers=False, levels=1, position="rope",
+                      norm_eps=c["layer_norm_eps"], released_rope=True)
+    ours = {"tokenizer.video.proj.weight": state[_PATCH + "weight"].reshape(width, -1),
+            "tokenizer.video.proj.bias": state[_PATCH + "bias"], "tokenizer.modality": torch.zeros(2, width),
+            "level_norms.0.weight": state["encoder.layernorm.weight"],
+            "level_norms.0.bias": state["encoder.layernorm.bias"],
+            **blocks_in(state, _LAYER, _NAMES, _QKV, depth, width)}
+    encoder.load_state_dict({k: v.float() for k, v in ours.items()})
+    return encoder.eval(), left_out
+
+
+def hf_vjepa2_from_encoder(encoder: Encoder) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """worldjepa's encoder → (`VJEPA2Model` encoder state dict, config fields). Only the released V-JEPA 2 form
+    fits: 3D-RoPE with the released frequency layout and one output level; the video modality vector joins
+    the convolution's bias."""
+    if encoder.position != "rope" or not encoder.released_rope:
+        raise ValueError("transformers' VJEPA2Model rotates with the released code's RoPE frequencies: only an "
+                         "encoder with released_rope=True (one converted from Meta's weights) can be written in "
+                         "its layout; worldjepa's own runs use per-pair frequencies, which it cannot express")
+    if encoder.num_levels != 1:
+        raise ValueError(f"this encoder has {encoder.num_levels} output levels (V-JEPA 2.1's hierarchical "
+                         f"features); VJEPA2Model has one final norm and no place for the others")
+    if encoder.rope_grid is not None:
+        raise ValueError("VJEPA2Model has no RoPE interpolation (model.rope_grid); it cannot hold this encoder")
+    width, tok = encoder.dim, encoder.tokenizer
+    video = tok.video
+    state = {_PATCH + "weight": video.proj.weight.detach().view(width, video.in_chans, video.tubelet,
+                                                               video.patch, video.patch),
+             _PATCH + "bias": (video.proj.bias + tok.modality[VIDEO]).detach(),
+             "encoder.layernorm.weight": encoder.level_norms[-1].weight.detach(),
+             "encoder.layernorm.bias": encoder.level_norms[-1].bias.detach(),
+             **blocks_out(encoder.blocks, _LAYER, _NAMES, _QKV)}
+    config = {"model_type": "vjepa2", "hidden_size": width, "num_hidden_layers": len(encoder.blocks),
+              "num_attention_heads": encoder.size.heads, "mlp_ratio": encoder.size.mlp_ratio,
+              "patch_size": video.patch, "tubelet_size": video.tubelet, "in_chans": video.in_chans,
+              "layer_norm_eps": encoder.level_norms[-1].eps, "qkv_bias": True, "hidden_act": "gelu"}
+    return {k: v.contiguous().clone() for k, v in state.items()}, config

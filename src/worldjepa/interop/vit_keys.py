@@ -1,0 +1,71 @@
+"""Pre-norm ViT blocks between worldjepa's names and a published layout's, and the one key report.
+
+A layout names, for block i under a prefix such as `layers.{}.`, the two norms, the attention output, the
+two MLP linears (`names`: worldjepa parameter → theirs) and the separate query, key and value projections
+(`qkv`), which worldjepa keeps stacked in one `attn.qkv` linear.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor, nn
+
+BLOCK_PARAMS = ("norm1.weight", "norm1.bias", "attn.proj.weight", "attn.proj.bias", "norm2.weight", "norm2.bias",
+                "mlp.0.weight", "mlp.0.bias", "mlp.2.weight", "mlp.2.bias")
+
+
+def expected_blocks(layer: str, names: Mapping[str, str], qkv: tuple[str, str, str], depth: int, width: int,
+                    hidden: int, qkv_bias: bool = True) -> dict[str, tuple[int, ...]]:
+    """Their key → shape for `depth` blocks of `width` channels and an MLP of `hidden`."""
+    shapes = {"mlp.0.weight": (hidden, width), "mlp.0.bias": (hidden,), "mlp.2.weight": (width, hidden),
+              "attn.proj.weight": (width, width)}
+    out: dict[str, tuple[int, ...]] = {}
+    for i in range(depth):
+        prefix = layer.format(i)
+        out.update({prefix + names[p]: shapes.get(p, (width,)) for p in BLOCK_PARAMS})
+        for name in qkv:
+            out[f"{prefix}{name}.weight"] = (width, width)
+            if qkv_bias:
+                out[f"{prefix}{name}.bias"] = (width,)
+    return out
+
+
+def blocks_in(state: Mapping[str, Tensor], layer: str, names: Mapping[str, str], qkv: tuple[str, str, str],
+              depth: int, width: int) -> dict[str, Tensor]:
+    """worldjepa's `blocks.i.*` tensors from a state dict already checked against `expected_blocks`
+    (a layout without query/key/value biases gets zero ones)."""
+    out = {}
+    for i in range(depth):
+        prefix = layer.format(i)
+        out.update({f"blocks.{i}.{p}": state[prefix + names[p]] for p in BLOCK_PARAMS})
+        out[f"blocks.{i}.attn.qkv.weight"] = torch.cat([state[f"{prefix}{n}.weight"] for n in qkv])
+        biases = [state.get(f"{prefix}{n}.bias") for n in qkv]
+        out[f"blocks.{i}.attn.qkv.bias"] = (torch.cat(biases) if all(b is not None for b in biases)
+                                            else torch.zeros(3 * width))
+    return out
+
+
+def blocks_out(blocks: nn.ModuleList, layer: str, names: Mapping[str, str], qkv: tuple[str, str, str]
+               ) -> dict[str, Tensor]:
+    """Their keys for worldjepa's blocks."""
+    out = {}
+    for i, block in enumerate(blocks):
+        prefix, params = layer.format(i), dict(block.named_parameters())
+        out.update({prefix + names[p]: params[p].detach() for p in BLOCK_PARAMS})
+        for name, w, b in zip(qkv, params["attn.qkv.weight"].detach().chunk(3), params["attn.qkv.bias"].detach().chunk(3)):
+            out[f"{prefix}{name}.weight"], out[f"{prefix}{name}.bias"] = w, b
+    return out
+
+
+def check_keys(state: Mapping[str, Tensor], expected: Mapping[str, tuple[int, ...]], layout: str) -> None:
+    """One error naming every missing, unexpected and mis-shaped key of `state` against `expected` shapes."""
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    misshaped = [f"{k} {tuple(state[k].shape)} (expected {expected[k]})" for k in expected
+                 if k in state and tuple(state[k].shape) != tuple(expected[k])]
+    if missing or unexpected or misshaped:
+        parts = [f"{name}: {', '.join(keys)}" for name, keys in
+                 (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped)) if keys]
+        raise ValueError(f"not a {layout} state dict of this config; " + "; ".join(parts))

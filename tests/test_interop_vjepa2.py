@@ -1,0 +1,103 @@
+"""V-JEPA 2 in the transformers layout (interop/hf_vjepa2.py) against transformers' own `VJEPA2Model`, an
+independent implementation of the released encoder, and the released RoPE frequency layout (nn/rope.py)
+against the released formula written out here."""
+
+import math
+
+import pytest
+import torch
+from transformers import VJEPA2Config, VJEPA2Model
+
+from worldjepa.interop.hf_vjepa2 import encoder_from_hf_vjepa2, hf_vjepa2_from_encoder
+from worldjepa.nn.encoder import Encoder, ViTSize
+from worldjepa.nn.rope import apply_rope, rope_tables, segment_dim
+from worldjepa.nn.tokenizers import grid_positions
+
+CONFIG = dict(hidden_size=48, num_hidden_layers=2, num_attention_heads=2, mlp_ratio=2.0, crop_size=32,
+              patch_size=8, frames_per_clip=4, tubelet_size=2, pred_hidden_size=24, pred_num_hidden_layers=1,
+              pred_num_attention_heads=2, pred_num_mask_tokens=2)
+
+
+def released_rotation(x, pos):
+    """The released rotate_queries_or_keys, written from its definition: channel c of a D-channel segment
+    turns with frequency ω_{c mod D/2} (the table is tiled, not interleaved), pairs (a, b) → (−b, a)."""
+    D = x.shape[-1]
+    omega = 1.0 / 10000 ** (torch.arange(D // 2, dtype=torch.float64) / (D / 2))
+    angle = pos[:, None] * omega.repeat(2)  # [N, D]: ω_0..ω_{D/2-1}, ω_0..ω_{D/2-1}
+    swapped = torch.stack([-x[..., 1::2], x[..., 0::2]], dim=-1).flatten(-2)
+    return x * angle.cos() + swapped * angle.sin()
+
+
+def test_released_rope_follows_the_released_formula_and_differs_from_per_pair_frequencies():
+    head_dim = 40  # 3 segments of 12 channels + 4 unrotated
+    seg = segment_dim(head_dim)
+    pos = grid_positions((2, 3, 4)).double()
+    x = torch.randn(2, 3, len(pos), head_dim, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    expected = torch.cat([released_rotation(x[..., i * seg:(i + 1) * seg], pos[:, i]) for i in range(3)]
+                         + [x[..., 3 * seg:]], dim=-1)
+    ours = apply_rope(x, rope_tables(pos, head_dim, released=True))
+    assert (ours - expected).abs().max() < 1e-6
+    assert (apply_rope(x, rope_tables(pos, head_dim)) - expected).abs().max() > 0.5
+
+
+def hf_model(seed=0) -> VJEPA2Model:
+    torch.manual_seed(seed)
+    model = VJEPA2Model(VJEPA2Config(**CONFIG)).eval()
+    with torch.no_grad():  # weights far from their initialisation, so that a swapped tensor shows
+        for name, p in model.named_parameters():
+            p.copy_(torch.randn_like(p) * (1 / math.sqrt(p[0].numel()) if p.dim() > 1 else 0.3)
+                    + (1.0 if "norm" in name and name.endswith("weight") else 0.0))
+    return model
+
+
+def clips(n=2, seed=1):
+    return torch.randn(n, 4, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
+
+
+def test_converted_encoder_matches_transformers_outputs():
+    model = hf_model()
+    encoder, left_out = encoder_from_hf_vjepa2(model.state_dict(), CONFIG)
+    assert left_out and all(k.startswith("predictor.") for k in left_out)
+    x = clips()
+    with torch.no_grad():
+        theirs = model(pixel_values_videos=x, skip_predictor=True).last_hidden_state
+        ours = encoder(x)
+    assert theirs.shape == ours.shape == (2, 32, 48)
+    assert (ours - theirs).abs().max() < 1e-4 and theirs.std() > 0.1
+    per_pair = Encoder(ViTSize(2, 48, 2, 2.0), patch_size=8, tubelet_size=2, separate_tokenizers=False, levels=1)
+    per_pair.load_state_dict(encoder.state_dict())
+    with torch.no_grad():  # the frequency layout matters: worldjepa's own RoPE does not reproduce the weights
+        assert (per_pair(x) - theirs).abs().max() > 1e-2
+
+
+def test_round_trip_is_exact_and_transformers_loads_what_worldjepa_writes():
+    model = hf_model()
+    state = model.state_dict()
+    encoder, _ = encoder_from_hf_vjepa2(state, CONFIG)
+    written, config = hf_vjepa2_from_encoder(encoder)
+    encoder_keys = {k for k in state if k.startswith("encoder.")}
+    assert set(written) == encoder_keys and all(torch.equal(written[k], state[k]) for k in encoder_keys)
+    fresh = VJEPA2Model(VJEPA2Config(**{**CONFIG, **{k: v for k, v in config.items() if k != "model_type"}})).eval()
+    missing, unexpected = fresh.load_state_dict(written, strict=False)
+    assert not unexpected and all(k.startswith("predictor.") for k in missing)
+    x = clips()
+    with torch.no_grad():
+        assert torch.equal(fresh(pixel_values_videos=x, skip_predictor=True).last_hidden_state,
+                           model(pixel_values_videos=x, skip_predictor=True).last_hidden_state)
+
+
+def test_what_does_not_fit_is_refused_by_name():
+    state = hf_model().state_dict()
+    renamed = dict(state)
+    renamed["encoder.layer.0.attention.qry.weight"] = renamed.pop("encoder.layer.0.attention.query.weight")
+    with pytest.raises(ValueError, match=r"missing: encoder\.layer\.0\.attention\.query\.weight; "
+                                         r"unexpected: encoder\.layer\.0\.attention\.qry\.weight"):
+        encoder_from_hf_vjepa2(renamed, CONFIG)
+    with pytest.raises(ValueError, match=r"mis-shaped: encoder\.embeddings\.patch_embeddings\.proj\.weight"):
+        encoder_from_hf_vjepa2(state, {**CONFIG, "tubelet_size": 1})
+    own = Encoder(ViTSize(2, 48, 2), patch_size=8, tubelet_size=2, levels=1)
+    with pytest.raises(ValueError, match="released_rope=True"):
+        hf_vjepa2_from_encoder(own)
+    deep = Encoder(ViTSize(2, 48, 2), patch_size=8, tubelet_size=2, levels=2, released_rope=True)
+    with pytest.raises(ValueError, match="2 output levels"):
+        hf_vjepa2_from_encoder(deep)
