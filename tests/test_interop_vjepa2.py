@@ -101,3 +101,71 @@ def test_what_does_not_fit_is_refused_by_name():
     deep = Encoder(ViTSize(2, 48, 2), patch_size=8, tubelet_size=2, levels=2, released_rope=True)
     with pytest.raises(ValueError, match="2 output levels"):
         hf_vjepa2_from_encoder(deep)
+
+
+def released_checkpoint(model: VJEPA2Model) -> dict:
+    """The layout of Meta's torch.hub files (src/hub/backbones.py, src/models/vision_transformer.py of
+    facebookresearch/vjepa2), filled with the tensors of a transformers model: entries `encoder`,
+    `target_encoder` and `predictor`, keys under `module.backbone.`, query/key/value stacked in `attn.qkv`,
+    and a `pos_embed` table the RoPE encoder does not use."""
+    s = model.state_dict()
+    out = {"patch_embed.proj.weight": s["encoder.embeddings.patch_embeddings.proj.weight"],
+           "patch_embed.proj.bias": s["encoder.embeddings.patch_embeddings.proj.bias"],
+           "norm.weight": s["encoder.layernorm.weight"], "norm.bias": s["encoder.layernorm.bias"],
+           "pos_embed": torch.zeros(1, 32, 48)}
+    for i in range(CONFIG["num_hidden_layers"]):
+        a = f"encoder.layer.{i}."
+        for name in ("norm1.weight", "norm1.bias", "norm2.weight", "norm2.bias", "mlp.fc1.weight", "mlp.fc1.bias",
+                     "mlp.fc2.weight", "mlp.fc2.bias"):
+            out[f"blocks.{i}.{name}"] = s[a + name]
+        out[f"blocks.{i}.attn.proj.weight"], out[f"blocks.{i}.attn.proj.bias"] = (s[a + "attention.proj.weight"],
+                                                                                  s[a + "attention.proj.bias"])
+        for part in ("weight", "bias"):
+            out[f"blocks.{i}.attn.qkv.{part}"] = torch.cat([s[f"{a}attention.{n}.{part}"]
+                                                             for n in ("query", "key", "value")])
+    wrapped = {f"module.backbone.{k}": v for k, v in out.items()}
+    return {"encoder": {k: torch.zeros_like(v) for k, v in wrapped.items()}, "target_encoder": wrapped,
+            "predictor": {"module.backbone.predictor_embed.weight": torch.zeros(24, 48)}, "epoch": 3}
+
+
+def test_the_released_hub_checkpoint_loads_with_the_same_outputs(tmp_path):
+    from worldjepa.interop.vjepa2_hub import encoder_from_vjepa2_hub, read_checkpoint
+
+    model = hf_model()
+    torch.save(released_checkpoint(model), tmp_path / "vitl.pt")
+    checkpoint = read_checkpoint(tmp_path / "vitl.pt")
+    encoder = encoder_from_vjepa2_hub(checkpoint, heads=2)  # the teacher, as the hub loads it
+    x = clips()
+    with torch.no_grad():
+        theirs = model(pixel_values_videos=x, skip_predictor=True).last_hidden_state
+        assert (encoder(x) - theirs).abs().max() < 1e-4
+        student = encoder_from_vjepa2_hub(checkpoint, heads=2, key="encoder")
+        assert (student(x) - theirs).abs().max() > 0.1  # the other entry really is another model
+    with pytest.raises(ValueError, match="not a released size: pass heads="):
+        encoder_from_vjepa2_hub(checkpoint)
+    with pytest.raises(ValueError, match="no entry 'ema'"):
+        encoder_from_vjepa2_hub(checkpoint, heads=2, key="ema")
+    broken = {k.replace("blocks.1.mlp.fc2", "blocks.1.mlp.fc_2"): v for k, v in checkpoint["target_encoder"].items()}
+    with pytest.raises(ValueError, match=r"missing: blocks\.1\.mlp\.fc2\.weight, blocks\.1\.mlp\.fc2\.bias; "
+                                         r"unexpected: blocks\.1\.mlp\.fc_2\.weight"):
+        encoder_from_vjepa2_hub(broken, heads=2)
+
+
+class _RunsCode:
+    """A pickle that creates a file when unpickled: what a malicious checkpoint would do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return open, (self.marker, "w")
+
+
+def test_a_pickle_that_would_run_code_is_refused_and_never_runs(tmp_path):
+    from worldjepa.interop.vjepa2_hub import read_checkpoint
+
+    marker = tmp_path / "side_effect"
+    torch.save({"target_encoder": {}, "payload": _RunsCode(marker)}, tmp_path / "evil.pt")
+    with pytest.raises(ValueError, match="does not unpickle"):
+        read_checkpoint(tmp_path / "evil.pt")
+    assert not marker.exists()

@@ -1,8 +1,9 @@
 """Pre-norm ViT blocks between worldjepa's names and a published layout's, and the one key report.
 
 A layout names, for block i under a prefix such as `layers.{}.`, the two norms, the attention output, the
-two MLP linears (`names`: worldjepa parameter → theirs) and the separate query, key and value projections
-(`qkv`), which worldjepa keeps stacked in one `attn.qkv` linear.
+two MLP linears (`names`: worldjepa parameter → theirs) and the query, key and value projections (`qkv`):
+three names for separate linears, which worldjepa keeps stacked in one `attn.qkv` linear, or one name for a
+layout that stacks them too.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ def expected_blocks(layer: str, names: Mapping[str, str], qkv: tuple[str, str, s
     for i in range(depth):
         prefix = layer.format(i)
         out.update({prefix + names[p]: shapes.get(p, (width,)) for p in BLOCK_PARAMS})
+        rows = width * (3 // len(qkv))  # each of three separate projections, or all three stacked
         for name in qkv:
-            out[f"{prefix}{name}.weight"] = (width, width)
+            out[f"{prefix}{name}.weight"] = (rows, width)
             if qkv_bias:
-                out[f"{prefix}{name}.bias"] = (width,)
+                out[f"{prefix}{name}.bias"] = (rows,)
     return out
 
 
