@@ -1,5 +1,5 @@
 """V-JEPA 2 in the transformers layout (interop/hf_vjepa2.py) against transformers' own `VJEPA2Model`, an
-independent implementation of the released encoder, and the released RoPE frequency layout (nn/rope.py)
+independent implementation of the released encoder, and V-JEPA 2's tiled RoPE frequencies (nn/rope.py)
 against the released formula written out here."""
 
 import math
@@ -28,14 +28,14 @@ def released_rotation(x, pos):
     return x * angle.cos() + swapped * angle.sin()
 
 
-def test_released_rope_follows_the_released_formula_and_differs_from_per_pair_frequencies():
+def test_tiled_rope_follows_the_released_formula_and_differs_from_per_pair_frequencies():
     head_dim = 40  # 3 segments of 12 channels + 4 unrotated
     seg = segment_dim(head_dim)
     pos = grid_positions((2, 3, 4)).double()
     x = torch.randn(2, 3, len(pos), head_dim, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     expected = torch.cat([released_rotation(x[..., i * seg:(i + 1) * seg], pos[:, i]) for i in range(3)]
                          + [x[..., 3 * seg:]], dim=-1)
-    ours = apply_rope(x, rope_tables(pos, head_dim, released=True))
+    ours = apply_rope(x, rope_tables(pos, head_dim, tiled=True))
     assert (ours - expected).abs().max() < 1e-6
     assert (apply_rope(x, rope_tables(pos, head_dim)) - expected).abs().max() > 0.5
 
@@ -96,9 +96,9 @@ def test_what_does_not_fit_is_refused_by_name():
     with pytest.raises(ValueError, match=r"mis-shaped: encoder\.embeddings\.patch_embeddings\.proj\.weight"):
         encoder_from_hf_vjepa2(state, {**CONFIG, "tubelet_size": 1})
     own = Encoder(ViTSize(2, 48, 2), patch_size=8, tubelet_size=2, levels=1)
-    with pytest.raises(ValueError, match="released_rope=True"):
+    with pytest.raises(ValueError, match="tiled_rope=True"):
         hf_vjepa2_from_encoder(own)
-    deep = Encoder(ViTSize(2, 48, 2), patch_size=8, tubelet_size=2, levels=2, released_rope=True)
+    deep = Encoder(ViTSize(2, 48, 2), patch_size=8, tubelet_size=2, levels=2, tiled_rope=True)
     with pytest.raises(ValueError, match="2 output levels"):
         hf_vjepa2_from_encoder(deep)
 

@@ -2,7 +2,7 @@
 
 transformers' V-JEPA 2 encoder is the released one: a 3D patch convolution over tubelets, pre-norm blocks with
 separate query, key and value projections and 3D-RoPE, and a final LayerNorm. Its RoPE tiles the frequency
-table across each channel pair, as the released code does (nn/rope.py, `released=True`), so a converted
+table across each channel pair, as the released code does (nn/rope.py, `tiled=True`), so a converted
 encoder turns that on; no position table, no modality vector. The `predictor.*` keys of a `VJEPA2Model` state
 dict are not converted here (the masked-latent predictor comes with the torch.hub converters) and are
 reported as left out, never silently dropped.
@@ -58,7 +58,7 @@ def encoder_from_hf_vjepa2(state: Mapping[str, Tensor], config: Mapping[str, Any
 
     encoder = Encoder(ViTSize(depth, width, heads, hidden / width), patch_size=p, tubelet_size=t,
                       in_chans=c["in_chans"], separate_tokenizers=False, levels=1, position="rope",
-                      norm_eps=c["layer_norm_eps"], released_rope=True)
+                      norm_eps=c["layer_norm_eps"], tiled_rope=True)
     ours = {"tokenizer.video.proj.weight": state[_PATCH + "weight"].reshape(width, -1),
             "tokenizer.video.proj.bias": state[_PATCH + "bias"], "tokenizer.modality": torch.zeros(2, width),
             "level_norms.0.weight": state["encoder.layernorm.weight"],
@@ -70,12 +70,12 @@ def encoder_from_hf_vjepa2(state: Mapping[str, Tensor], config: Mapping[str, Any
 
 def hf_vjepa2_from_encoder(encoder: Encoder) -> tuple[dict[str, Tensor], dict[str, Any]]:
     """worldjepa's encoder → (`VJEPA2Model` encoder state dict, config fields). Only the released V-JEPA 2 form
-    fits: 3D-RoPE with the released frequency layout and one output level; the video modality vector joins
+    fits: 3D-RoPE with V-JEPA 2's tiled frequencies and one output level; the video modality vector joins
     the convolution's bias."""
-    if encoder.position != "rope" or not encoder.released_rope:
-        raise ValueError("transformers' VJEPA2Model rotates with the released code's RoPE frequencies: only an "
-                         "encoder with released_rope=True (one converted from Meta's weights) can be written in "
-                         "its layout; worldjepa's own runs use per-pair frequencies, which it cannot express")
+    if encoder.position != "rope" or not encoder.tiled_rope:
+        raise ValueError("transformers' VJEPA2Model rotates with V-JEPA 2's tiled RoPE frequencies: only an "
+                         "encoder with tiled_rope=True (one converted from Meta's weights) can be written in "
+                         "its layout; worldjepa's own runs (and V-JEPA 2.1) use per-pair frequencies, which it cannot express")
     if encoder.num_levels != 1:
         raise ValueError(f"this encoder has {encoder.num_levels} output levels (V-JEPA 2.1's hierarchical "
                          f"features); VJEPA2Model has one final norm and no place for the others")

@@ -4,8 +4,8 @@ A released checkpoint is a pickled dict whose `encoder`, `target_encoder` (the E
 loads) and `predictor` entries are state dicts with keys under `module.backbone.` (the hub strips both
 prefixes). The encoder's own names: `patch_embed.proj` (a Conv3d over tubelets), `blocks.i.{norm1, attn.qkv,
 attn.proj, norm2, mlp.fc1, mlp.fc2}` (query, key and value already stacked, as in worldjepa) and `norm`; a
-`pos_embed` table may be present but is unused (the released encoders rotate with RoPE, in the released
-frequency layout of nn/rope.py). The width, depth, patch, tubelet and MLP width are read from the shapes; the
+`pos_embed` table may be present but is unused (the released encoders rotate with RoPE, with V-JEPA 2's
+tiled frequencies, nn/rope.py). The width, depth, patch, tubelet and MLP width are read from the shapes; the
 number of heads, which no shape shows, from the released sizes (nn/encoder.py SIZES) or the caller.
 
 Files are read with `torch.load(weights_only=True)` only: a pickle that would import or run anything else is
@@ -47,7 +47,7 @@ def _strip(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
 
 def encoder_from_vjepa2_hub(checkpoint: Mapping, heads: int | None = None, key: str | None = None) -> Encoder:
     """A released V-JEPA 2 checkpoint (the dict `read_checkpoint` returns, or one encoder state dict) →
-    worldjepa's `Encoder` with the released RoPE layout. `key` picks the entry (default: the first of
+    worldjepa's `Encoder` with V-JEPA 2's tiled RoPE frequencies. `key` picks the entry (default: the first of
     target_encoder, ema_encoder, encoder present)."""
     if key is None:
         key = next((k for k in ENCODER_KEYS if k in checkpoint), None)
@@ -76,7 +76,7 @@ def encoder_from_vjepa2_hub(checkpoint: Mapping, heads: int | None = None, key: 
     check_keys(state, expected, "released V-JEPA 2 encoder")
 
     encoder = Encoder(ViTSize(depth, width, heads, hidden / width), patch_size=patch, tubelet_size=tubelet,
-                      in_chans=chans, separate_tokenizers=False, levels=1, position="rope", released_rope=True)
+                      in_chans=chans, separate_tokenizers=False, levels=1, position="rope", tiled_rope=True)
     ours = {"tokenizer.video.proj.weight": state["patch_embed.proj.weight"].reshape(width, -1),
             "tokenizer.video.proj.bias": state["patch_embed.proj.bias"], "tokenizer.modality": torch.zeros(2, width),
             "level_norms.0.weight": state["norm.weight"], "level_norms.0.bias": state["norm.bias"],

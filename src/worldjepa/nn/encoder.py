@@ -74,13 +74,13 @@ def gather_tokens(x: Tensor, index: Tensor) -> Tensor:
 class Encoder(nn.Module):
     def __init__(self, size: ViTSize | str = "tiny-cpu", patch_size: int = 16, tubelet_size: int = 2,
                  in_chans: int = 3, separate_tokenizers: bool = True, levels: int = 4, rope_grid: int | None = None,
-                 position: str = "rope", norm_eps: float = 1e-6, released_rope: bool = False):
+                 position: str = "rope", norm_eps: float = 1e-6, tiled_rope: bool = False):
         super().__init__()
         if position not in ("rope", "sincos"):
             raise ValueError(f"position must be 'rope' (3D-RoPE) or 'sincos' (I-JEPA's 2D table), got {position!r}")
         self.rope_grid = rope_grid  # interpolate_rope: the pretraining grid side that positions are mapped onto
         self.position = position
-        self.released_rope = released_rope  # the released code's tiled RoPE frequencies (nn/rope.py), for Meta's weights
+        self.tiled_rope = tiled_rope  # V-JEPA 2's tiled RoPE frequencies (nn/rope.py), for its released weights
         size = size_preset(size) if isinstance(size, str) else size
         self.size, self.dim, self.num_levels = size, size.width, levels
         self.patch_size, self.tubelet_size = patch_size, tubelet_size
@@ -136,7 +136,7 @@ class Encoder(nn.Module):
         if keep is not None:
             x = gather_tokens(x, keep)
             pos = pos[keep]  # [B, K, 3]
-        rope = rope_tables(pos, self.head_dim, released=self.released_rope) if self.position == "rope" else None
+        rope = rope_tables(pos, self.head_dim, tiled=self.tiled_rope) if self.position == "rope" else None
         outputs = []
         for i, block in enumerate(self.blocks):
             x = block(x, rope)

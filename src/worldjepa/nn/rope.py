@@ -10,9 +10,9 @@ A rotation of pairs is a multiplication of complex numbers: the table is one uni
 per pair (1 for unrotated pairs), and applying it is a single complex multiply, about 3× faster than
 the real-valued cos/sin/swap form. Tables are computed once per forward pass and shared by every block.
 
-`released=True` reproduces the released V-JEPA 2 / 2-AC code (and transformers' VJEPA2Model), whose
+`tiled=True` reproduces the released V-JEPA 2 / 2-AC code (and transformers' VJEPA2Model), whose
 frequency table is tiled instead of interleaved across a pair (`repeat(..., 2)`, kept there for
-compatibility with the pretrained weights): inside a segment of D channels, channel c turns by pos·ω_{c mod
+compatibility with the pretrained weights; V-JEPA 2.1's code interleaves, as worldjepa does by default): inside a segment of D channels, channel c turns by pos·ω_{c mod
 D/2}, so the two channels of pair i turn by different angles α = pos·ω_{2i mod D/2} and β = pos·ω_{2i+1 mod
 D/2}: (a, b) → (a·cos α − b·sin α, b·cos β + a·sin β). That map is z → P·z + Q·z̄ with P = (e^{iα} + e^{iβ})/2
 and Q = (e^{−iα} − e^{−iβ})/2 = (cos α − cos β)/2 + i(sin β − sin α)/2; its table holds
@@ -30,9 +30,9 @@ def segment_dim(head_dim: int) -> int:
     return 2 * ((head_dim // 3) // 2)
 
 
-def rope_tables(positions: Tensor, head_dim: int, base: float = 10000.0, released: bool = False) -> Tensor:
+def rope_tables(positions: Tensor, head_dim: int, base: float = 10000.0, tiled: bool = False) -> Tensor:
     """Phasors for `positions` [..., N, 3] (grid coordinates t, h, w) → complex64 [..., 1, N, head_dim/2]
-    (with `released`: [..., 1, N, head_dim], the [P, Q] of the released code's map), ready to broadcast
+    (with `tiled`: [..., 1, N, head_dim], the [P, Q] of V-JEPA 2's map), ready to broadcast
     over heads."""
     seg = segment_dim(head_dim)
     if seg == 0 or head_dim % 2:
@@ -46,7 +46,7 @@ def rope_tables(positions: Tensor, head_dim: int, base: float = 10000.0, release
         angles = torch.cat([angles, angles.new_zeros(*angles.shape[:-1], pad)], dim=-1) if pad else angles
         return torch.polar(torch.ones_like(angles), angles)
 
-    if not released:
+    if not tiled:
         return phasors(freqs).to(torch.complex64).unsqueeze(-3)
     pair = torch.arange(seg // 2, device=positions.device)
     a, b = phasors(freqs[(2 * pair) % (seg // 2)]), phasors(freqs[(2 * pair + 1) % (seg // 2)])
@@ -65,7 +65,7 @@ def apply_rope(x: Tensor, phasor: Tensor) -> Tensor:
     z = torch.view_as_complex(pairs)
     if phasor.shape[-1] == z.shape[-1]:
         out = z * phasor
-    else:  # the released code's table [P, Q]: z → P·z + Q·z̄
+    else:  # V-JEPA 2's tiled table [P, Q]: z → P·z + Q·z̄
         p, q = phasor.chunk(2, dim=-1)
         out = z * p + z.conj() * q
     return torch.view_as_real(out).flatten(-2).to(x.dtype)
