@@ -169,3 +169,38 @@ def test_a_pickle_that_would_run_code_is_refused_and_never_runs(tmp_path):
     with pytest.raises(ValueError, match="does not unpickle"):
         read_checkpoint(tmp_path / "evil.pt")
     assert not marker.exists()
+
+
+def test_the_released_2ac_predictor_layout_converts_with_every_key_accounted_for():
+    """Names and nesting of the released `vjepa2-ac-vitg.pt` (src/models/ac_predictor.py: predictor_embed,
+    action_encoder, state_encoder, extrinsics_encoder, predictor_blocks, predictor_norm, predictor_proj under
+    `module.backbone.` in the `predictor` entry). Output parity with the official module itself is measured by
+    benchmarks/parity_official.py (docs/interop.md); here the names and shapes go through exactly."""
+    from worldjepa.dynamics.patch import PatchActionPredictor
+    from worldjepa.interop.vjepa2_ac_hub import predictor_from_vjepa2_ac_hub
+
+    torch.manual_seed(0)
+    source = PatchActionPredictor(48, (4, 4), 7, 64, 2, 4, proprio_dim=7, tiled_rope=True, norm_eps=1e-6)
+    with torch.no_grad():
+        for p in source.parameters():
+            p.normal_(0, 0.2)
+    names = {"patches": "predictor_embed", "action": "action_encoder", "state": "state_encoder",
+             "norm": "predictor_norm", "out": "predictor_proj"}
+    released = {}
+    for k, v in source.state_dict().items():
+        head, rest = k.split(".", 1)
+        rest = rest.replace("mlp.0", "mlp.fc1").replace("mlp.2", "mlp.fc2")
+        released["module.backbone." + (f"predictor_blocks.{rest}" if head == "blocks" else f"{names[head]}.{rest}")] = v
+    released["module.backbone.extrinsics_encoder.weight"] = torch.zeros(64, 6)
+    released["module.backbone.extrinsics_encoder.bias"] = torch.zeros(64)
+    predictor, left_out = predictor_from_vjepa2_ac_hub({"predictor": released}, grid=(4, 4), heads=4)
+    assert left_out == ["extrinsics_encoder.bias", "extrinsics_encoder.weight"]
+    g = torch.Generator().manual_seed(1)
+    z, a, s = torch.randn(2, 3, 16, 48, generator=g), torch.randn(2, 3, 7, generator=g), torch.randn(2, 3, 7, generator=g)
+    with torch.no_grad():
+        assert torch.equal(predictor(z, a, s), source(z, a, s))
+    with pytest.raises(ValueError, match="not the released size: pass heads="):
+        predictor_from_vjepa2_ac_hub({"predictor": released}, grid=(4, 4))
+    broken = {k.replace("predictor_proj.bias", "predictor_proj.b"): v for k, v in released.items()}
+    with pytest.raises(ValueError, match=r"missing: predictor_proj\.bias; unexpected: predictor_proj\.b"):
+        predictor_from_vjepa2_ac_hub(broken, grid=(4, 4), heads=4)

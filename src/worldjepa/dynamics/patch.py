@@ -33,15 +33,17 @@ class PatchActionPredictor(nn.Module):
 
     def __init__(self, latent_dim: int, grid: tuple[int, int], action_dim: int, width: int, depth: int, heads: int,
                  proprio_dim: int = 0, head_dim: int | None = None, mlp_hidden: int | None = None,
-                 predict_change: bool = False):
+                 predict_change: bool = False, tiled_rope: bool = False, norm_eps: float = 1e-5):
         super().__init__()
         self.grid, self.action_dim, self.proprio_dim = grid, action_dim, proprio_dim
         self.predict_change = predict_change
+        self.tiled_rope = tiled_rope  # the released 2-AC code's RoPE frequencies (nn/rope.py), for its weights
         self.patches = nn.Linear(latent_dim, width)
         self.action = nn.Linear(action_dim, width)
         self.state = nn.Linear(proprio_dim, width) if proprio_dim else None
-        self.blocks = nn.ModuleList(Block(width, heads, head_dim=head_dim, mlp_hidden=mlp_hidden) for _ in range(depth))
-        self.norm = nn.LayerNorm(width)
+        self.blocks = nn.ModuleList(Block(width, heads, head_dim=head_dim, mlp_hidden=mlp_hidden, eps=norm_eps)
+                                    for _ in range(depth))
+        self.norm = nn.LayerNorm(width, eps=norm_eps)
         self.out = nn.Linear(width, latent_dim)
         self.head_dim = head_dim or width // heads
         init_vit_(self, self.blocks)
@@ -82,7 +84,8 @@ class PatchActionPredictor(nn.Module):
         B, T, N, _ = z.shape
         x = self._tokens(z, actions, proprio)  # [B, T, e + N, W]
         n = x.shape[2]
-        rope = rope_tables(self._positions(torch.arange(T, device=z.device)).reshape(T * n, 3), self.head_dim)
+        rope = rope_tables(self._positions(torch.arange(T, device=z.device)).reshape(T * n, 3), self.head_dim,
+                           tiled=self.tiled_rope)
         x = x.reshape(B, T * n, -1)
         mask = block_causal_mask(T, n, z.device)
         for block in self.blocks:
@@ -100,7 +103,7 @@ class PatchActionPredictor(nn.Module):
         z, outputs = z0, []
         for t in range(H):
             x = self._tokens(z[:, None], actions[:, t:t + 1], None if proprio is None else proprio[:, t:t + 1])[:, 0]
-            rope = rope_tables(positions[t], self.head_dim)
+            rope = rope_tables(positions[t], self.head_dim, tiled=self.tiled_rope)
             for block, (keys, values) in zip(self.blocks, cache):
                 x = block.forward_cached(x, rope, keys, values)
             z = self._predict(x, z).to(z0.dtype)

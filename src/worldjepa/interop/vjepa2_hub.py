@@ -62,7 +62,8 @@ def encoder_from_vjepa2_hub(checkpoint: Mapping, heads: int | None = None, key: 
                          f"{', '.join(sorted(state)[:4])}, …); the layouts worldjepa reads are in docs/interop.md")
     width, chans, tubelet, patch, _ = state["patch_embed.proj.weight"].shape
     depth = 1 + max(int(m.group(1)) for k in state if (m := re.match(r"blocks\.(\d+)\.", k)))
-    hidden = state["blocks.0.mlp.fc1.weight"].shape[0] if "blocks.0.mlp.fc1.weight" in state else 4 * width
+    fc1 = state.get("blocks.0.mlp.fc1.weight")
+    hidden = 4 * width if fc1 is None else fc1.shape[0]  # a missing one is reported below
     if heads is None:
         released = [s for s in SIZES.values() if (s.depth, s.width) == (depth, width)]
         if not released:
