@@ -1,7 +1,7 @@
 """Parity with the official code: Meta's own modules, built small with random weights, saved as the released
 checkpoints are saved, read back and converted by worldjepa, then run on the same inputs.
 
-    PEERVENV/bin/python benchmarks/parity_official.py OFFICIAL_CHECKOUT [--out runs/bench]
+    PEERVENV/bin/python benchmarks/parity_official.py OFFICIAL_CHECKOUT [--out runs/bench] [--shapes FILE]
 
 OFFICIAL_CHECKOUT is a work tree of facebookresearch/vjepa2 (fetched by you, never part of this repository);
 the official modules need einops (PEERVENV, docs/benchmarks.md, has it). They import timm only for
@@ -101,14 +101,41 @@ def vjepa2_ac_predictor(width: int, heads: int, seed: int) -> dict:
             "max_abs_diff": float((ours - theirs).abs().max()), "output_std": float(theirs.std())}
 
 
+def official_shapes() -> dict[str, dict[str, list[int]]]:
+    """Every parameter's shape as the official constructors build the released models (on the meta device:
+    no memory), for tests/fixtures/official_shapes.json."""
+    from src.models import vision_transformer
+    from src.models.ac_predictor import vit_ac_predictor
+
+    linspace = torch.linspace  # the constructors call .item() on a linspace, which the meta device cannot
+    torch.linspace = lambda *a, **k: linspace(*a, **{**k, "device": "cpu"})
+    common = dict(patch_size=16, img_size=(256, 256), num_frames=64, tubelet_size=2, use_rope=True, use_sdpa=True)
+    try:
+        with torch.device("meta"):
+            models = {name: vision_transformer.__dict__[name](**common)
+                      for name in ("vit_large", "vit_huge", "vit_giant_xformers")}
+            models["vit_ac_predictor (on vit_giant_xformers)"] = vit_ac_predictor(
+                img_size=(256, 256), patch_size=16, num_frames=64, tubelet_size=2, embed_dim=1408)
+    finally:
+        torch.linspace = linspace
+    return {name: {k: list(v.shape) for k, v in m.state_dict().items()} for name, m in models.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("checkout", help="a work tree of facebookresearch/vjepa2")
     ap.add_argument("--out", default="runs/bench")
+    ap.add_argument("--shapes", default=None, help="also write the released models' parameter shapes to this JSON "
+                    "(tests/fixtures/official_shapes.json)")
     args = ap.parse_args()
     sys.path.insert(0, str(Path(args.checkout).resolve()))
     stand_in_for_timm()
     torch.set_default_dtype(torch.float32)
+    if args.shapes:
+        shapes = official_shapes()
+        Path(args.shapes).write_text("{\n" + ",\n".join(f"{json.dumps(name)}: {json.dumps(v, separators=(',', ':'))}"
+                                                         for name, v in shapes.items()) + "\n}\n")
+        print(f"wrote {args.shapes}: " + ", ".join(f"{k} ({len(v)} tensors)" for k, v in shapes.items()))
     rows = [vjepa2_encoder(96, 4, seed=0), vjepa2_encoder(80, 2, seed=1), vjepa2_ac_predictor(64, 4, seed=2)]
     print(f"{'module':<62} {'width':>5} {'heads':>5} {'unrotated':>9} {'max |Δ|':>10} {'out std':>8}  verdict")
     for r in rows:

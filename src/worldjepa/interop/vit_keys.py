@@ -56,7 +56,9 @@ def blocks_out(blocks: nn.ModuleList, layer: str, names: Mapping[str, str], qkv:
     for i, block in enumerate(blocks):
         prefix, params = layer.format(i), dict(block.named_parameters())
         out.update({prefix + names[p]: params[p].detach() for p in BLOCK_PARAMS})
-        for name, w, b in zip(qkv, params["attn.qkv.weight"].detach().chunk(3), params["attn.qkv.bias"].detach().chunk(3)):
+        weight, bias = params["attn.qkv.weight"].detach(), params["attn.qkv.bias"].detach()
+        parts = zip(weight.chunk(3), bias.chunk(3)) if len(qkv) == 3 else [(weight, bias)]
+        for name, (w, b) in zip(qkv, parts):
             out[f"{prefix}{name}.weight"], out[f"{prefix}{name}.bias"] = w, b
     return out
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from torch import Tensor
 
 from ..dynamics.patch import PatchActionPredictor
-from .vit_keys import blocks_in, check_keys, expected_blocks
+from .vit_keys import blocks_in, blocks_out, check_keys, expected_blocks
 
 _NAMES = {p: p.replace("mlp.0", "mlp.fc1").replace("mlp.2", "mlp.fc2") for p in (
     "norm1.weight", "norm1.bias", "attn.proj.weight", "attn.proj.bias", "norm2.weight", "norm2.bias",
@@ -65,3 +65,13 @@ def predictor_from_vjepa2_ac_hub(checkpoint: Mapping, grid: tuple[int, int], hea
     ours.update(blocks_in(state, "predictor_blocks.{}.", _NAMES, ("attn.qkv",), depth, width))
     predictor.load_state_dict({k: v.float() for k, v in ours.items()})
     return predictor.eval(), left_out
+
+
+def vjepa2_ac_hub_state(predictor: PatchActionPredictor) -> dict[str, Tensor]:
+    """worldjepa's patch predictor in the released names (without `module.backbone.`); works on the meta
+    device (shapes only). The released module's unused `extrinsics_encoder` is not written."""
+    params = {k: v.detach() for k, v in predictor.state_dict().items()}
+    state = {f"{theirs}.{part}": params[f"{mine}.{part}"] for theirs, mine in _LINEARS.items()
+             for part in ("weight", "bias") if f"{mine}.{part}" in params}
+    state.update(blocks_out(predictor.blocks, "predictor_blocks.{}.", _NAMES, ("attn.qkv",)))
+    return state

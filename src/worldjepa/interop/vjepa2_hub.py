@@ -23,7 +23,8 @@ import torch
 from torch import Tensor
 
 from ..nn.encoder import SIZES, Encoder, ViTSize
-from .vit_keys import blocks_in, check_keys, expected_blocks
+from ..nn.tokenizers import VIDEO
+from .vit_keys import blocks_in, blocks_out, check_keys, expected_blocks
 
 _NAMES = {p: p.replace("mlp.0", "mlp.fc1").replace("mlp.2", "mlp.fc2") for p in (
     "norm1.weight", "norm1.bias", "attn.proj.weight", "attn.proj.bias", "norm2.weight", "norm2.bias",
@@ -84,3 +85,16 @@ def encoder_from_vjepa2_hub(checkpoint: Mapping, heads: int | None = None, key: 
             **blocks_in(state, "blocks.{}.", _NAMES, ("attn.qkv",), depth, width)}
     encoder.load_state_dict({k: v.float() for k, v in ours.items()})
     return encoder.eval()
+
+
+def vjepa2_hub_state(encoder: Encoder) -> dict[str, Tensor]:
+    """worldjepa's encoder in the released encoder names (without `module.backbone.`): the layout the official
+    `VisionTransformer` loads. Its video tokenizer becomes `patch_embed`, the video modality vector joins its
+    bias, the last level's norm becomes `norm`. Works on the meta device (shapes only)."""
+    video, width = encoder.tokenizer.video, encoder.dim
+    state = {"patch_embed.proj.weight": video.proj.weight.detach().view(width, video.in_chans, video.tubelet,
+                                                                        video.patch, video.patch),
+             "patch_embed.proj.bias": (video.proj.bias + encoder.tokenizer.modality[VIDEO]).detach(),
+             "norm.weight": encoder.level_norms[-1].weight.detach(), "norm.bias": encoder.level_norms[-1].bias.detach(),
+             **blocks_out(encoder.blocks, "blocks.{}.", _NAMES, ("attn.qkv",))}
+    return {k: v.contiguous() for k, v in state.items()}

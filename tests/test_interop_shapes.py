@@ -1,0 +1,58 @@
+"""The released architectures exactly: worldjepa's presets, written in the released names, have every
+parameter shape that the official constructors give (tests/fixtures/official_shapes.json, made by
+`benchmarks/parity_official.py OFFICIAL_CHECKOUT --shapes` from facebookresearch/vjepa2's own
+`vit_large`, `vit_huge`, `vit_giant_xformers` and `vit_ac_predictor`; docs/interop.md)."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from worldjepa.dynamics.patch import PatchActionPredictor
+from worldjepa.interop.vjepa2_ac_hub import predictor_from_vjepa2_ac_hub, vjepa2_ac_hub_state
+from worldjepa.interop.vjepa2_hub import encoder_from_vjepa2_hub, vjepa2_hub_state
+from worldjepa.nn.encoder import Encoder, ViTSize
+
+OFFICIAL = json.loads((Path(__file__).parent / "fixtures" / "official_shapes.json").read_text())
+
+
+def shapes(state):
+    return {k: list(v.shape) for k, v in state.items()}
+
+
+@pytest.mark.parametrize("official,preset", [("vit_large", "large"), ("vit_huge", "huge"),
+                                             ("vit_giant_xformers", "giant")])
+def test_released_v_jepa_2_encoders_have_the_official_shapes(official, preset):
+    with torch.device("meta"):  # shapes only: no memory for a billion parameters
+        encoder = Encoder(preset, patch_size=16, tubelet_size=2, separate_tokenizers=False, levels=1, tiled_rope=True)
+    assert shapes(vjepa2_hub_state(encoder)) == OFFICIAL[official]
+
+
+def test_the_released_2ac_predictor_has_the_official_shapes():
+    """24 blocks of 1024 with 16 heads on ViT-g's 1408-wide 16 × 16 patch grid, 7-d actions and states; the
+    released module's unused extrinsics encoder aside."""
+    with torch.device("meta"):
+        predictor = PatchActionPredictor(1408, (16, 16), 7, 1024, 24, 16, proprio_dim=7, tiled_rope=True, norm_eps=1e-6)
+    expected = {k: v for k, v in OFFICIAL["vit_ac_predictor (on vit_giant_xformers)"].items()
+                if not k.startswith("extrinsics_encoder.")}
+    assert shapes(vjepa2_ac_hub_state(predictor)) == expected
+
+
+def test_written_in_the_released_layout_and_read_back_the_models_are_unchanged():
+    torch.manual_seed(0)
+    encoder = Encoder(ViTSize(2, 48, 4), patch_size=8, tubelet_size=2, separate_tokenizers=False, levels=1,
+                      tiled_rope=True).eval()
+    predictor = PatchActionPredictor(48, (4, 4), 7, 32, 2, 2, proprio_dim=7, tiled_rope=True, norm_eps=1e-6).eval()
+    with torch.no_grad():
+        for p in [*encoder.parameters(), *predictor.parameters()]:
+            p.normal_(0, 0.3)
+    back = encoder_from_vjepa2_hub(vjepa2_hub_state(encoder), heads=4)
+    back_predictor, left_out = predictor_from_vjepa2_ac_hub(vjepa2_ac_hub_state(predictor), grid=(4, 4), heads=2)
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 4, 3, 32, 32, generator=g)
+    z, a, s = torch.randn(2, 3, 16, 48, generator=g), torch.randn(2, 3, 7, generator=g), torch.randn(2, 3, 7, generator=g)
+    with torch.no_grad():
+        assert (back(x) - encoder(x)).abs().max() < 1e-5  # the video modality vector is folded into the bias
+        assert torch.equal(back_predictor(z, a, s), predictor(z, a, s))
+    assert left_out == []
