@@ -8,7 +8,8 @@ the official modules need einops (PEERVENV, docs/benchmarks.md, has it). They im
 `drop_path`, which is the identity at the drop rate 0 used here, so a stand-in is put in its place when timm
 is absent (timm would pull a CUDA build of torch). Rows so far: the V-JEPA 2 encoder (`vision_transformer.
 VisionTransformer` with RoPE, as the hub builds it) at two head widths, one with channels RoPE leaves alone,
-and the V-JEPA 2-AC predictor (`ac_predictor.vit_ac_predictor`).
+the V-JEPA 2-AC predictor (`ac_predictor.vit_ac_predictor`) and, where the checkout has app/vjepa_2_1, the
+V-JEPA 2.1 encoder (clips, images, hierarchical levels).
 Prints a table and writes JSON.
 """
 
@@ -74,6 +75,35 @@ def vjepa2_encoder(width: int, heads: int, seed: int) -> dict:
             "max_abs_diff": float((ours - theirs).abs().max()), "output_std": float(theirs.std())}
 
 
+def vjepa2_1_encoder(width: int, heads: int, seed: int) -> dict:
+    """V-JEPA 2.1 (app/vjepa_2_1, where a checkout has it): 12 blocks, 64 px at patch 16 (a 4 × 4 grid whose RoPE
+    positions are interpolated onto the 16 × 16 pretraining grid), images through their own tokenizer; the
+    final output of clips and of images, and the four hierarchical levels."""
+    from app.vjepa_2_1.models.vision_transformer import VisionTransformer
+
+    official = VisionTransformer(img_size=(64, 64), patch_size=16, num_frames=4, tubelet_size=2, embed_dim=width,
+                                 depth=12, num_heads=heads, mlp_ratio=4.0, qkv_bias=True, use_rope=True,
+                                 norm_layer=partial(nn.LayerNorm, eps=1e-6), img_temporal_dim_size=1,
+                                 interpolate_rope=True, modality_embedding=True, n_output_distillation=4).eval()
+    far_from_init(official, seed)
+    state = {f"module.backbone.{k}": v for k, v in official.state_dict().items()}
+    with tempfile.TemporaryDirectory() as tmp:
+        torch.save({"ema_encoder": state, "epoch": 1}, Path(tmp) / "vit21.pt")
+        encoder = encoder_from_vjepa2_hub(read_checkpoint(Path(tmp) / "vit21.pt"), heads=heads)
+    g = torch.Generator().manual_seed(seed + 1)
+    clip, image = torch.randn(2, 4, 3, 64, 64, generator=g), torch.randn(2, 3, 64, 64, generator=g)
+    with torch.no_grad():
+        diffs = [(encoder(clip) - official(clip.permute(0, 2, 1, 3, 4))).abs().max(),
+                 (encoder(image) - official(image[:, :, None])).abs().max()]  # a still is a 1-frame clip there
+        official.return_hierarchical = True
+        levels = official(clip.permute(0, 2, 1, 3, 4))
+        diffs.append((encoder(clip, all_levels=True) - levels).abs().max())
+    head_dim = width // heads
+    return {"module": "V-JEPA 2.1 encoder: clips, images, 4 levels (app/vjepa_2_1)", "width": width, "heads": heads,
+            "unrotated_channels": head_dim - 3 * (2 * ((head_dim // 3) // 2)),
+            "max_abs_diff": float(max(diffs)), "output_std": float(levels.std())}
+
+
 def vjepa2_ac_predictor(width: int, heads: int, seed: int) -> dict:
     """The 2-AC predictor over 3 steps of a 4 × 4 patch grid of a 48-wide encoder, 7-d actions and states."""
     from src.models.ac_predictor import vit_ac_predictor
@@ -107,6 +137,11 @@ def official_shapes() -> dict[str, dict[str, list[int]]]:
     from src.models import vision_transformer
     from src.models.ac_predictor import vit_ac_predictor
 
+    try:
+        from app.vjepa_2_1.models import vision_transformer as v21
+    except ImportError:  # a checkout from before V-JEPA 2.1
+        v21 = None
+
     linspace = torch.linspace  # the constructors call .item() on a linspace, which the meta device cannot
     torch.linspace = lambda *a, **k: linspace(*a, **{**k, "device": "cpu"})
     common = dict(patch_size=16, img_size=(256, 256), num_frames=64, tubelet_size=2, use_rope=True, use_sdpa=True)
@@ -116,6 +151,10 @@ def official_shapes() -> dict[str, dict[str, list[int]]]:
                       for name in ("vit_large", "vit_huge", "vit_giant_xformers")}
             models["vit_ac_predictor (on vit_giant_xformers)"] = vit_ac_predictor(
                 img_size=(256, 256), patch_size=16, num_frames=64, tubelet_size=2, embed_dim=1408)
+            if v21 is not None:  # as the hub builds V-JEPA 2.1 (src/hub/backbones.py): 384 px, images, RoPE interpolation
+                for name in ("vit_base", "vit_large", "vit_giant_xformers", "vit_gigantic_xformers"):
+                    models[f"2.1 {name}"] = v21.__dict__[name](**{**common, "img_size": (384, 384)},
+                                                               img_temporal_dim_size=1, interpolate_rope=True)
     finally:
         torch.linspace = linspace
     return {name: {k: list(v.shape) for k, v in m.state_dict().items()} for name, m in models.items()}
@@ -137,6 +176,10 @@ def main() -> None:
                                                          for name, v in shapes.items()) + "\n}\n")
         print(f"wrote {args.shapes}: " + ", ".join(f"{k} ({len(v)} tensors)" for k, v in shapes.items()))
     rows = [vjepa2_encoder(96, 4, seed=0), vjepa2_encoder(80, 2, seed=1), vjepa2_ac_predictor(64, 4, seed=2)]
+    if (Path(args.checkout) / "app" / "vjepa_2_1").is_dir():
+        rows.append(vjepa2_1_encoder(96, 4, seed=3))
+    else:
+        print("this checkout has no app/vjepa_2_1: the V-JEPA 2.1 row is skipped")
     print(f"{'module':<62} {'width':>5} {'heads':>5} {'unrotated':>9} {'max |Δ|':>10} {'out std':>8}  verdict")
     for r in rows:
         r["parity"] = r["max_abs_diff"] < TOLERANCE

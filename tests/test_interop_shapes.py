@@ -56,3 +56,34 @@ def test_written_in_the_released_layout_and_read_back_the_models_are_unchanged()
         assert (back(x) - encoder(x)).abs().max() < 1e-5  # the video modality vector is folded into the bias
         assert torch.equal(back_predictor(z, a, s), predictor(z, a, s))
     assert left_out == []
+
+
+def test_a_v_jepa_2_1_encoder_goes_through_the_released_names_with_its_images_and_levels():
+    """V-JEPA 2.1's names (app/vjepa_2_1/models/vision_transformer.py: patch_embed, patch_embed_img, blocks,
+    norms_block.0-3, img_mod_embed, video_mod_embed): per-pair RoPE, interpolation onto the 16 × 16 pretraining
+    grid at patch 16, the released taps of 12 blocks."""
+    torch.manual_seed(0)
+    encoder = Encoder(ViTSize(12, 48, 4), patch_size=16, tubelet_size=2, separate_tokenizers=True, levels=4,
+                      rope_grid=16).eval()
+    with torch.no_grad():
+        for p in encoder.parameters():
+            p.normal_(0, 0.3)
+    state = vjepa2_hub_state(encoder)
+    assert {"patch_embed_img.proj.weight", "norms_block.3.bias", "img_mod_embed", "video_mod_embed"} <= set(state)
+    back = encoder_from_vjepa2_hub({"ema_encoder": {f"module.backbone.{k}": v for k, v in state.items()}}, heads=4)
+    assert back.taps == [2, 5, 8, 11] and back.rope_grid == 16 and not back.tiled_rope
+    g = torch.Generator().manual_seed(1)
+    clip, image = torch.randn(2, 4, 3, 64, 64, generator=g), torch.randn(2, 3, 64, 64, generator=g)
+    with torch.no_grad():
+        assert torch.equal(back(clip, all_levels=True), encoder(clip, all_levels=True))
+        assert torch.equal(back(image), encoder(image))
+
+
+@pytest.mark.parametrize("official,preset", [("2.1 vit_base", "base"), ("2.1 vit_large", "large"),
+                                             ("2.1 vit_giant_xformers", "giant"),
+                                             ("2.1 vit_gigantic_xformers", "gigantic")])
+def test_released_v_jepa_2_1_encoders_have_the_official_shapes(official, preset):
+    """As the hub builds them: 384 px at patch 16, an image tokenizer, modality vectors, four level norms."""
+    with torch.device("meta"):
+        encoder = Encoder(preset, patch_size=16, tubelet_size=2, separate_tokenizers=True, levels=4, rope_grid=16)
+    assert shapes(vjepa2_hub_state(encoder)) == OFFICIAL[official]

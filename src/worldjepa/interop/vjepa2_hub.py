@@ -1,4 +1,5 @@
-"""The V-JEPA 2 encoder as Meta released it for torch.hub (`vitl.pt`, `vith.pt`, `vitg.pt`, `vitg-384.pt`).
+"""The V-JEPA 2 and 2.1 encoders as Meta released them for torch.hub (`vitl.pt`, `vith.pt`, `vitg.pt`,
+`vitg-384.pt`; `vjepa2_1_vitb_dist_vitG_384.pt` … `vjepa2_1_vitG_384.pt`).
 
 A released checkpoint is a pickled dict whose `encoder`, `target_encoder` (the EMA teacher, the one the hub
 loads) and `predictor` entries are state dicts with keys under `module.backbone.` (the hub strips both
@@ -7,6 +8,9 @@ attn.proj, norm2, mlp.fc1, mlp.fc2}` (query, key and value already stacked, as i
 `pos_embed` table may be present but is unused (the released encoders rotate with RoPE, with V-JEPA 2's
 tiled frequencies, nn/rope.py). The width, depth, patch, tubelet and MLP width are read from the shapes; the
 number of heads, which no shape shows, from the released sizes (nn/encoder.py SIZES) or the caller.
+V-JEPA 2.1 adds `patch_embed_img` (stills), `img_mod_embed` / `video_mod_embed` and `norms_block.0-3` (one norm
+per hierarchical level) in place of `norm`; it rotates with per-pair RoPE frequencies and interpolates RoPE
+positions onto its pretraining grid (docs/interop.md).
 
 Files are read with `torch.load(weights_only=True)` only: a pickle that would import or run anything else is
 refused, never executed.
@@ -23,7 +27,7 @@ import torch
 from torch import Tensor
 
 from ..nn.encoder import SIZES, Encoder, ViTSize
-from ..nn.tokenizers import VIDEO
+from ..nn.tokenizers import IMAGE, VIDEO
 from .vit_keys import blocks_in, blocks_out, check_keys, expected_blocks
 
 _NAMES = {p: p.replace("mlp.0", "mlp.fc1").replace("mlp.2", "mlp.fc2") for p in (
@@ -47,9 +51,11 @@ def _strip(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
 
 
 def encoder_from_vjepa2_hub(checkpoint: Mapping, heads: int | None = None, key: str | None = None) -> Encoder:
-    """A released V-JEPA 2 checkpoint (the dict `read_checkpoint` returns, or one encoder state dict) →
-    worldjepa's `Encoder` with V-JEPA 2's tiled RoPE frequencies. `key` picks the entry (default: the first of
-    target_encoder, ema_encoder, encoder present)."""
+    """A released V-JEPA 2 or 2.1 checkpoint (the dict `read_checkpoint` returns, or one encoder state dict) →
+    worldjepa's `Encoder`: for V-JEPA 2 with its tiled RoPE frequencies and one output; for 2.1 (recognised by
+    its `norms_block`) with per-pair RoPE, RoPE interpolation onto the pretraining grid, its image tokenizer
+    and modality vectors, and its hierarchical levels at the released blocks. `key` picks the entry (default:
+    the first of target_encoder, ema_encoder, encoder present)."""
     if key is None:
         key = next((k for k in ENCODER_KEYS if k in checkpoint), None)
         state = checkpoint if key is None else checkpoint[key]
@@ -72,29 +78,75 @@ def encoder_from_vjepa2_hub(checkpoint: Mapping, heads: int | None = None, key: 
         heads = released[0].heads
     ignored = [k for k in state if k == "pos_embed"]  # unused by the RoPE encoders that carry it
     state = {k: v for k, v in state.items() if k not in ignored}
+    v21 = "norms_block.0.weight" in state  # V-JEPA 2.1: one norm per hierarchical level, modality embeddings
+    images = "patch_embed_img.proj.weight" in state
+    levels = 1 + max(int(m.group(1)) for k in state if (m := re.match(r"norms_block\.(\d+)\.", k))) if v21 else 1
     expected = {"patch_embed.proj.weight": (width, chans, tubelet, patch, patch), "patch_embed.proj.bias": (width,),
-                "norm.weight": (width,), "norm.bias": (width,),
                 **expected_blocks("blocks.{}.", _NAMES, ("attn.qkv",), depth, width, hidden)}
-    check_keys(state, expected, "released V-JEPA 2 encoder")
+    if v21:
+        expected.update({f"norms_block.{i}.{p}": (width,) for i in range(levels) for p in ("weight", "bias")})
+        expected.update({"img_mod_embed": (1, 1, width), "video_mod_embed": (1, 1, width)})
+        if images:
+            expected.update({"patch_embed_img.proj.weight": (width, chans, 1, patch, patch),
+                             "patch_embed_img.proj.bias": (width,)})
+    else:
+        expected.update({"norm.weight": (width,), "norm.bias": (width,)})
+    check_keys(state, expected, "released V-JEPA 2.1 encoder" if v21 else "released V-JEPA 2 encoder")
 
+    # 2.1: per-pair RoPE and interpolate_rope onto the pretraining grid (256 px at patch 16, 252 px at patch 14)
     encoder = Encoder(ViTSize(depth, width, heads, hidden / width), patch_size=patch, tubelet_size=tubelet,
-                      in_chans=chans, separate_tokenizers=False, levels=1, position="rope", tiled_rope=True)
+                      in_chans=chans, separate_tokenizers=images, levels=levels, position="rope", tiled_rope=not v21,
+                      rope_grid=(252 if patch == 14 else 256) // patch if v21 else None)
+    if v21:
+        encoder.taps = released_taps(depth, levels)
     ours = {"tokenizer.video.proj.weight": state["patch_embed.proj.weight"].reshape(width, -1),
-            "tokenizer.video.proj.bias": state["patch_embed.proj.bias"], "tokenizer.modality": torch.zeros(2, width),
-            "level_norms.0.weight": state["norm.weight"], "level_norms.0.bias": state["norm.bias"],
+            "tokenizer.video.proj.bias": state["patch_embed.proj.bias"],
+            "tokenizer.modality": (torch.cat([state["img_mod_embed"][0], state["video_mod_embed"][0]]) if v21
+                                   else torch.zeros(2, width)),  # rows IMAGE, VIDEO
             **blocks_in(state, "blocks.{}.", _NAMES, ("attn.qkv",), depth, width)}
+    norms = [f"norms_block.{i}" for i in range(levels)] if v21 else ["norm"]
+    ours.update({f"level_norms.{i}.{p}": state[f"{n}.{p}"] for i, n in enumerate(norms) for p in ("weight", "bias")})
+    if images:
+        ours["tokenizer.image.proj.weight"] = state["patch_embed_img.proj.weight"].reshape(width, -1)
+        ours["tokenizer.image.proj.bias"] = state["patch_embed_img.proj.bias"]
     encoder.load_state_dict({k: v.float() for k, v in ours.items()})
     return encoder.eval()
 
 
+# V-JEPA 2.1's hierarchical layers as released (app/vjepa_2_1/models/vision_transformer.py): equally spaced
+# except ViT-G's third, 37 where the paper and worldjepa's level_indices say 35
+RELEASED_TAPS = {12: [2, 5, 8, 11], 24: [5, 11, 17, 23], 40: [9, 19, 29, 39], 48: [11, 23, 37, 47]}
+
+
+def released_taps(depth: int, levels: int) -> list[int]:
+    if levels != 4 or depth not in RELEASED_TAPS:
+        raise ValueError(f"V-JEPA 2.1 taps 4 levels of 12, 24, 40 or 48 blocks; this checkpoint has {levels} "
+                         f"levels over {depth} blocks")
+    return list(RELEASED_TAPS[depth])
+
+
 def vjepa2_hub_state(encoder: Encoder) -> dict[str, Tensor]:
-    """worldjepa's encoder in the released encoder names (without `module.backbone.`): the layout the official
-    `VisionTransformer` loads. Its video tokenizer becomes `patch_embed`, the video modality vector joins its
-    bias, the last level's norm becomes `norm`. Works on the meta device (shapes only)."""
-    video, width = encoder.tokenizer.video, encoder.dim
-    state = {"patch_embed.proj.weight": video.proj.weight.detach().view(width, video.in_chans, video.tubelet,
-                                                                        video.patch, video.patch),
-             "patch_embed.proj.bias": (video.proj.bias + encoder.tokenizer.modality[VIDEO]).detach(),
-             "norm.weight": encoder.level_norms[-1].weight.detach(), "norm.bias": encoder.level_norms[-1].bias.detach(),
-             **blocks_out(encoder.blocks, "blocks.{}.", _NAMES, ("attn.qkv",))}
+    """worldjepa's encoder in the released names (without `module.backbone.`), the layout the official
+    `VisionTransformer` loads: V-JEPA 2's for a `tiled_rope` encoder (the video modality vector folded into the
+    patch embedding's bias, the last level's norm as `norm`), V-JEPA 2.1's otherwise (`patch_embed_img`,
+    `norms_block`, `img_mod_embed`, `video_mod_embed`). Works on the meta device (shapes only)."""
+    tok, width = encoder.tokenizer, encoder.dim
+
+    def conv(embed) -> Tensor:
+        return embed.proj.weight.detach().view(width, embed.in_chans, embed.tubelet, embed.patch, embed.patch)
+
+    state = {"patch_embed.proj.weight": conv(tok.video), **blocks_out(encoder.blocks, "blocks.{}.", _NAMES, ("attn.qkv",))}
+    if encoder.tiled_rope:
+        state["patch_embed.proj.bias"] = (tok.video.proj.bias + tok.modality[VIDEO]).detach()
+        state.update({"norm.weight": encoder.level_norms[-1].weight.detach(),
+                      "norm.bias": encoder.level_norms[-1].bias.detach()})
+    else:
+        state["patch_embed.proj.bias"] = tok.video.proj.bias.detach()
+        if tok.separate:
+            state.update({"patch_embed_img.proj.weight": conv(tok.image),
+                          "patch_embed_img.proj.bias": tok.image.proj.bias.detach()})
+        for i, norm in enumerate(encoder.level_norms):
+            state.update({f"norms_block.{i}.weight": norm.weight.detach(), f"norms_block.{i}.bias": norm.bias.detach()})
+        state.update({"img_mod_embed": tok.modality[IMAGE].detach().view(1, 1, width),
+                      "video_mod_embed": tok.modality[VIDEO].detach().view(1, 1, width)})
     return {k: v.contiguous() for k, v in state.items()}
