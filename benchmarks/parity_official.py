@@ -8,7 +8,8 @@ the official modules need einops (PEERVENV, docs/benchmarks.md, has it). They im
 `drop_path`, which is the identity at the drop rate 0 used here, so a stand-in is put in its place when timm
 is absent (timm would pull a CUDA build of torch). Rows so far: the V-JEPA 2 encoder (`vision_transformer.
 VisionTransformer` with RoPE, as the hub builds it) at two head widths, one with channels RoPE leaves alone,
-the V-JEPA 2-AC predictor (`ac_predictor.vit_ac_predictor`) and, where the checkout has app/vjepa_2_1, the
+the masked-latent predictor (`predictor.vit_predictor`), the V-JEPA 2-AC predictor
+(`ac_predictor.vit_ac_predictor`) and, where the checkout has app/vjepa_2_1, the
 V-JEPA 2.1 encoder (clips, images, hierarchical levels).
 Prints a table and writes JSON.
 """
@@ -30,7 +31,8 @@ from torch import nn
 import torch.nn.functional as F
 
 from worldjepa.interop.vjepa2_ac_hub import predictor_from_vjepa2_ac_hub
-from worldjepa.interop.vjepa2_hub import encoder_from_vjepa2_hub, read_checkpoint
+from worldjepa.interop.vjepa2_hub import encoder_from_vjepa2_hub, predictor_from_vjepa2_hub, read_checkpoint
+from worldjepa.nn.tokenizers import grid_positions
 
 TOLERANCE = 1e-4
 
@@ -104,6 +106,34 @@ def vjepa2_1_encoder(width: int, heads: int, seed: int) -> dict:
             "max_abs_diff": float(max(diffs)), "output_std": float(levels.std())}
 
 
+def vjepa2_predictor(width: int, heads: int, seed: int) -> dict:
+    """The masked-latent predictor over a 2 × 4 × 4 token grid of a 48-wide encoder: 20 context tokens, 12
+    targets (in a scrambled order: the official module sorts by position, worldjepa does not need to), the
+    second of two mask tokens."""
+    from src.models.predictor import vit_predictor
+
+    official = vit_predictor(img_size=(32, 32), patch_size=8, num_frames=4, tubelet_size=2, embed_dim=48,
+                             predictor_embed_dim=width, depth=2, num_heads=heads, use_mask_tokens=True,
+                             num_mask_tokens=2, use_rope=True, uniform_power=False, use_sdpa=True).eval()
+    far_from_init(official, seed)
+    state = {f"module.backbone.{k}": v for k, v in official.state_dict().items()}
+    with tempfile.TemporaryDirectory() as tmp:
+        torch.save({"target_encoder": {}, "predictor": state, "epoch": 1}, Path(tmp) / "vit.pt")
+        predictor = predictor_from_vjepa2_hub(read_checkpoint(Path(tmp) / "vit.pt"), heads=heads)
+    g = torch.Generator().manual_seed(seed + 1)
+    order = torch.stack([torch.randperm(32, generator=g) for _ in range(2)])  # token indices of a 2 × 4 × 4 grid
+    ctx, tgt = order[:, :20], order[:, 20:]
+    z = torch.randn(2, 20, 48, generator=g)
+    positions = grid_positions((2, 4, 4))
+    with torch.no_grad():
+        theirs = official(z, [ctx], [tgt], mask_index=1)
+        ours, _ = predictor(z, positions[ctx], positions[tgt], mask_type=1)
+    head_dim = width // heads
+    return {"module": "V-JEPA 2 masked-latent predictor (src/models/predictor.py)", "width": width, "heads": heads,
+            "unrotated_channels": head_dim - 3 * (2 * ((head_dim // 3) // 2)),
+            "max_abs_diff": float((ours - theirs).abs().max()), "output_std": float(theirs.std())}
+
+
 def vjepa2_ac_predictor(width: int, heads: int, seed: int) -> dict:
     """The 2-AC predictor over 3 steps of a 4 × 4 patch grid of a 48-wide encoder, 7-d actions and states."""
     from src.models.ac_predictor import vit_ac_predictor
@@ -175,7 +205,8 @@ def main() -> None:
         Path(args.shapes).write_text("{\n" + ",\n".join(f"{json.dumps(name)}: {json.dumps(v, separators=(',', ':'))}"
                                                          for name, v in shapes.items()) + "\n}\n")
         print(f"wrote {args.shapes}: " + ", ".join(f"{k} ({len(v)} tensors)" for k, v in shapes.items()))
-    rows = [vjepa2_encoder(96, 4, seed=0), vjepa2_encoder(80, 2, seed=1), vjepa2_ac_predictor(64, 4, seed=2)]
+    rows = [vjepa2_encoder(96, 4, seed=0), vjepa2_encoder(80, 2, seed=1), vjepa2_predictor(64, 4, seed=4),
+            vjepa2_ac_predictor(64, 4, seed=2)]
     if (Path(args.checkout) / "app" / "vjepa_2_1").is_dir():
         rows.append(vjepa2_1_encoder(96, 4, seed=3))
     else:

@@ -204,3 +204,38 @@ def test_the_released_2ac_predictor_layout_converts_with_every_key_accounted_for
     broken = {k.replace("predictor_proj.bias", "predictor_proj.b"): v for k, v in released.items()}
     with pytest.raises(ValueError, match=r"missing: predictor_proj\.bias; unexpected: predictor_proj\.b"):
         predictor_from_vjepa2_ac_hub(broken, grid=(4, 4), heads=4)
+
+
+def test_the_released_masked_predictor_layout_converts_with_every_key_accounted_for():
+    """Names of the released `predictor` entry (src/models/predictor.py: predictor_embed, mask_tokens.i
+    [1, 1, W], predictor_blocks, predictor_norm, predictor_proj; an unused predictor_pos_embed). Output parity
+    with the official module: benchmarks/parity_official.py (docs/interop.md)."""
+    from worldjepa.interop.vjepa2_hub import predictor_from_vjepa2_hub
+    from worldjepa.nn.predictor import MaskedPredictor
+
+    torch.manual_seed(0)
+    source = MaskedPredictor(48, levels=1, width=32, depth=2, heads=2, num_mask_types=3, tiled_rope=True,
+                             norm_eps=1e-6).eval()
+    with torch.no_grad():
+        for p in source.parameters():
+            p.normal_(0, 0.3)
+        source.modality.zero_()
+        source.context_head.load_state_dict(source.target_head.state_dict())
+    s = source.state_dict()
+    released = {"predictor_embed.weight": s["fuse.weight"], "predictor_embed.bias": s["fuse.bias"],
+                "predictor_norm.weight": s["norm.weight"], "predictor_norm.bias": s["norm.bias"],
+                "predictor_proj.weight": s["target_head.weight"], "predictor_proj.bias": s["target_head.bias"],
+                "predictor_pos_embed": torch.zeros(1, 32, 32),
+                **{f"mask_tokens.{i}": s["mask_tokens"][i].reshape(1, 1, 32) for i in range(3)}}
+    for k, v in s.items():
+        if k.startswith("blocks."):
+            released["predictor_" + k.replace("mlp.0", "mlp.fc1").replace("mlp.2", "mlp.fc2")] = v
+    predictor = predictor_from_vjepa2_hub({"predictor": {f"module.backbone.{k}": v for k, v in released.items()}},
+                                          heads=2)
+    assert all(torch.equal(a, b) for a, b in zip(predictor.state_dict().values(), source.state_dict().values()))
+    with pytest.raises(ValueError, match="2-AC predictor"):
+        predictor_from_vjepa2_hub({"predictor": {"predictor_embed.weight": torch.zeros(2, 2),
+                                                 "action_encoder.weight": torch.zeros(2, 2)}})
+    del released["mask_tokens.2"], released["predictor_proj.bias"]
+    with pytest.raises(ValueError, match=r"missing: predictor_proj\.bias"):
+        predictor_from_vjepa2_hub(released, heads=2)

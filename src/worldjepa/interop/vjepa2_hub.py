@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from ..nn.encoder import SIZES, Encoder, ViTSize
+from ..nn.predictor import MaskedPredictor
 from ..nn.tokenizers import IMAGE, VIDEO
 from .vit_keys import blocks_in, blocks_out, check_keys, expected_blocks
 
@@ -150,3 +151,44 @@ def vjepa2_hub_state(encoder: Encoder) -> dict[str, Tensor]:
         state.update({"img_mod_embed": tok.modality[IMAGE].detach().view(1, 1, width),
                       "video_mod_embed": tok.modality[VIDEO].detach().view(1, 1, width)})
     return {k: v.contiguous() for k, v in state.items()}
+
+
+RELEASED_PREDICTOR_HEADS = {(12, 384): 12}  # the hub's V-JEPA 2 predictor: 12 blocks of 384, 12 heads
+
+
+def predictor_from_vjepa2_hub(checkpoint: Mapping, heads: int | None = None) -> MaskedPredictor:
+    """A released V-JEPA 2 checkpoint's `predictor` entry (src/models/predictor.py: `predictor_embed`,
+    `mask_tokens.i` [1, 1, W], `predictor_blocks`, `predictor_norm`, `predictor_proj`) → worldjepa's
+    `MaskedPredictor` (one level, tiled RoPE, eps 1e-6): `predictor_embed` → `fuse`, `predictor_proj` →
+    `target_head`. V-JEPA 2 has no context head (its loss is on masked tokens only), so `context_head` is a copy
+    of the target head. An unused `predictor_pos_embed` is ignored as the hub does."""
+    state = _strip(checkpoint.get("predictor", checkpoint))
+    state = {k: v for k, v in state.items() if k != "predictor_pos_embed"}
+    if "predictor_embed.weight" not in state or "action_encoder.weight" in state:
+        raise ValueError("not a V-JEPA 2 masked-latent predictor state dict (no predictor_embed, or a 2-AC "
+                         "predictor: read that with predictor_from_vjepa2_ac_hub); docs/interop.md lists the layouts")
+    width, enc_dim = state["predictor_embed.weight"].shape
+    depth = 1 + max(int(m.group(1)) for k in state if (m := re.match(r"predictor_blocks\.(\d+)\.", k)))
+    tokens = 1 + max((int(m.group(1)) for k in state if (m := re.match(r"mask_tokens\.(\d+)$", k))), default=-1)
+    fc1 = state.get("predictor_blocks.0.mlp.fc1.weight")
+    hidden = 4 * width if fc1 is None else fc1.shape[0]
+    heads = heads or RELEASED_PREDICTOR_HEADS.get((depth, width))
+    if heads is None:
+        raise ValueError(f"a {depth}-block, {width}-wide predictor is not the released size: pass heads=")
+    expected = {"predictor_embed.weight": (width, enc_dim), "predictor_embed.bias": (width,),
+                "predictor_norm.weight": (width,), "predictor_norm.bias": (width,),
+                "predictor_proj.weight": (enc_dim, width), "predictor_proj.bias": (enc_dim,),
+                **{f"mask_tokens.{i}": (1, 1, width) for i in range(tokens)},
+                **expected_blocks("predictor_blocks.{}.", _NAMES, ("attn.qkv",), depth, width, hidden)}
+    check_keys(state, expected, "released V-JEPA 2 predictor")
+    predictor = MaskedPredictor(enc_dim, levels=1, width=width, depth=depth, heads=heads, num_mask_types=tokens,
+                                mlp_hidden=hidden, tiled_rope=True, norm_eps=1e-6)
+    ours = {"fuse.weight": state["predictor_embed.weight"], "fuse.bias": state["predictor_embed.bias"],
+            "mask_tokens": torch.cat([state[f"mask_tokens.{i}"].reshape(1, width) for i in range(tokens)]),
+            "modality": torch.zeros(2, width), "norm.weight": state["predictor_norm.weight"],
+            "norm.bias": state["predictor_norm.bias"],
+            **{f"{head}.{p}": state[f"predictor_proj.{p}"] for head in ("target_head", "context_head")
+               for p in ("weight", "bias")},
+            **blocks_in(state, "predictor_blocks.{}.", _NAMES, ("attn.qkv",), depth, width)}
+    predictor.load_state_dict({k: v.float() for k, v in ours.items()})
+    return predictor.eval()

@@ -22,9 +22,11 @@ from .transformer import Block, init_vit_
 class MaskedPredictor(nn.Module):
     def __init__(self, enc_dim: int, levels: int = 4, width: int = 384, depth: int = 12, heads: int = 12,
                  num_mask_types: int = 2, mlp_ratio: float = 4.0, head_dim: int | None = None,
-                 mlp_hidden: int | None = None, position: str = "rope"):
+                 mlp_hidden: int | None = None, position: str = "rope", tiled_rope: bool = False,
+                 norm_eps: float = 1e-5):
         super().__init__()
         self.position = position  # "rope", or "sincos": I-JEPA's fixed table at the predictor's width
+        self.tiled_rope = tiled_rope  # V-JEPA 2's tiled RoPE frequencies (nn/rope.py), for its released weights
         self.levels, self.enc_dim, self.width, self.heads = levels, enc_dim, width, heads
         self.head_dim = head_dim or width // heads
         if levels > 1:
@@ -33,8 +35,9 @@ class MaskedPredictor(nn.Module):
             self.fuse = nn.Linear(enc_dim, width)
         self.mask_tokens = nn.Parameter(torch.zeros(num_mask_types, width))
         self.modality = nn.Parameter(torch.zeros(2, width))
-        self.blocks = nn.ModuleList(Block(width, heads, mlp_ratio, head_dim, mlp_hidden) for _ in range(depth))
-        self.norm = nn.LayerNorm(width)
+        self.blocks = nn.ModuleList(Block(width, heads, mlp_ratio, head_dim, mlp_hidden, eps=norm_eps)
+                                    for _ in range(depth))
+        self.norm = nn.LayerNorm(width, eps=norm_eps)
         self.target_head = nn.Linear(width, levels * enc_dim)
         self.context_head = nn.Linear(width, levels * enc_dim)
         init_vit_(self, self.blocks)
@@ -61,7 +64,8 @@ class MaskedPredictor(nn.Module):
             ctx = ctx + sincos_2d(pos_ctx, self.width).to(ctx.dtype)
             tgt = tgt + sincos_2d(pos_tgt, self.width).to(ctx.dtype)
         x = torch.cat([ctx, tgt], dim=1) + self.modality[modality].to(ctx.dtype)
-        rope = rope_tables(torch.cat([pos_ctx, pos_tgt], dim=1), self.head_dim) if self.position == "rope" else None
+        rope = (rope_tables(torch.cat([pos_ctx, pos_tgt], dim=1), self.head_dim, tiled=self.tiled_rope)
+                if self.position == "rope" else None)
         for block in self.blocks:
             x = block(x, rope)
         x = self.norm(x)

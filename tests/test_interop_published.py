@@ -1,0 +1,78 @@
+"""One door for published weights (interop/published.py): each layout recognised by its contents and
+converted to the same outputs, a sharded transformers folder read whole, and anything else refused with the
+list of layouts that are read."""
+
+import json
+
+import pytest
+import torch
+from transformers import IJepaConfig, IJepaModel, VJEPA2Config, VJEPA2Model
+
+from worldjepa.interop.published import LAYOUTS, load_published
+from worldjepa.interop.vjepa2_ac_hub import vjepa2_ac_hub_state
+from worldjepa.interop.vjepa2_hub import vjepa2_hub_state
+from worldjepa.dynamics.patch import PatchActionPredictor
+from worldjepa.nn.encoder import Encoder, ViTSize
+
+
+def randomised(model):
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.2)
+    return model.eval()
+
+
+def test_transformers_folders_are_recognised_by_their_model_type(tmp_path):
+    from test_interop_ijepa import hf_model as ijepa_model
+
+    ijepa = ijepa_model()
+    ijepa.save_pretrained(tmp_path / "ijepa")
+    vjepa = randomised(VJEPA2Model(VJEPA2Config(hidden_size=48, num_hidden_layers=2, num_attention_heads=2,
+                                                crop_size=32, patch_size=8, frames_per_clip=4, pred_hidden_size=24,
+                                                pred_num_hidden_layers=1, pred_num_attention_heads=2)))
+    vjepa.save_pretrained(tmp_path / "vjepa2", max_shard_size="100KB")  # several shards and an index
+    assert len(list((tmp_path / "vjepa2").glob("*.safetensors"))) > 1
+    image, clip = torch.randn(2, 3, 32, 32), torch.randn(2, 4, 3, 32, 32)
+    a, b = load_published(tmp_path / "ijepa"), load_published(tmp_path / "vjepa2")
+    assert (a.layout, b.layout) == ("hf-ijepa", "hf-vjepa2")
+    assert b.left_out and all(k.startswith("predictor.") for k in b.left_out)
+    with torch.no_grad():
+        assert (a.modules["encoder"](image) - ijepa(pixel_values=image).last_hidden_state).abs().max() < 1e-4
+        assert (b.modules["encoder"](clip) - vjepa(pixel_values_videos=clip, skip_predictor=True)
+                .last_hidden_state).abs().max() < 1e-4
+
+
+def test_hub_files_are_recognised_by_their_entries(tmp_path):
+    encoder = randomised(Encoder(ViTSize(2, 48, 4), patch_size=8, tubelet_size=2, separate_tokenizers=False,
+                                 levels=1, tiled_rope=True))
+    predictor = randomised(PatchActionPredictor(48, (4, 4), 7, 32, 2, 2, proprio_dim=7, tiled_rope=True,
+                                                norm_eps=1e-6))
+    wrap = lambda state: {f"module.backbone.{k}": v for k, v in state.items()}  # noqa: E731
+    torch.save({"encoder": wrap(vjepa2_hub_state(encoder)), "predictor": wrap(vjepa2_ac_hub_state(predictor))},
+               tmp_path / "ac.pt")
+    torch.save({"target_encoder": wrap(vjepa2_hub_state(encoder))}, tmp_path / "vit.pt")
+    ac, plain = load_published(tmp_path / "ac.pt", heads=4, predictor_heads=2, grid=(4, 4)), \
+        load_published(tmp_path / "vit.pt", heads=4)
+    assert (ac.layout, plain.layout) == ("hub-vjepa2-ac", "hub-vjepa2")
+    assert set(ac.modules) == {"encoder", "predictor"} and set(plain.modules) == {"encoder"}
+    clip = torch.randn(2, 4, 3, 32, 32)
+    z, a = torch.randn(2, 3, 16, 48), torch.randn(2, 3, 7)
+    with torch.no_grad():
+        assert (plain.modules["encoder"](clip) - encoder(clip)).abs().max() < 1e-5
+        assert torch.equal(ac.modules["predictor"](z, a, a), predictor(z, a, a))
+
+
+def test_what_is_not_a_published_layout_is_refused_with_the_list(tmp_path):
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "config.json").write_text(json.dumps({"model_type": "vit"}))
+    torch.save({"w": torch.zeros(2)}, tmp_path / "other" / "x.pt")
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(2)}, tmp_path / "other" / "model.safetensors")
+    for bad, what in ((tmp_path / "other", "model_type 'vit'"), (tmp_path / "other" / "x.pt", "entries w")):
+        with pytest.raises(ValueError, match=what) as err:
+            load_published(bad)
+        assert all(name in str(err.value) for name in LAYOUTS)
+    with pytest.raises(FileNotFoundError):
+        load_published(tmp_path / "missing.pt")
