@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from transformers import IJepaConfig, IJepaModel, VJEPA2Config, VJEPA2Model
+from transformers import VJEPA2Config, VJEPA2Model
 
 from worldjepa.interop.published import LAYOUTS, load_published
 from worldjepa.interop.vjepa2_ac_hub import vjepa2_ac_hub_state
@@ -76,3 +76,37 @@ def test_what_is_not_a_published_layout_is_refused_with_the_list(tmp_path):
         assert all(name in str(err.value) for name in LAYOUTS)
     with pytest.raises(FileNotFoundError):
         load_published(tmp_path / "missing.pt")
+
+
+def test_an_i_jepa_checkpoint_converts_with_its_licence_said(tmp_path):
+    """facebookresearch/ijepa's save_checkpoint: encoder, predictor, target_encoder (under `module.`), opt,
+    scaler, epoch, loss, batch_size, world_size, lr; the encoder's names patch_embed.proj (Conv2d), pos_embed,
+    blocks.i.{norm1, attn.qkv, attn.proj, norm2, mlp.fc1, mlp.fc2}, norm. Filled with the tensors of a
+    transformers IJepaModel (an independent implementation), it must give that model's outputs."""
+    from test_interop_ijepa import CONFIG, hf_model
+
+    model = hf_model()
+    s = model.state_dict()
+    encoder = {"patch_embed.proj.weight": s["embeddings.patch_embeddings.projection.weight"],
+               "patch_embed.proj.bias": s["embeddings.patch_embeddings.projection.bias"],
+               "pos_embed": s["embeddings.position_embeddings"], "norm.weight": s["layernorm.weight"],
+               "norm.bias": s["layernorm.bias"]}
+    for i in range(CONFIG["num_hidden_layers"]):
+        a = f"layers.{i}."
+        for ours, theirs in (("norm1", "layernorm_before"), ("norm2", "layernorm_after"),
+                             ("attn.proj", "attention.o_proj"), ("mlp.fc1", "mlp.fc1"), ("mlp.fc2", "mlp.fc2")):
+            for part in ("weight", "bias"):
+                encoder[f"blocks.{i}.{ours}.{part}"] = s[f"{a}{theirs}.{part}"]
+        for part in ("weight", "bias"):
+            encoder[f"blocks.{i}.attn.qkv.{part}"] = torch.cat([s[f"{a}attention.{n}_proj.{part}"] for n in "qkv"])
+    wrapped = {f"module.{k}": v for k, v in encoder.items()}
+    torch.save({"encoder": wrapped, "predictor": {"module.predictor_embed.weight": torch.zeros(2, 48)},
+                "target_encoder": wrapped, "opt": {"state": {}, "param_groups": [{"lr": 0.001, "params": [0]}]},
+                "scaler": None, "epoch": 300, "loss": 0.1, "batch_size": 2048, "world_size": 16, "lr": 0.001},
+               tmp_path / "IN1K-vit.tiny.pth.tar")
+    loaded = load_published(tmp_path / "IN1K-vit.tiny.pth.tar", heads=CONFIG["num_attention_heads"])
+    assert loaded.layout == "ijepa" and "CC-BY-NC" in loaded.licence
+    assert loaded.left_out == ["predictor.module.predictor_embed.weight"]
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert (loaded.modules["encoder"](x) - model(pixel_values=x).last_hidden_state).abs().max() < 1e-4

@@ -18,13 +18,9 @@ from torch import Tensor
 
 from ..nn.encoder import Encoder, ViTSize
 from ..nn.tokenizers import VIDEO
-from .vit_keys import blocks_in, blocks_out, check_keys, expected_blocks
+from .vit_keys import OFFICIAL_NAMES, blocks_in, blocks_out, check_keys, expected_blocks
 
-_NAMES = {"norm1.weight": "norm1.weight", "norm1.bias": "norm1.bias",
-          "attn.proj.weight": "attention.proj.weight", "attn.proj.bias": "attention.proj.bias",
-          "norm2.weight": "norm2.weight", "norm2.bias": "norm2.bias",
-          "mlp.0.weight": "mlp.fc1.weight", "mlp.0.bias": "mlp.fc1.bias",
-          "mlp.2.weight": "mlp.fc2.weight", "mlp.2.bias": "mlp.fc2.bias"}
+_NAMES = {ours: theirs.replace("attn.", "attention.") for ours, theirs in OFFICIAL_NAMES.items()}  # attention.proj
 _QKV = ("attention.query", "attention.key", "attention.value")
 _LAYER, _PATCH = "encoder.layer.{}.", "encoder.embeddings.patch_embeddings.proj."
 

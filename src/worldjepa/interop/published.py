@@ -22,6 +22,8 @@ from torch import nn
 
 from .hf_ijepa import encoder_from_hf_ijepa
 from .hf_vjepa2 import encoder_from_hf_vjepa2
+from .ijepa_official import LICENCE as IJEPA_LICENCE
+from .ijepa_official import encoder_from_ijepa_official, is_ijepa_encoder
 from .vjepa2_ac_hub import predictor_from_vjepa2_ac_hub
 from .vjepa2_hub import ENCODER_KEYS, encoder_from_vjepa2_hub, predictor_from_vjepa2_hub, read_checkpoint
 
@@ -31,6 +33,7 @@ LAYOUTS = {
     "hub-vjepa2": "a torch.hub V-JEPA 2 or 2.1 file (.pt) with target_encoder / ema_encoder / encoder and "
                   "predictor entries",
     "hub-vjepa2-ac": "a torch.hub V-JEPA 2-AC file (.pt) whose predictor has an action_encoder",
+    "ijepa": "an I-JEPA checkpoint (.pth.tar) of facebookresearch/ijepa: target_encoder with a 2D patch_embed and pos_embed",
 }
 
 
@@ -40,6 +43,7 @@ class Loaded:
     modules: dict[str, nn.Module]  # "encoder" and/or "predictor"
     left_out: list[str] = field(default_factory=list)  # keys read but not converted, by name
     config: dict[str, Any] = field(default_factory=dict)  # the source's config, where it has one
+    licence: str | None = None  # where the weights' licence restricts their use (I-JEPA: CC-BY-NC)
 
 
 def _unknown(path: Path, what: str) -> ValueError:
@@ -72,6 +76,12 @@ def load_published(path: str | Path, heads: int | None = None, predictor_heads: 
     if not isinstance(checkpoint, dict):
         raise _unknown(path, f"a pickle of a {type(checkpoint).__name__}, not a dict of state dicts")
     predictor = checkpoint.get("predictor")
+    entry = next((checkpoint[k] for k in ENCODER_KEYS if isinstance(checkpoint.get(k), dict) and checkpoint[k]), None)
+    if entry is not None and is_ijepa_encoder(entry):
+        key = next(k for k in ENCODER_KEYS if checkpoint.get(k) is entry)
+        left_out = [f"predictor.{k}" for k in sorted(predictor or {})]  # I-JEPA's predictor is not converted yet
+        return Loaded("ijepa", {"encoder": encoder_from_ijepa_official(checkpoint, heads, key)}, left_out,
+                      licence=IJEPA_LICENCE)
     if isinstance(predictor, dict) and any(k.endswith("action_encoder.weight") for k in predictor):
         module, left_out = predictor_from_vjepa2_ac_hub(checkpoint, grid or (16, 16), predictor_heads)
         modules = {"predictor": module}

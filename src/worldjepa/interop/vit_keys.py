@@ -8,6 +8,7 @@ layout that stacks them too.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import torch
@@ -15,6 +16,14 @@ from torch import Tensor, nn
 
 BLOCK_PARAMS = ("norm1.weight", "norm1.bias", "attn.proj.weight", "attn.proj.bias", "norm2.weight", "norm2.bias",
                 "mlp.0.weight", "mlp.0.bias", "mlp.2.weight", "mlp.2.bias")
+# the block names of Meta's own code (V-JEPA 2 / 2.1 / 2-AC and I-JEPA): worldjepa's but for the MLP's fc1 / fc2
+OFFICIAL_NAMES = {p: p.replace("mlp.0", "mlp.fc1").replace("mlp.2", "mlp.fc2") for p in BLOCK_PARAMS}
+
+
+def count_indexed(state: Mapping[str, Tensor], prefix: str) -> int:
+    """How many `{prefix}.N.` groups a state dict has (0 for none): blocks, level norms, mask tokens."""
+    pattern = re.compile(re.escape(prefix) + r"\.(\d+)(\.|$)")
+    return 1 + max((int(m.group(1)) for k in state if (m := pattern.match(k))), default=-1)
 
 
 def expected_blocks(layer: str, names: Mapping[str, str], qkv: tuple[str, str, str], depth: int, width: int,

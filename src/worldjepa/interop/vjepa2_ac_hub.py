@@ -13,17 +13,13 @@ norms use eps 1e-6. The official module returns the projection; its training and
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 from torch import Tensor
 
 from ..dynamics.patch import PatchActionPredictor
-from .vit_keys import blocks_in, blocks_out, check_keys, expected_blocks
+from .vit_keys import OFFICIAL_NAMES, blocks_in, blocks_out, check_keys, count_indexed, expected_blocks
 
-_NAMES = {p: p.replace("mlp.0", "mlp.fc1").replace("mlp.2", "mlp.fc2") for p in (
-    "norm1.weight", "norm1.bias", "attn.proj.weight", "attn.proj.bias", "norm2.weight", "norm2.bias",
-    "mlp.0.weight", "mlp.0.bias", "mlp.2.weight", "mlp.2.bias")}
 _LINEARS = {"predictor_embed": "patches", "action_encoder": "action", "state_encoder": "state",
             "predictor_norm": "norm", "predictor_proj": "out"}
 RELEASED_HEADS = {(24, 1024): 16}  # vit_ac_predictor as the hub builds it: depth 24, width 1024, 16 heads
@@ -41,7 +37,7 @@ def predictor_from_vjepa2_ac_hub(checkpoint: Mapping, grid: tuple[int, int], hea
     width, latent = state["predictor_embed.weight"].shape
     action_dim = state["action_encoder.weight"].shape[1]
     proprio_dim = state["state_encoder.weight"].shape[1] if "state_encoder.weight" in state else 0
-    depth = 1 + max(int(m.group(1)) for k in state if (m := re.match(r"predictor_blocks\.(\d+)\.", k)))
+    depth = count_indexed(state, "predictor_blocks")
     fc1 = state.get("predictor_blocks.0.mlp.fc1.weight")
     hidden = 4 * width if fc1 is None else fc1.shape[0]  # a missing one is reported below
     heads = heads or RELEASED_HEADS.get((depth, width))
@@ -53,7 +49,7 @@ def predictor_from_vjepa2_ac_hub(checkpoint: Mapping, grid: tuple[int, int], hea
                 "action_encoder.weight": (width, action_dim), "action_encoder.bias": (width,),
                 "predictor_norm.weight": (width,), "predictor_norm.bias": (width,),
                 "predictor_proj.weight": (latent, width), "predictor_proj.bias": (latent,),
-                **expected_blocks("predictor_blocks.{}.", _NAMES, ("attn.qkv",), depth, width, hidden)}
+                **expected_blocks("predictor_blocks.{}.", OFFICIAL_NAMES, ("attn.qkv",), depth, width, hidden)}
     if proprio_dim:
         expected.update({"state_encoder.weight": (width, proprio_dim), "state_encoder.bias": (width,)})
     check_keys(state, expected, "released V-JEPA 2-AC predictor")
@@ -62,7 +58,7 @@ def predictor_from_vjepa2_ac_hub(checkpoint: Mapping, grid: tuple[int, int], hea
                                      mlp_hidden=hidden, tiled_rope=True, norm_eps=1e-6)
     ours: dict[str, Tensor] = {f"{mine}.{part}": state[f"{theirs}.{part}"] for theirs, mine in _LINEARS.items()
                                for part in ("weight", "bias") if f"{theirs}.{part}" in state}
-    ours.update(blocks_in(state, "predictor_blocks.{}.", _NAMES, ("attn.qkv",), depth, width))
+    ours.update(blocks_in(state, "predictor_blocks.{}.", OFFICIAL_NAMES, ("attn.qkv",), depth, width))
     predictor.load_state_dict({k: v.float() for k, v in ours.items()})
     return predictor.eval(), left_out
 
@@ -73,5 +69,5 @@ def vjepa2_ac_hub_state(predictor: PatchActionPredictor) -> dict[str, Tensor]:
     params = {k: v.detach() for k, v in predictor.state_dict().items()}
     state = {f"{theirs}.{part}": params[f"{mine}.{part}"] for theirs, mine in _LINEARS.items()
              for part in ("weight", "bias") if f"{mine}.{part}" in params}
-    state.update(blocks_out(predictor.blocks, "predictor_blocks.{}.", _NAMES, ("attn.qkv",)))
+    state.update(blocks_out(predictor.blocks, "predictor_blocks.{}.", OFFICIAL_NAMES, ("attn.qkv",)))
     return state

@@ -19,7 +19,6 @@ refused, never executed.
 from __future__ import annotations
 
 import pickle
-import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -29,11 +28,8 @@ from torch import Tensor
 from ..nn.encoder import SIZES, Encoder, ViTSize
 from ..nn.predictor import MaskedPredictor
 from ..nn.tokenizers import IMAGE, VIDEO
-from .vit_keys import blocks_in, blocks_out, check_keys, expected_blocks
+from .vit_keys import OFFICIAL_NAMES, blocks_in, blocks_out, check_keys, count_indexed, expected_blocks
 
-_NAMES = {p: p.replace("mlp.0", "mlp.fc1").replace("mlp.2", "mlp.fc2") for p in (
-    "norm1.weight", "norm1.bias", "attn.proj.weight", "attn.proj.bias", "norm2.weight", "norm2.bias",
-    "mlp.0.weight", "mlp.0.bias", "mlp.2.weight", "mlp.2.bias")}
 ENCODER_KEYS = ("target_encoder", "ema_encoder", "encoder")  # the teacher first: the features the hub loads
 
 
@@ -69,7 +65,7 @@ def encoder_from_vjepa2_hub(checkpoint: Mapping, heads: int | None = None, key: 
         raise ValueError("not a V-JEPA 2 encoder state dict: no patch_embed.proj.weight (keys start with "
                          f"{', '.join(sorted(state)[:4])}, …); the layouts worldjepa reads are in docs/interop.md")
     width, chans, tubelet, patch, _ = state["patch_embed.proj.weight"].shape
-    depth = 1 + max(int(m.group(1)) for k in state if (m := re.match(r"blocks\.(\d+)\.", k)))
+    depth = count_indexed(state, "blocks")
     fc1 = state.get("blocks.0.mlp.fc1.weight")
     hidden = 4 * width if fc1 is None else fc1.shape[0]  # a missing one is reported below
     if heads is None:
@@ -81,9 +77,9 @@ def encoder_from_vjepa2_hub(checkpoint: Mapping, heads: int | None = None, key: 
     state = {k: v for k, v in state.items() if k not in ignored}
     v21 = "norms_block.0.weight" in state  # V-JEPA 2.1: one norm per hierarchical level, modality embeddings
     images = "patch_embed_img.proj.weight" in state
-    levels = 1 + max(int(m.group(1)) for k in state if (m := re.match(r"norms_block\.(\d+)\.", k))) if v21 else 1
+    levels = count_indexed(state, "norms_block") if v21 else 1
     expected = {"patch_embed.proj.weight": (width, chans, tubelet, patch, patch), "patch_embed.proj.bias": (width,),
-                **expected_blocks("blocks.{}.", _NAMES, ("attn.qkv",), depth, width, hidden)}
+                **expected_blocks("blocks.{}.", OFFICIAL_NAMES, ("attn.qkv",), depth, width, hidden)}
     if v21:
         expected.update({f"norms_block.{i}.{p}": (width,) for i in range(levels) for p in ("weight", "bias")})
         expected.update({"img_mod_embed": (1, 1, width), "video_mod_embed": (1, 1, width)})
@@ -104,7 +100,7 @@ def encoder_from_vjepa2_hub(checkpoint: Mapping, heads: int | None = None, key: 
             "tokenizer.video.proj.bias": state["patch_embed.proj.bias"],
             "tokenizer.modality": (torch.cat([state["img_mod_embed"][0], state["video_mod_embed"][0]]) if v21
                                    else torch.zeros(2, width)),  # rows IMAGE, VIDEO
-            **blocks_in(state, "blocks.{}.", _NAMES, ("attn.qkv",), depth, width)}
+            **blocks_in(state, "blocks.{}.", OFFICIAL_NAMES, ("attn.qkv",), depth, width)}
     norms = [f"norms_block.{i}" for i in range(levels)] if v21 else ["norm"]
     ours.update({f"level_norms.{i}.{p}": state[f"{n}.{p}"] for i, n in enumerate(norms) for p in ("weight", "bias")})
     if images:
@@ -136,7 +132,7 @@ def vjepa2_hub_state(encoder: Encoder) -> dict[str, Tensor]:
     def conv(embed) -> Tensor:
         return embed.proj.weight.detach().view(width, embed.in_chans, embed.tubelet, embed.patch, embed.patch)
 
-    state = {"patch_embed.proj.weight": conv(tok.video), **blocks_out(encoder.blocks, "blocks.{}.", _NAMES, ("attn.qkv",))}
+    state = {"patch_embed.proj.weight": conv(tok.video), **blocks_out(encoder.blocks, "blocks.{}.", OFFICIAL_NAMES, ("attn.qkv",))}
     if encoder.tiled_rope:
         state["patch_embed.proj.bias"] = (tok.video.proj.bias + tok.modality[VIDEO]).detach()
         state.update({"norm.weight": encoder.level_norms[-1].weight.detach(),
@@ -168,8 +164,8 @@ def predictor_from_vjepa2_hub(checkpoint: Mapping, heads: int | None = None) -> 
         raise ValueError("not a V-JEPA 2 masked-latent predictor state dict (no predictor_embed, or a 2-AC "
                          "predictor: read that with predictor_from_vjepa2_ac_hub); docs/interop.md lists the layouts")
     width, enc_dim = state["predictor_embed.weight"].shape
-    depth = 1 + max(int(m.group(1)) for k in state if (m := re.match(r"predictor_blocks\.(\d+)\.", k)))
-    tokens = 1 + max((int(m.group(1)) for k in state if (m := re.match(r"mask_tokens\.(\d+)$", k))), default=-1)
+    depth = count_indexed(state, "predictor_blocks")
+    tokens = count_indexed(state, "mask_tokens")
     fc1 = state.get("predictor_blocks.0.mlp.fc1.weight")
     hidden = 4 * width if fc1 is None else fc1.shape[0]
     heads = heads or RELEASED_PREDICTOR_HEADS.get((depth, width))
@@ -179,7 +175,7 @@ def predictor_from_vjepa2_hub(checkpoint: Mapping, heads: int | None = None) -> 
                 "predictor_norm.weight": (width,), "predictor_norm.bias": (width,),
                 "predictor_proj.weight": (enc_dim, width), "predictor_proj.bias": (enc_dim,),
                 **{f"mask_tokens.{i}": (1, 1, width) for i in range(tokens)},
-                **expected_blocks("predictor_blocks.{}.", _NAMES, ("attn.qkv",), depth, width, hidden)}
+                **expected_blocks("predictor_blocks.{}.", OFFICIAL_NAMES, ("attn.qkv",), depth, width, hidden)}
     check_keys(state, expected, "released V-JEPA 2 predictor")
     predictor = MaskedPredictor(enc_dim, levels=1, width=width, depth=depth, heads=heads, num_mask_types=tokens,
                                 mlp_hidden=hidden, tiled_rope=True, norm_eps=1e-6)
@@ -189,6 +185,6 @@ def predictor_from_vjepa2_hub(checkpoint: Mapping, heads: int | None = None) -> 
             "norm.bias": state["predictor_norm.bias"],
             **{f"{head}.{p}": state[f"predictor_proj.{p}"] for head in ("target_head", "context_head")
                for p in ("weight", "bias")},
-            **blocks_in(state, "predictor_blocks.{}.", _NAMES, ("attn.qkv",), depth, width)}
+            **blocks_in(state, "predictor_blocks.{}.", OFFICIAL_NAMES, ("attn.qkv",), depth, width)}
     predictor.load_state_dict({k: v.float() for k, v in ours.items()})
     return predictor.eval()
