@@ -199,7 +199,7 @@ def test_the_released_2ac_predictor_layout_converts_with_every_key_accounted_for
     z, a, s = torch.randn(2, 3, 16, 48, generator=g), torch.randn(2, 3, 7, generator=g), torch.randn(2, 3, 7, generator=g)
     with torch.no_grad():
         assert torch.equal(predictor(z, a, s), source(z, a, s))
-    with pytest.raises(ValueError, match="not the released size: pass heads="):
+    with pytest.raises(ValueError, match="not a released size: pass heads="):
         predictor_from_vjepa2_ac_hub({"predictor": released}, grid=(4, 4))
     broken = {k.replace("predictor_proj.bias", "predictor_proj.b"): v for k, v in released.items()}
     with pytest.raises(ValueError, match=r"missing: predictor_proj\.bias; unexpected: predictor_proj\.b"):

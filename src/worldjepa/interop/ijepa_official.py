@@ -17,7 +17,7 @@ from torch import Tensor
 
 from ..nn.encoder import Encoder, ViTSize
 from .hf_ijepa import sincos_table
-from .vit_keys import OFFICIAL_NAMES, blocks_in, check_keys, count_indexed, expected_blocks
+from .vit_keys import OFFICIAL_NAMES, blocks_in, check_keys, expected_blocks, stack_shape
 
 LICENCE = "CC-BY-NC 4.0 (non-commercial use only), as released by Meta with facebookresearch/ijepa"
 RELEASED_HEADS = {(32, 1280): 16, (40, 1408): 16}  # vit_huge (ViT-H/14, ViT-H/16), vit_giant (ViT-g/16)
@@ -40,12 +40,7 @@ def encoder_from_ijepa_official(checkpoint: Mapping, heads: int | None = None, k
         raise ValueError("not an I-JEPA encoder state dict: no 2D patch_embed.proj.weight; the layouts worldjepa "
                          "reads are in docs/interop.md")
     width, chans, patch, _ = state["patch_embed.proj.weight"].shape
-    depth = count_indexed(state, "blocks")
-    fc1 = state.get("blocks.0.mlp.fc1.weight")
-    hidden = 4 * width if fc1 is None else fc1.shape[0]
-    heads = heads or RELEASED_HEADS.get((depth, width))
-    if heads is None:
-        raise ValueError(f"a {depth}-block, {width}-wide I-JEPA encoder is not a released size: pass heads=")
+    depth, hidden, heads = stack_shape(state, "blocks", width, heads, RELEASED_HEADS, "I-JEPA encoder")
     tokens = state["pos_embed"].shape[1] if "pos_embed" in state else 0
     grid = round(tokens ** 0.5)
     expected = {"patch_embed.proj.weight": (width, chans, patch, patch), "patch_embed.proj.bias": (width,),

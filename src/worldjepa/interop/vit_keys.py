@@ -26,6 +26,19 @@ def count_indexed(state: Mapping[str, Tensor], prefix: str) -> int:
     return 1 + max((int(m.group(1)) for k in state if (m := pattern.match(k))), default=-1)
 
 
+def stack_shape(state: Mapping[str, Tensor], prefix: str, width: int, heads: int | None,
+                released: Mapping[tuple[int, int], int], what: str) -> tuple[int, int, int]:
+    """(depth, MLP width, heads) of the blocks under `prefix`; the heads, which no shape shows, are `heads` or
+    the released size's ({(depth, width): heads})."""
+    depth = count_indexed(state, prefix)
+    fc1 = state.get(f"{prefix}.0.mlp.fc1.weight")
+    hidden = 4 * width if fc1 is None else fc1.shape[0]  # a missing one is reported by check_keys
+    heads = heads or released.get((depth, width))
+    if heads is None:
+        raise ValueError(f"a {depth}-block, {width}-wide {what} is not a released size: pass heads=")
+    return depth, hidden, heads
+
+
 def expected_blocks(layer: str, names: Mapping[str, str], qkv: tuple[str, str, str], depth: int, width: int,
                     hidden: int, qkv_bias: bool = True) -> dict[str, tuple[int, ...]]:
     """Their key → shape for `depth` blocks of `width` channels and an MLP of `hidden`."""

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from torch import Tensor
 
 from ..dynamics.patch import PatchActionPredictor
-from .vit_keys import OFFICIAL_NAMES, blocks_in, blocks_out, check_keys, count_indexed, expected_blocks
+from .vit_keys import OFFICIAL_NAMES, blocks_in, blocks_out, check_keys, expected_blocks, stack_shape
 
 _LINEARS = {"predictor_embed": "patches", "action_encoder": "action", "state_encoder": "state",
             "predictor_norm": "norm", "predictor_proj": "out"}
@@ -37,12 +37,7 @@ def predictor_from_vjepa2_ac_hub(checkpoint: Mapping, grid: tuple[int, int], hea
     width, latent = state["predictor_embed.weight"].shape
     action_dim = state["action_encoder.weight"].shape[1]
     proprio_dim = state["state_encoder.weight"].shape[1] if "state_encoder.weight" in state else 0
-    depth = count_indexed(state, "predictor_blocks")
-    fc1 = state.get("predictor_blocks.0.mlp.fc1.weight")
-    hidden = 4 * width if fc1 is None else fc1.shape[0]  # a missing one is reported below
-    heads = heads or RELEASED_HEADS.get((depth, width))
-    if heads is None:
-        raise ValueError(f"a {depth}-block, {width}-wide 2-AC predictor is not the released size: pass heads=")
+    depth, hidden, heads = stack_shape(state, "predictor_blocks", width, heads, RELEASED_HEADS, "2-AC predictor")
     left_out = sorted(k for k in state if k.startswith("extrinsics_encoder."))
     state = {k: v for k, v in state.items() if k not in left_out}
     expected = {"predictor_embed.weight": (width, latent), "predictor_embed.bias": (width,),

@@ -28,7 +28,7 @@ from torch import Tensor
 from ..nn.encoder import SIZES, Encoder, ViTSize
 from ..nn.predictor import MaskedPredictor
 from ..nn.tokenizers import IMAGE, VIDEO
-from .vit_keys import OFFICIAL_NAMES, blocks_in, blocks_out, check_keys, count_indexed, expected_blocks
+from .vit_keys import OFFICIAL_NAMES, blocks_in, blocks_out, check_keys, count_indexed, expected_blocks, stack_shape
 
 ENCODER_KEYS = ("target_encoder", "ema_encoder", "encoder")  # the teacher first: the features the hub loads
 
@@ -65,14 +65,8 @@ def encoder_from_vjepa2_hub(checkpoint: Mapping, heads: int | None = None, key: 
         raise ValueError("not a V-JEPA 2 encoder state dict: no patch_embed.proj.weight (keys start with "
                          f"{', '.join(sorted(state)[:4])}, …); the layouts worldjepa reads are in docs/interop.md")
     width, chans, tubelet, patch, _ = state["patch_embed.proj.weight"].shape
-    depth = count_indexed(state, "blocks")
-    fc1 = state.get("blocks.0.mlp.fc1.weight")
-    hidden = 4 * width if fc1 is None else fc1.shape[0]  # a missing one is reported below
-    if heads is None:
-        released = [s for s in SIZES.values() if (s.depth, s.width) == (depth, width)]
-        if not released:
-            raise ValueError(f"a {depth}-block, {width}-wide encoder is not a released size: pass heads=")
-        heads = released[0].heads
+    released = {(size.depth, size.width): size.heads for size in reversed(SIZES.values())}  # presets, first wins
+    depth, hidden, heads = stack_shape(state, "blocks", width, heads, released, "encoder")
     ignored = [k for k in state if k == "pos_embed"]  # unused by the RoPE encoders that carry it
     state = {k: v for k, v in state.items() if k not in ignored}
     v21 = "norms_block.0.weight" in state  # V-JEPA 2.1: one norm per hierarchical level, modality embeddings
@@ -164,13 +158,8 @@ def predictor_from_vjepa2_hub(checkpoint: Mapping, heads: int | None = None) -> 
         raise ValueError("not a V-JEPA 2 masked-latent predictor state dict (no predictor_embed, or a 2-AC "
                          "predictor: read that with predictor_from_vjepa2_ac_hub); docs/interop.md lists the layouts")
     width, enc_dim = state["predictor_embed.weight"].shape
-    depth = count_indexed(state, "predictor_blocks")
+    depth, hidden, heads = stack_shape(state, "predictor_blocks", width, heads, RELEASED_PREDICTOR_HEADS, "predictor")
     tokens = count_indexed(state, "mask_tokens")
-    fc1 = state.get("predictor_blocks.0.mlp.fc1.weight")
-    hidden = 4 * width if fc1 is None else fc1.shape[0]
-    heads = heads or RELEASED_PREDICTOR_HEADS.get((depth, width))
-    if heads is None:
-        raise ValueError(f"a {depth}-block, {width}-wide predictor is not the released size: pass heads=")
     expected = {"predictor_embed.weight": (width, enc_dim), "predictor_embed.bias": (width,),
                 "predictor_norm.weight": (width,), "predictor_norm.bias": (width,),
                 "predictor_proj.weight": (enc_dim, width), "predictor_proj.bias": (enc_dim,),
