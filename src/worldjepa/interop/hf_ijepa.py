@@ -24,7 +24,7 @@ from torch import Tensor
 from ..nn.encoder import Encoder, ViTSize
 from ..nn.posembed import sincos_2d
 from ..nn.tokenizers import IMAGE, grid_positions
-from .vit_keys import blocks_in, blocks_out, check_keys, expected_blocks
+from .vit_keys import blocks_in, blocks_out, check_keys, expected_blocks, transformers_config
 
 # worldjepa block parameter → transformers name inside a layer; the legacy (ViT-style) names differ in four
 _CURRENT = {"norm1.weight": "layernorm_before.weight", "norm1.bias": "layernorm_before.bias",
@@ -49,17 +49,9 @@ def sincos_table(grid: int, width: int) -> Tensor:
 
 
 def _config(config: Mapping[str, Any]) -> dict[str, Any]:
-    required = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "patch_size",
-                "image_size")
-    missing = [k for k in required if k not in config]
-    if missing:
-        raise ValueError(f"the I-JEPA config lacks {', '.join(missing)} (a transformers config.json has them)")
-    c = {"layer_norm_eps": 1e-12, "qkv_bias": True, "hidden_act": "gelu", "num_channels": 3, **config}
-    if c["hidden_act"] != "gelu":
-        raise ValueError(f"hidden_act={c['hidden_act']!r}: worldjepa's blocks use the exact GELU ('gelu') only")
-    if c["hidden_size"] % c["num_attention_heads"]:
-        raise ValueError(f"hidden_size {c['hidden_size']} is not divisible by {c['num_attention_heads']} heads")
-    return c
+    return transformers_config(config, ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                                        "patch_size", "image_size"),
+                               {"layer_norm_eps": 1e-12, "num_channels": 3}, "I-JEPA")
 
 
 def encoder_from_hf_ijepa(state: Mapping[str, Tensor], config: Mapping[str, Any]) -> Encoder:

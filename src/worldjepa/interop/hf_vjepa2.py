@@ -18,7 +18,7 @@ from torch import Tensor
 
 from ..nn.encoder import Encoder, ViTSize
 from ..nn.tokenizers import VIDEO
-from .vit_keys import OFFICIAL_NAMES, blocks_in, blocks_out, check_keys, expected_blocks
+from .vit_keys import OFFICIAL_NAMES, blocks_in, blocks_out, check_keys, expected_blocks, transformers_config
 
 _NAMES = {ours: theirs.replace("attn.", "attention.") for ours, theirs in OFFICIAL_NAMES.items()}  # attention.proj
 _QKV = ("attention.query", "attention.key", "attention.value")
@@ -26,16 +26,9 @@ _LAYER, _PATCH = "encoder.layer.{}.", "encoder.embeddings.patch_embeddings.proj.
 
 
 def _config(config: Mapping[str, Any]) -> dict[str, Any]:
-    required = ("hidden_size", "num_hidden_layers", "num_attention_heads", "patch_size", "tubelet_size")
-    missing = [k for k in required if k not in config]
-    if missing:
-        raise ValueError(f"the V-JEPA 2 config lacks {', '.join(missing)} (a transformers config.json has them)")
-    c = {"mlp_ratio": 4.0, "layer_norm_eps": 1e-6, "qkv_bias": True, "hidden_act": "gelu", "in_chans": 3, **config}
-    if c["hidden_act"] != "gelu":
-        raise ValueError(f"hidden_act={c['hidden_act']!r}: worldjepa's blocks use the exact GELU ('gelu') only")
-    if c["hidden_size"] % c["num_attention_heads"]:
-        raise ValueError(f"hidden_size {c['hidden_size']} is not divisible by {c['num_attention_heads']} heads")
-    return c
+    return transformers_config(config, ("hidden_size", "num_hidden_layers", "num_attention_heads", "patch_size",
+                                        "tubelet_size"),
+                               {"mlp_ratio": 4.0, "layer_norm_eps": 1e-6, "in_chans": 3}, "V-JEPA 2")
 
 
 def encoder_from_hf_vjepa2(state: Mapping[str, Tensor], config: Mapping[str, Any]) -> tuple[Encoder, list[str]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -18,6 +19,21 @@ BLOCK_PARAMS = ("norm1.weight", "norm1.bias", "attn.proj.weight", "attn.proj.bia
                 "mlp.0.weight", "mlp.0.bias", "mlp.2.weight", "mlp.2.bias")
 # the block names of Meta's own code (V-JEPA 2 / 2.1 / 2-AC and I-JEPA): worldjepa's but for the MLP's fc1 / fc2
 OFFICIAL_NAMES = {p: p.replace("mlp.0", "mlp.fc1").replace("mlp.2", "mlp.fc2") for p in BLOCK_PARAMS}
+
+
+def transformers_config(config: Mapping[str, Any], required: tuple[str, ...], defaults: Mapping[str, Any],
+                        family: str) -> dict[str, Any]:
+    """A transformers config.json's fields with the model class's defaults filled in, refused when a required
+    field is missing or the blocks are not worldjepa's (exact GELU, heads dividing the width)."""
+    missing = [k for k in required if k not in config]
+    if missing:
+        raise ValueError(f"the {family} config lacks {', '.join(missing)} (a transformers config.json has them)")
+    c = {"qkv_bias": True, "hidden_act": "gelu", **defaults, **config}
+    if c["hidden_act"] != "gelu":
+        raise ValueError(f"hidden_act={c['hidden_act']!r}: worldjepa's blocks use the exact GELU ('gelu') only")
+    if c["hidden_size"] % c["num_attention_heads"]:
+        raise ValueError(f"hidden_size {c['hidden_size']} is not divisible by {c['num_attention_heads']} heads")
+    return c
 
 
 def count_indexed(state: Mapping[str, Tensor], prefix: str) -> int:
