@@ -12,7 +12,9 @@ from worldjepa.interop.published import LAYOUTS, load_published
 from worldjepa.interop.vjepa2_ac_hub import vjepa2_ac_hub_state
 from worldjepa.interop.vjepa2_hub import vjepa2_hub_state
 from worldjepa.dynamics.patch import PatchActionPredictor
+from worldjepa.interop.ijepa_official import ijepa_encoder_state, ijepa_predictor_state
 from worldjepa.nn.encoder import Encoder, ViTSize
+from worldjepa.nn.predictor import MaskedPredictor
 
 
 def randomised(model):
@@ -36,7 +38,7 @@ def test_transformers_folders_are_recognised_by_their_model_type(tmp_path):
     image, clip = torch.randn(2, 3, 32, 32), torch.randn(2, 4, 3, 32, 32)
     a, b = load_published(tmp_path / "ijepa"), load_published(tmp_path / "vjepa2")
     assert (a.layout, b.layout) == ("hf-ijepa", "hf-vjepa2")
-    assert b.left_out and all(k.startswith("predictor.") for k in b.left_out)
+    assert not b.left_out and set(b.modules) == {"encoder", "predictor"}  # the predictor converted too
     with torch.no_grad():
         assert (a.modules["encoder"](image) - ijepa(pixel_values=image).last_hidden_state).abs().max() < 1e-4
         assert (b.modules["encoder"](clip) - vjepa(pixel_values_videos=clip, skip_predictor=True)
@@ -52,7 +54,7 @@ def test_hub_files_are_recognised_by_their_entries(tmp_path):
     torch.save({"encoder": wrap(vjepa2_hub_state(encoder)), "predictor": wrap(vjepa2_ac_hub_state(predictor))},
                tmp_path / "ac.pt")
     torch.save({"target_encoder": wrap(vjepa2_hub_state(encoder))}, tmp_path / "vit.pt")
-    ac, plain = load_published(tmp_path / "ac.pt", heads=4, predictor_heads=2, grid=(4, 4)), \
+    ac, plain = load_published(tmp_path / "ac.pt", heads=4, predictor_heads=2, image_size=32), \
         load_published(tmp_path / "vit.pt", heads=4)
     assert (ac.layout, plain.layout) == ("hub-vjepa2-ac", "hub-vjepa2")
     assert set(ac.modules) == {"encoder", "predictor"} and set(plain.modules) == {"encoder"}
@@ -100,13 +102,25 @@ def test_an_i_jepa_checkpoint_converts_with_its_licence_said(tmp_path):
         for part in ("weight", "bias"):
             encoder[f"blocks.{i}.attn.qkv.{part}"] = torch.cat([s[f"{a}attention.{n}_proj.{part}"] for n in "qkv"])
     wrapped = {f"module.{k}": v for k, v in encoder.items()}
-    torch.save({"encoder": wrapped, "predictor": {"module.predictor_embed.weight": torch.zeros(2, 48)},
+    predictor = randomised(MaskedPredictor(48, levels=1, width=32, depth=2, heads=2, num_mask_types=1,
+                                           position="sincos", norm_eps=1e-6))
+    with torch.no_grad():  # I-JEPA's predictor: targets only, no modality vectors
+        predictor.context_head.load_state_dict(predictor.target_head.state_dict())
+        predictor.modality.zero_()
+    official_predictor = {f"module.{k}": v for k, v in ijepa_predictor_state(predictor, grid=4).items()}
+    torch.save({"encoder": wrapped, "predictor": official_predictor,
                 "target_encoder": wrapped, "opt": {"state": {}, "param_groups": [{"lr": 0.001, "params": [0]}]},
                 "scaler": None, "epoch": 300, "loss": 0.1, "batch_size": 2048, "world_size": 16, "lr": 0.001},
                tmp_path / "IN1K-vit.tiny.pth.tar")
-    loaded = load_published(tmp_path / "IN1K-vit.tiny.pth.tar", heads=CONFIG["num_attention_heads"])
+    loaded = load_published(tmp_path / "IN1K-vit.tiny.pth.tar", heads=CONFIG["num_attention_heads"], predictor_heads=2)
     assert loaded.layout == "ijepa" and "CC-BY-NC" in loaded.licence
-    assert loaded.left_out == ["predictor.module.predictor_embed.weight"]
+    assert loaded.config == {"image_size": 32}  # every entry but the EMA encoder and the predictor is said unread
+    assert loaded.left_out == [f"entry {k}" for k in ("encoder", "opt", "scaler", "epoch", "loss", "batch_size",
+                                                       "world_size", "lr")]
+    assert all(torch.equal(a, b) for a, b in zip(loaded.modules["predictor"].state_dict().values(),
+                                                 predictor.state_dict().values()))
+    back = ijepa_encoder_state(loaded.modules["encoder"], 32)  # and I-JEPA's names again, tensor for tensor
+    assert back.keys() == encoder.keys() and all(torch.equal(back[k], encoder[k]) for k in back)
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         assert (loaded.modules["encoder"](x) - model(pixel_values=x).last_hidden_state).abs().max() < 1e-4

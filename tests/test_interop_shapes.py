@@ -1,7 +1,8 @@
 """The released architectures exactly: worldjepa's presets, written in the released names, have every
 parameter shape that the official constructors give (tests/fixtures/official_shapes.json, made by
-`benchmarks/parity_official.py OFFICIAL_CHECKOUT --shapes` from facebookresearch/vjepa2's own
-`vit_large`, `vit_huge`, `vit_giant_xformers` and `vit_ac_predictor`; docs/interop.md)."""
+`benchmarks/parity_official.py OFFICIAL_CHECKOUT --ijepa IJEPA_CHECKOUT --shapes` from facebookresearch/vjepa2's
+own `vit_large`, `vit_huge`, `vit_giant_xformers`, `vit_ac_predictor` and 2.1 models, and facebookresearch/ijepa's
+`vit_huge`, `vit_giant` and `vit_predictor`; docs/interop.md)."""
 
 import json
 from pathlib import Path
@@ -12,7 +13,9 @@ import torch
 from worldjepa.dynamics.patch import PatchActionPredictor
 from worldjepa.interop.vjepa2_ac_hub import predictor_from_vjepa2_ac_hub, vjepa2_ac_hub_state
 from worldjepa.interop.vjepa2_hub import encoder_from_vjepa2_hub, vjepa2_hub_state
+from worldjepa.interop.ijepa_official import ijepa_encoder_state, ijepa_predictor_state
 from worldjepa.nn.encoder import Encoder, ViTSize
+from worldjepa.nn.predictor import MaskedPredictor
 
 OFFICIAL = json.loads((Path(__file__).parent / "fixtures" / "official_shapes.json").read_text())
 
@@ -87,3 +90,18 @@ def test_released_v_jepa_2_1_encoders_have_the_official_shapes(official, preset)
     with torch.device("meta"):
         encoder = Encoder(preset, patch_size=16, tubelet_size=2, separate_tokenizers=True, levels=4, rope_grid=16)
     assert shapes(vjepa2_hub_state(encoder)) == OFFICIAL[official]
+
+
+@pytest.mark.parametrize("official,size,patch,predictor_depth", [
+    ("ijepa vit_huge/14", "huge", 14, 12),  # IN1K-vit.h.14-300e, IN22K-vit.h.14-900e
+    ("ijepa vit_giant/16", ViTSize(40, 1408, 16, 48 / 11), 16, 16)])  # IN22K-vit.g.16-600e: 16 heads, not V-JEPA's 22
+def test_released_i_jepa_models_have_the_official_shapes(official, size, patch, predictor_depth):
+    """facebookresearch/ijepa's vit_huge / vit_giant at 224 px (sin-cos table, one 2D patch embedding) and the
+    predictors of their configs (pred_emb_dim 384, the encoder's 16 heads), in I-JEPA's own names."""
+    with torch.device("meta"):
+        encoder = Encoder(size, patch_size=patch, tubelet_size=1, separate_tokenizers=False, levels=1,
+                          position="sincos")
+        predictor = MaskedPredictor(encoder.dim, levels=1, width=384, depth=predictor_depth, heads=16,
+                                    num_mask_types=1, position="sincos", norm_eps=1e-6)
+    assert shapes(ijepa_encoder_state(encoder, 224)) == OFFICIAL[official]
+    assert shapes(ijepa_predictor_state(predictor, 224 // patch)) == OFFICIAL[f"{official} predictor"]

@@ -2,13 +2,16 @@
 independent implementation of the released encoder, and V-JEPA 2's tiled RoPE frequencies (nn/rope.py)
 against the released formula written out here."""
 
+import contextlib
 import math
 
 import pytest
 import torch
 from transformers import VJEPA2Config, VJEPA2Model
 
-from worldjepa.interop.hf_vjepa2 import encoder_from_hf_vjepa2, hf_vjepa2_from_encoder
+from worldjepa.interop.hf_vjepa2 import (encoder_from_hf_vjepa2, hf_vjepa2_from_encoder, hf_vjepa2_from_predictor,
+                                         predictor_from_hf_vjepa2)
+from worldjepa.interop.vit_keys import allow_missing
 from worldjepa.nn.encoder import Encoder, ViTSize
 from worldjepa.nn.rope import apply_rope, rope_tables, segment_dim
 from worldjepa.nn.tokenizers import grid_positions
@@ -84,6 +87,67 @@ def test_round_trip_is_exact_and_transformers_loads_what_worldjepa_writes():
     with torch.no_grad():
         assert torch.equal(fresh(pixel_values_videos=x, skip_predictor=True).last_hidden_state,
                            model(pixel_values_videos=x, skip_predictor=True).last_hidden_state)
+
+
+def test_converted_predictor_matches_transformers_and_round_trips_exactly():
+    """transformers' VJEPA2Predictor on context / target index lists (its mask token 1) against worldjepa's
+    `MaskedPredictor` at the same (t, h, w) positions; then worldjepa → transformers → worldjepa exactly."""
+    model = hf_model(seed=3)
+    state = model.state_dict()
+    predictor = predictor_from_hf_vjepa2(state, CONFIG)
+    x = clips(seed=4)
+    g = torch.Generator().manual_seed(5)
+    order = torch.stack([torch.randperm(32, generator=g) for _ in range(2)])
+    context, target = order[:, :20].sort(1).values, order[:, 20:].sort(1).values  # 20 visible, 12 predicted
+    with torch.no_grad():
+        out = model(pixel_values_videos=x, context_mask=[context], target_mask=[target])
+        theirs = out.predictor_output.last_hidden_state
+        z = out.last_hidden_state
+        positions = grid_positions((2, 4, 4)).float()
+        z_ctx = torch.gather(z, 1, context[..., None].expand(-1, -1, 48))
+        ours, _ = predictor(z_ctx, positions[context], positions[target], mask_type=1)
+    assert theirs.shape == ours.shape == (2, 12, 48) and theirs.std() > 0.1
+    assert (ours - theirs).abs().max() < 1e-4
+    with torch.no_grad():  # another mask token gives other predictions: the index matters
+        assert (predictor(z_ctx, positions[context], positions[target], mask_type=0)[0] - theirs).abs().max() > 1e-3
+
+    written, fields = hf_vjepa2_from_predictor(predictor)
+    predictor_keys = {k for k in state if k.startswith("predictor.")}
+    assert set(written) == predictor_keys and all(torch.equal(written[k], state[k]) for k in predictor_keys)
+    assert {k: fields[k] for k in fields} == {"pred_hidden_size": 24, "pred_num_hidden_layers": 1,
+                                              "pred_num_attention_heads": 2, "pred_mlp_ratio": 4.0,
+                                              "pred_num_mask_tokens": 2}
+    again = predictor_from_hf_vjepa2({**state, **written}, CONFIG)
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), predictor.state_dict().values()))
+
+
+def test_a_config_depth_that_disagrees_with_the_blocks_fails_naming_both_even_when_allowing_missing():
+    state = hf_model().state_dict()
+    for field, value, prefix in (("pred_num_hidden_layers", 2, "predictor.layer"),
+                                 ("num_hidden_layers", 4, "encoder.layer")):
+        wrong = {**CONFIG, field: value}
+        convert = predictor_from_hf_vjepa2 if field.startswith("pred") else encoder_from_hf_vjepa2
+        for lenient in (False, True):
+            with allow_missing() if lenient else contextlib.nullcontext():
+                with pytest.raises(ValueError, match=rf"{field}={value} but the checkpoint holds "
+                                                     rf"{CONFIG[field]} blocks under {prefix}\."):
+                    convert(state, wrong)
+
+
+def test_allow_missing_loads_with_the_report_as_a_warning_and_fresh_tensors_for_the_missing():
+    state = hf_model().state_dict()
+    lacking = {k: v for k, v in state.items() if k != "encoder.layer.1.norm2.weight"}
+    lacking["encoder.extra.weight"] = torch.zeros(3)
+    with pytest.raises(ValueError, match=r"missing: encoder\.layer\.1\.norm2\.weight; unexpected: "
+                                         r"encoder\.extra\.weight.*--allow-missing"):
+        encoder_from_hf_vjepa2(lacking, CONFIG)
+    with allow_missing(), pytest.warns(UserWarning, match=r"missing: encoder\.layer\.1\.norm2\.weight"):
+        encoder, _ = encoder_from_hf_vjepa2(lacking, CONFIG)
+    assert torch.equal(encoder.blocks[1].norm2.weight, torch.ones(48))  # LayerNorm's initial weight
+    assert torch.equal(encoder.blocks[1].norm2.bias, state["encoder.layer.1.norm2.bias"])  # the rest as given
+    misshaped = {**state, "encoder.layer.0.norm1.weight": torch.ones(7)}
+    with allow_missing(), pytest.raises(ValueError, match="mis-shaped"):
+        encoder_from_hf_vjepa2(misshaped, CONFIG)
 
 
 def test_what_does_not_fit_is_refused_by_name():

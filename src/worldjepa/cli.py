@@ -1,6 +1,6 @@
 """The `worldjepa` command: one small function per subcommand, found through `COMMANDS`.
 
-    worldjepa demo | pretrain | embed | generate | collect | train-wm | plan | eval | report | doctor | configs
+    worldjepa demo | pretrain | embed | generate | collect | train-wm | plan | eval | report | doctor | convert | configs
 
 (`worldjepa COMMAND --help` says more; `python -m worldjepa` is the same command.) Every subcommand takes
 --device (auto, cpu, cuda, mps). Errors caused by the input (a bad config key, a missing or unreadable
@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--config", default="tiny-cpu", help="preset name or YAML path (see `worldjepa configs`)")
     t.add_argument("--out", required=True, help="run folder; an existing checkpoint there is resumed")
     t.add_argument("--no-resume", action="store_true", help="start over even if --out holds a checkpoint")
+    t.add_argument("--init", default=None, metavar="RUN",
+                   help="start from this pretraining run's weights (fine-tune; a `worldjepa convert` folder: pass its "
+                        "config.yaml as --config)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("overrides", nargs="*", help="config overrides section.key=value, e.g. train.steps=200")
 
@@ -62,6 +65,10 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--pool", choices=("mean", "none"), default="mean",
                    help="mean: one vector per window; none: the patch grid")
     e.add_argument("--stride", type=int, default=None, help="frames between video windows (default: clip length)")
+    e.add_argument("--levels", choices=("last", "all"), default="last",
+                   help="last: the final level; all: a hierarchical encoder's levels concatenated (V-JEPA 2.1: 4)")
+    e.add_argument("--precision", choices=("bf16", "fp32"), default="bf16", help="autocast precision (default bf16)")
+    e.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (default 8)")
     e.add_argument("--quiet", action="store_true")
 
     g = sub.add_parser("generate", help="write clips of the built-in physics world as video files + ground truth")
@@ -127,6 +134,24 @@ def _parser() -> argparse.ArgumentParser:
     dr.add_argument("run", help="a run folder (pretrain, demo or train-wm)")
     dr.add_argument("--json", action="store_true", help="print the diagnosis as JSON")
 
+    cv = sub.add_parser("convert", help="published weights (V-JEPA 2, 2.1, 2-AC, I-JEPA; torch.hub files, transformers "
+                                        "folders, hub ids) → worldjepa run folders; or a run → a published layout")
+    cv.add_argument("source", help="a checkpoint file, a transformers folder or a Hugging Face hub id; with --to, a "
+                                   "worldjepa pretraining run folder")
+    cv.add_argument("--out", required=True, help="the run folder to write (with --to: the folder of the layout)")
+    cv.add_argument("--to", choices=("hf", "hub"), default=None,
+                    help="write the run SOURCE in a published layout: hf (transformers) or hub (Meta's torch.hub file)")
+    cv.add_argument("--world", default=None, help="a V-JEPA 2-AC checkpoint's world (two-rooms, push, gym:ENV_ID): "
+                                                  "its actions must fit the predictor's")
+    cv.add_argument("--image-size", type=int, default=None,
+                    help="frames the encoder sees (default: the source config's, else 384 for V-JEPA 2.1, 256 for V-JEPA 2)")
+    cv.add_argument("--frames", type=int, default=16, help="clip length of the run (default 16, the published evaluations')")
+    cv.add_argument("--heads", type=int, default=None, help="the encoder's attention heads, for sizes Meta did not release")
+    cv.add_argument("--predictor-heads", type=int, default=None, help="the same for the predictor")
+    cv.add_argument("--allow-missing", action="store_true",
+                    help="load a checkpoint with missing or unexpected keys anyway (the report is still printed; missing "
+                         "tensors start from worldjepa's initialisation)")
+
     sub.add_parser("configs", help="list the config presets")
     return p
 
@@ -187,7 +212,7 @@ def _pretrain(args: argparse.Namespace) -> None:
     from .pretrain import pretrain
 
     cfg = config.load(args.config, _overrides(args))
-    print(_summary_line(pretrain(cfg, args.out, resume=not args.no_resume, progress=not args.quiet)))
+    print(_summary_line(pretrain(cfg, args.out, resume=not args.no_resume, progress=not args.quiet, init=args.init)))
 
 
 def _embed(args: argparse.Namespace) -> None:
@@ -195,7 +220,8 @@ def _embed(args: argparse.Namespace) -> None:
 
     out = args.out or str(Path(args.path).with_suffix("")) + ".features.safetensors"
     print(json.dumps(embed(args.path, args.checkpoint, out, args.pool, args.stride, progress=not args.quiet,
-                           device=args.device)))
+                           device=args.device, levels=args.levels, precision=args.precision,
+                           batch_size=args.batch_size)))
 
 
 def _generate(args: argparse.Namespace) -> None:
@@ -267,6 +293,18 @@ def _doctor(args: argparse.Namespace) -> int:
     return 0 if d.healthy else 1
 
 
+def _convert(args: argparse.Namespace) -> None:
+    from .interop.runs import convert, export
+
+    if args.to:
+        print(f"wrote {export(args.source, args.out, args.to)}")
+        return
+    done = convert(args.source, args.out, world=args.world, image_size=args.image_size, frames=args.frames,
+                   heads=args.heads, predictor_heads=args.predictor_heads, allow_missing_keys=args.allow_missing)
+    print(json.dumps(done))
+    print(f"licence of the weights: {done['licence']}")
+
+
 def _configs(args: argparse.Namespace) -> None:
     from .config import presets
 
@@ -275,7 +313,7 @@ def _configs(args: argparse.Namespace) -> None:
 
 COMMANDS = {"demo": _demo, "pretrain": _pretrain, "embed": _embed, "generate": _generate, "collect": _collect,
             "train-wm": _train_wm, "plan": _plan, "eval": _eval, "report": _report, "doctor": _doctor,
-            "configs": _configs}
+            "convert": _convert, "configs": _configs}
 
 
 if __name__ == "__main__":

@@ -127,18 +127,20 @@ class ModelSize(Section):
     depth: Positive | None = None  # overrides of the preset's depth / width / heads (None: the preset's)
     width: Positive | None = None
     heads: Positive | None = None
+    mlp_ratio: PositiveFloat | None = None  # MLP width / width (None: the preset's)
     patch_size: Positive = 8
     predictor_depth: Positive = 4
     predictor_width: Positive = 192
     predictor_heads: Positive = 3
     predictor_head_dim: Positive | None = None  # channels per predictor head (None: predictor_width // heads)
     predictor_mlp: Positive | None = None  # predictor MLP width (None: 4 × predictor_width)
+    predictor_norm_eps: PositiveFloat = 1e-5  # masked and patch predictors' LayerNorm eps (Meta's released: 1e-6)
 
     def size(self):
         """The encoder's `ViTSize` (nn/encoder.py): the preset with this section's overrides."""
         from .nn.encoder import sized
 
-        return sized(self.encoder, self.depth, self.width, self.heads)
+        return sized(self.encoder, self.depth, self.width, self.heads, self.mlp_ratio)
 
     def rules(self, where: str) -> None:
         try:
@@ -159,9 +161,23 @@ class ModelConfig(ModelSize):
     tubelet_size: Positive = 2
     levels: Literal[1, 4] | None = None  # encoder levels fed to and predicted by the predictor; None: from recipe
     separate_tokenizers: bool | None = None  # image and video tokenizers (2.1); None: from recipe
-    rope_grid: Positive | None = None  # interpolate_rope: map the encoder's RoPE rows/columns onto a grid of this
-    # side (V-JEPA 2.1: 16, i.e. 256 px at patch 16), so that another resolution sees the pretraining range
+    rope_grid: Positive | None = None  # interpolate_rope: map the RoPE rows/columns of the encoder and predictor onto
+    # a grid of this side (V-JEPA 2.1: 16, i.e. 256 px at patch 16), so that another resolution sees the pretraining range
     position: Literal["rope", "sincos"] | None = None  # 3D-RoPE, or I-JEPA's fixed 2D sin-cos table; None: from recipe
+    norm_eps: PositiveFloat = 1e-6  # the encoder's LayerNorm eps (the released ViTs': 1e-6)
+    tiled_rope: bool = False  # V-JEPA 2's released RoPE frequencies (nn/rope.py): for its weights (`worldjepa convert`)
+    predictor_mask_tokens: Positive | None = None  # learned mask tokens (None: one per mask type; V-JEPA 2's: 10)
+    taps: list[Count] | None = None  # the blocks whose outputs are the levels (None: equally spaced, nn/encoder.py)
+
+    def rules(self, where: str) -> None:
+        super().rules(where)
+        if self.taps is not None:
+            depth = self.size().depth
+            if self.levels is not None and len(self.taps) != self.levels:
+                raise ConfigError(f"{where}.taps lists {len(self.taps)} blocks for {where}.levels={self.levels}")
+            if sorted(set(self.taps)) != list(self.taps) or self.taps[-1] >= depth:
+                raise ConfigError(f"{where}.taps must be increasing block indices below the depth {depth}, got "
+                                  f"{self.taps}")
 
 
 @dataclass
@@ -301,6 +317,7 @@ class DynamicsConfig(ModelSize):
     encoder_run: str = ""  # patch form: a `worldjepa pretrain` run whose teacher encoder is used, frozen
     predict_change: bool = False  # patch form: predict z_{k+1} as LN(z_k + Δ), so copying the frame is free
     use_proprio: bool = False  # feed proprioception to the predictor (dynamics/unroll.py's rule)
+    tiled_rope: bool = False  # patch form: the released 2-AC predictor's RoPE frequencies (nn/rope.py), for its weights
 
 
 @dataclass

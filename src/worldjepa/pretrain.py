@@ -9,6 +9,7 @@ optimizer, trainer state; resumable), and `log.jsonl`.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,8 @@ from .worlds.batches import WorldBatches
 def build_encoder(cfg: PretrainConfig) -> Encoder:
     m = cfg.model
     return Encoder(m.size(), m.patch_size, m.tubelet_size, separate_tokenizers=m.separate_tokenizers,
-                   levels=m.levels, rope_grid=m.rope_grid, position=m.position)
+                   levels=m.levels, rope_grid=m.rope_grid, position=m.position, norm_eps=m.norm_eps, tiled_rope=m.tiled_rope,
+                   taps=m.taps)
 
 
 def token_grids(cfg: PretrainConfig) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
@@ -43,11 +45,23 @@ def build_objective(cfg: PretrainConfig) -> MaskedLatentPrediction:
     encoder = build_encoder(cfg)
     m = cfg.model
     predictor = MaskedPredictor(encoder.dim, m.levels, m.predictor_width, m.predictor_depth, m.predictor_heads,
-                                num_mask_types=max(1, len(cfg.objective.masks), len(cfg.objective.image_masks)),
-                                head_dim=m.predictor_head_dim, mlp_hidden=m.predictor_mlp, position=m.position)
+                                num_mask_types=mask_tokens(cfg),
+                                head_dim=m.predictor_head_dim, mlp_hidden=m.predictor_mlp, position=m.position,
+                                tiled_rope=m.tiled_rope, norm_eps=m.predictor_norm_eps)
     video_grid, image_grid = token_grids(cfg)
     return MaskedLatentPrediction(encoder, predictor, cfg.objective, video_grid, image_grid, cfg.train.steps,
                                   seed=cfg.train.seed)
+
+
+def mask_tokens(cfg: PretrainConfig) -> int:
+    """The predictor's learned mask tokens: one per mask type, or the config's count (a released predictor's)."""
+    o = cfg.objective
+    needed = 1 if o.masking == "ijepa" else max(1, len(o.masks), len(o.image_masks))  # I-JEPA: one mask token
+    given = cfg.model.predictor_mask_tokens
+    if given is not None and given < needed:
+        raise ValueError(f"model.predictor_mask_tokens={given} is fewer than the {needed} mask types of "
+                         f"objective.masks / objective.image_masks: raise it or leave it unset")
+    return given or needed
 
 
 def build_source(cfg: PretrainConfig) -> MediaSource:
@@ -59,9 +73,11 @@ def build_source(cfg: PretrainConfig) -> MediaSource:
 
 
 def pretrain(cfg: PretrainConfig, out: str | Path, resume: bool = True, progress: bool = True,
-             until: int | None = None) -> dict[str, Any]:
+             until: int | None = None, init: str | Path | None = None) -> dict[str, Any]:
     """Train `cfg` into run folder `out` (resuming from its checkpoint if there is one); `until` stops
-    early after that step with a checkpoint, as an interruption would."""
+    early after that step with a checkpoint, as an interruption would; `init`, a pretraining run of the same
+    architecture (one `worldjepa convert` wrote, say), gives the starting weights (fine-tuning: the optimiser
+    and schedule start afresh; a checkpoint already in `out` is resumed instead)."""
     cfg = resolve(cfg)
     if cfg.train.threads > 0:
         torch.set_num_threads(cfg.train.threads)
@@ -69,11 +85,14 @@ def pretrain(cfg: PretrainConfig, out: str | Path, resume: bool = True, progress
     out.mkdir(parents=True, exist_ok=True)
     source = build_source(cfg)  # fails early on an empty or missing data folder
     objective = build_objective(cfg)
+    if init is not None:
+        init_objective(objective, init)
     save_yaml(cfg, out / "config.yaml")
     # what the batches hold, so that loaders know whether the image tokenizer was ever trained
     trained_on = {"clips": source.num_videos > 0, "images": source.num_images > 0}
-    trainer = Trainer(objective, source, cfg.optim, cfg.train, out, kind="pretrain",
-                      config={**to_dict(cfg), "trained_on": trained_on}, progress=progress, workers=cfg.data.workers)
+    config = {**to_dict(cfg), "trained_on": trained_on, **({"init": str(init)} if init is not None else {})}
+    trainer = Trainer(objective, source, cfg.optim, cfg.train, out, kind="pretrain", config=config,
+                      progress=progress, workers=cfg.data.workers)
     return trainer.fit(resume=resume, until=until)
 
 
@@ -93,10 +112,38 @@ def load_objective(run_dir: str | Path) -> tuple[MaskedLatentPrediction, Pretrai
     """The whole pretraining objective of a run (encoder, predictor and teacher) with its weights, for
     evaluations that use the predictor (intuitive-physics surprise)."""
     tensors, cfg, images_trained = _read_run(run_dir)
+    if not any(k.startswith("objective.predictor.") for k in tensors):
+        raise ValueError(f"{run_dir} holds an encoder without a predictor (converted from weights released without "
+                         "one worldjepa reads); the predictor's tasks need a run that has one")
     objective = build_objective(cfg)
-    load_module(objective, tensors, "objective")
+    _load_weights(objective, tensors)
     objective.encoder.images_trained = images_trained
     return objective.eval(), cfg
+
+
+def init_objective(objective: MaskedLatentPrediction, run_dir: str | Path) -> None:
+    """Start `objective` from a pretraining run's weights (`pretrain --init`); a run without a predictor (an
+    encoder `worldjepa convert` wrote) leaves the predictor as initialised, and says so."""
+    tensors, _, _ = _read_run(run_dir)
+    if not any(k.startswith("objective.predictor.") for k in tensors):
+        warnings.warn(f"--init {run_dir} holds no predictor: the predictor starts from random weights", stacklevel=2)
+    try:
+        _load_weights(objective, tensors)
+    except (RuntimeError, ValueError) as err:
+        raise ValueError(f"--init {run_dir} has another architecture than this config (pass its config.yaml as "
+                         f"--config): {err}") from None
+
+
+def _load_weights(objective: MaskedLatentPrediction, tensors: dict[str, torch.Tensor]) -> None:
+    """Encoder, predictor (when the run has one) and teacher (the encoder's weights when the run has none: a
+    converted run holds the released features once)."""
+    load_module(objective.encoder, tensors, "objective.encoder")
+    if any(k.startswith("objective.predictor.") for k in tensors):
+        load_module(objective.predictor, tensors, "objective.predictor")
+    if objective.teacher is not None:
+        has_teacher = any(k.startswith("objective.teacher.") for k in tensors)
+        load_module(objective.teacher.module, tensors,
+                    "objective.teacher.module" if has_teacher else "objective.encoder")
 
 
 def _read_run(run_dir: str | Path) -> tuple[dict[str, torch.Tensor], PretrainConfig, bool]:
@@ -106,6 +153,8 @@ def _read_run(run_dir: str | Path) -> tuple[dict[str, torch.Tensor], PretrainCon
     require_kind(meta, "pretrain", path)
     config = dict(meta["config"])
     trained_on = config.pop("trained_on", None)
+    config.pop("init", None)
+    config.pop("source", None)  # where converted weights came from (interop/runs.py)
     if "position" not in config.get("model", {}):  # written before I-JEPA's sin-cos form existed: every run was RoPE
         config["model"] = {**config.get("model", {}), "position": "rope"}
     cfg = resolve(from_dict(PretrainConfig, config))

@@ -37,6 +37,16 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float = 12.0, crf: in
             container.mux(packet)
 
 
+def video_fps(path: str | Path) -> float | None:
+    """The video's frame rate (frames per second), or None when its container does not say."""
+    try:
+        with av.open(str(path)) as container:
+            rate = container.streams.video[0].average_rate if container.streams.video else None
+    except (av.error.FFmpegError, OSError, ValueError):
+        return None
+    return float(rate) if rate else None
+
+
 def read_video(path: str | Path, start: int = 0, count: int | None = None, step: int = 1) -> np.ndarray:
     """Frames start, start+step, ... (at most `count`) as uint8 [T, H, W, 3]. Raises MediaError."""
     frames = []

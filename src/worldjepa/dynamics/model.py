@@ -117,7 +117,8 @@ def build_objective(cfg: WorldModelConfig, meta: StoreMeta) -> WorldModelObjecti
     side = cfg.image_size // pre.model.patch_size
     predictor = PatchActionPredictor(vit.dim, (side, side), action_dim, m.predictor_width, m.predictor_depth,
                                      m.predictor_heads, proprio_dim, m.predictor_head_dim, m.predictor_mlp,
-                                     m.predict_change)
+                                     m.predict_change, tiled_rope=m.tiled_rope,
+                                     norm_eps=m.predictor_norm_eps)
     return WorldModelObjective(FrozenPatchEncoder(vit), predictor, cfg.objective, True, m.use_proprio, cfg.train.seed)
 
 
@@ -169,6 +170,7 @@ def load_world_model(run_dir: str | Path, plan_overrides: dict[str, Any] | None 
     require_kind(meta, "world-model", path)
     config = dict(meta["config"])
     config.pop("init", None)
+    config.pop("source", None)  # where converted weights came from (interop/runs.py)
     store_meta = config.pop("store")
     cfg = from_dict(WorldModelConfig, config)
     cfg = check_world_model(dataclasses.replace(cfg, plan=dataclasses.replace(cfg.plan, **(plan_overrides or {}))))

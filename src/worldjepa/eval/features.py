@@ -14,9 +14,10 @@ from ..nn.encoder import Encoder
 
 
 @torch.inference_mode()
-def patch_features(encoder: Encoder, frames: np.ndarray, batch_size: int = 32, precision: str = "bf16") -> Tensor:
+def patch_features(encoder: Encoder, frames: np.ndarray, batch_size: int = 32, precision: str = "bf16",
+                   all_levels: bool = False) -> Tensor:
     """uint8 clips [B, T, H, W, 3] (or images [B, H, W, 3]) → float32 features [B, T', H', W', D]
-    (images: [B, 1, H', W', D]) from the encoder's last level."""
+    (images: [B, 1, H', W', D]) from the encoder's last level, or its levels concatenated ([…, L·D])."""
     encoder.eval()
     device = next(encoder.parameters()).device
     outputs = []
@@ -24,6 +25,6 @@ def patch_features(encoder: Encoder, frames: np.ndarray, batch_size: int = 32, p
         obs = to_tensor(frames[start:start + batch_size]).to(device)
         with autocast(device, precision):
             tokens = encoder.tokenize(obs)
-            z = encoder.encode_tokens(tokens)
+            z = encoder.encode_tokens(tokens, all_levels=all_levels)
         outputs.append(z.float().reshape(z.shape[0], *tokens.grid, z.shape[-1]).cpu())
     return torch.cat(outputs)

@@ -197,14 +197,22 @@ def evaluate(checkpoint: str | Path, out: str | Path | None = None, suite: str |
     """Run the suite's tasks for a run folder; write OUT/results.json, OUT/results.md and plots."""
     say = print if progress else (lambda *a, **k: None)
     path = checkpoint_path(checkpoint)
-    kind = run_kind(read_checkpoint_meta(path), path)
+    meta = read_checkpoint_meta(path)
+    kind = run_kind(meta, path)
     tasks = select_tasks(kind, suite, labels is not None)
+    skipped = {}
+    converted = meta["config"].get("source", {}).get("modules")  # a `worldjepa convert` run: what it holds
+    if suite in (None, "all") and converted and "predictor" not in converted and "surprise" in tasks:
+        tasks.remove("surprise")  # asked by name, it fails saying why
+        skipped["surprise"] = "the run holds no predictor (converted from weights released without one it reads)"
     size = size or SuiteSize()
     out = Path(out) if out else (path.parent / "eval")
     out.mkdir(parents=True, exist_ok=True)
     ctx = EvalContext(path, out, size, say, device, labels)
     results: dict[str, Any] = {"checkpoint": str(path), "kind": kind, "size": asdict(size), "tasks": {},
-                               "seconds": {}}
+                               "seconds": {}, **({"skipped": skipped} if skipped else {})}
+    for name, why in skipped.items():
+        say(f"[eval] {name} skipped: {why}")
     for name in tasks:
         say(f"[eval] {name} …")
         start = time.perf_counter()
@@ -227,5 +235,6 @@ def markdown_table(results: dict[str, Any]) -> str:
              "| task | score | value | reference |", "|---|---|---|---|"]
     lines += [f"| {r.task} | {r.score} | {r.value} | {r.reference} |" for r in rows]
     secs = results["seconds"]
+    lines += [f"| {name} | skipped: {why} | | |" for name, why in results.get("skipped", {}).items()]
     lines += ["", "Time: " + ", ".join(f"{k} {v:.0f} s" for k, v in secs.items())]
     return "\n".join(lines) + "\n"

@@ -69,6 +69,8 @@ class JEPASurprise:
         # is the nearest to "the whole last slab is hidden"
         causal = [i for i, m in enumerate(masks) if m.causal]
         self.mask_type = causal[0] if causal else int(np.argmax([m.spatial_scale[1] for m in masks]))
+        if objective.cfg.masking == "ijepa":  # I-JEPA's masks use its one mask token
+            self.mask_type = 0
 
     @torch.no_grad()
     def __call__(self, windows: np.ndarray) -> tuple[Tensor, Tensor]:
@@ -85,7 +87,7 @@ class JEPASurprise:
             source = obj.teacher if obj.teacher is not None else enc
             target = level_norm(source(obs, all_levels=levels > 1).float(), levels)[:, tgt[0]]
             z = enc.encode_tokens(tokens, keep=ctx, all_levels=levels > 1)
-            pred, _ = obj.predictor(z, pos[ctx], pos[tgt], self.mask_type, tokens.modality)
+            pred, _ = obj.predict(z, tokens, ctx, tgt, self.mask_type)
         return pred.float().cpu(), target.cpu()
 
 

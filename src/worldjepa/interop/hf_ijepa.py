@@ -24,7 +24,7 @@ from torch import Tensor
 from ..nn.encoder import Encoder, ViTSize
 from ..nn.posembed import sincos_2d
 from ..nn.tokenizers import IMAGE, grid_positions
-from .vit_keys import blocks_in, blocks_out, check_keys, expected_blocks, transformers_config
+from .vit_keys import blocks_in, blocks_out, check_depth, check_keys, expected_blocks, transformers_config
 
 # worldjepa block parameter → transformers name inside a layer; the legacy (ViT-style) names differ in four
 _CURRENT = {"norm1.weight": "layernorm_before.weight", "norm1.bias": "layernorm_before.bias",
@@ -69,7 +69,8 @@ def encoder_from_hf_ijepa(state: Mapping[str, Tensor], config: Mapping[str, Any]
                                             _PATCH + "bias": (width,), _TABLE: (1, grid * grid, width),
                                             "layernorm.weight": (width,), "layernorm.bias": (width,)}
     expected.update(expected_blocks(_LAYER[legacy], _NAMES[legacy], _QKV[legacy], depth, width, hidden, c["qkv_bias"]))
-    check_keys(state, expected, "transformers IJepaModel")
+    check_depth(state, _LAYER[legacy].removesuffix(".{}."), depth, "num_hidden_layers")
+    state = check_keys(state, expected, "transformers IJepaModel")
 
     table = state[_TABLE].float()
     reference = sincos_table(grid, width)

@@ -13,6 +13,7 @@ of layouts that are read.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,11 +22,13 @@ from safetensors.torch import load_file
 from torch import nn
 
 from .hf_ijepa import encoder_from_hf_ijepa
-from .hf_vjepa2 import encoder_from_hf_vjepa2
+from .hf_vjepa2 import encoder_from_hf_vjepa2, predictor_from_hf_vjepa2
 from .ijepa_official import LICENCE as IJEPA_LICENCE
-from .ijepa_official import encoder_from_ijepa_official, is_ijepa_encoder
+from .ijepa_official import encoder_from_ijepa_official, is_ijepa_encoder, predictor_from_ijepa_official
 from .vjepa2_ac_hub import predictor_from_vjepa2_ac_hub
-from .vjepa2_hub import ENCODER_KEYS, encoder_from_vjepa2_hub, predictor_from_vjepa2_hub, read_checkpoint
+from .vjepa2_hub import (ENCODER_KEYS, ForeignTargets, encoder_from_vjepa2_hub, predictor_from_vjepa2_hub,
+                         read_checkpoint)
+from .vit_keys import strip_prefixes
 
 LAYOUTS = {
     "hf-ijepa": "a transformers IJepaModel folder (config.json with model_type 'ijepa', *.safetensors)",
@@ -51,10 +54,10 @@ def _unknown(path: Path, what: str) -> ValueError:
 
 
 def load_published(path: str | Path, heads: int | None = None, predictor_heads: int | None = None,
-                   grid: tuple[int, int] | None = None) -> Loaded:
+                   image_size: int | None = None) -> Loaded:
     """The modules of a published checkpoint. `heads` / `predictor_heads`: for sizes other than the released
-    ones (no shape shows them); `grid`: the patch grid a 2-AC predictor works on (16 × 16 for the released
-    256 px encoder, the default)."""
+    ones (no shape shows them); `image_size`: the frames a 2-AC predictor's encoder sees (256 px, the
+    released one's, by default), which set the patch grid it predicts."""
     path = Path(path)
     if path.is_dir():
         config_file = path / "config.json"
@@ -67,8 +70,11 @@ def load_published(path: str | Path, heads: int | None = None, predictor_heads: 
         if kind == "ijepa":
             return Loaded("hf-ijepa", {"encoder": encoder_from_hf_ijepa(state, config)}, config=config)
         if kind == "vjepa2":
-            encoder, left_out = encoder_from_hf_vjepa2(state, config)
-            return Loaded("hf-vjepa2", {"encoder": encoder}, left_out, config)
+            encoder, predictor_keys = encoder_from_hf_vjepa2(state, config)
+            modules = {"encoder": encoder}
+            if predictor_keys:
+                modules["predictor"] = predictor_from_hf_vjepa2(state, config)
+            return Loaded("hf-vjepa2", modules, config=config)
         raise _unknown(path, f"a transformers folder of model_type {kind!r}")
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist")
@@ -76,25 +82,32 @@ def load_published(path: str | Path, heads: int | None = None, predictor_heads: 
     if not isinstance(checkpoint, dict):
         raise _unknown(path, f"a pickle of a {type(checkpoint).__name__}, not a dict of state dicts")
     predictor = checkpoint.get("predictor")
-    entry = next((checkpoint[k] for k in ENCODER_KEYS if isinstance(checkpoint.get(k), dict) and checkpoint[k]), None)
-    if entry is not None and is_ijepa_encoder(entry):
-        key = next(k for k in ENCODER_KEYS if checkpoint.get(k) is entry)
-        left_out = [f"predictor.{k}" for k in sorted(predictor or {})]  # I-JEPA's predictor is not converted yet
-        return Loaded("ijepa", {"encoder": encoder_from_ijepa_official(checkpoint, heads, key)}, left_out,
+    key = next((k for k in ENCODER_KEYS if isinstance(checkpoint.get(k), dict) and checkpoint[k]), None)
+    # entries not converted (the student beside the EMA teacher, optimiser state, counters) are said, not dropped
+    unread = [f"entry {k}" for k in checkpoint if k not in (key, "predictor")]
+    if key is not None and is_ijepa_encoder(checkpoint[key]):
+        modules = {"encoder": encoder_from_ijepa_official(checkpoint, heads, key)}
+        if isinstance(predictor, dict) and predictor:
+            modules["predictor"] = predictor_from_ijepa_official(checkpoint, predictor_heads)
+        table = {k.removeprefix("module."): v for k, v in checkpoint[key].items()}["pos_embed"]
+        return Loaded("ijepa", modules, unread,  # with the image size its sin-cos table was made for
+                      config={"image_size": round(table.shape[1] ** 0.5) * modules["encoder"].patch_size},
                       licence=IJEPA_LICENCE)
     if isinstance(predictor, dict) and any(k.endswith("action_encoder.weight") for k in predictor):
-        module, left_out = predictor_from_vjepa2_ac_hub(checkpoint, grid or (16, 16), predictor_heads)
-        modules = {"predictor": module}
-        if any(checkpoint.get(k) for k in ENCODER_KEYS):
-            modules["encoder"] = encoder_from_vjepa2_hub(checkpoint, heads)
-        return Loaded("hub-vjepa2-ac", modules, left_out)
-    if any(isinstance(checkpoint.get(k), dict) for k in ENCODER_KEYS):
-        modules: dict[str, nn.Module] = {"encoder": encoder_from_vjepa2_hub(checkpoint, heads)}
+        modules = {}
+        if key is not None:
+            modules["encoder"] = encoder_from_vjepa2_hub(checkpoint, heads, key)
+        side = (image_size or 256) // (modules["encoder"].patch_size if modules else 16)
+        modules["predictor"], left_out = predictor_from_vjepa2_ac_hub(checkpoint, (side, side), predictor_heads)
+        return Loaded("hub-vjepa2-ac", modules, left_out + unread)
+    if key is not None:
+        modules: dict[str, nn.Module] = {"encoder": encoder_from_vjepa2_hub(checkpoint, heads, key)}
         left_out = []
         if isinstance(predictor, dict) and predictor:
-            if modules["encoder"].num_levels > 1:  # V-JEPA 2.1's predictor is not converted yet: said, not dropped
-                left_out = [f"predictor.{k}" for k in sorted(predictor)]
-            else:
+            try:
                 modules["predictor"] = predictor_from_vjepa2_hub(checkpoint, predictor_heads)
-        return Loaded("hub-vjepa2", modules, left_out)
+            except ForeignTargets as err:  # a distilled 2.1 predictor: said, not dropped
+                warnings.warn(f"{path}: the predictor is left out: {err}", stacklevel=2)
+                left_out = [f"predictor.{k}" for k in sorted(strip_prefixes(predictor))]
+        return Loaded("hub-vjepa2", modules, left_out + unread)
     raise _unknown(path, f"a checkpoint with entries {', '.join(map(str, list(checkpoint)[:6]))}")

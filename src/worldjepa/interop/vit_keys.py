@@ -9,7 +9,10 @@ layout that stacks them too.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import torch
@@ -19,6 +22,11 @@ BLOCK_PARAMS = ("norm1.weight", "norm1.bias", "attn.proj.weight", "attn.proj.bia
                 "mlp.0.weight", "mlp.0.bias", "mlp.2.weight", "mlp.2.bias")
 # the block names of Meta's own code (V-JEPA 2 / 2.1 / 2-AC and I-JEPA): worldjepa's but for the MLP's fc1 / fc2
 OFFICIAL_NAMES = {p: p.replace("mlp.0", "mlp.fc1").replace("mlp.2", "mlp.fc2") for p in BLOCK_PARAMS}
+
+
+def strip_prefixes(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Keys without the `module.` (DistributedDataParallel) and `backbone.` (the hub's wrapper) of Meta's files."""
+    return {k.replace("module.", "").replace("backbone.", ""): v for k, v in state.items()}
 
 
 def transformers_config(config: Mapping[str, Any], required: tuple[str, ...], defaults: Mapping[str, Any],
@@ -101,13 +109,57 @@ def blocks_out(blocks: nn.ModuleList, layer: str, names: Mapping[str, str], qkv:
     return out
 
 
-def check_keys(state: Mapping[str, Tensor], expected: Mapping[str, tuple[int, ...]], layout: str) -> None:
-    """One error naming every missing, unexpected and mis-shaped key of `state` against `expected` shapes."""
+_ALLOW_MISSING: ContextVar[bool] = ContextVar("allow_missing", default=False)
+
+
+@contextmanager
+def allow_missing():
+    """Within it, `check_keys` warns instead of failing on missing and unexpected keys (`--allow-missing`): a
+    missing tensor starts from worldjepa's initialisation, an unexpected one is not read. Mis-shaped keys and a
+    depth that disagrees with the config still fail."""
+    token = _ALLOW_MISSING.set(True)
+    try:
+        yield
+    finally:
+        _ALLOW_MISSING.reset(token)
+
+
+def _initial(key: str, shape: tuple[int, ...]) -> Tensor:
+    """What worldjepa initialises a tensor of this name to: LayerNorm weights 1, biases, tokens and modality
+    vectors 0, other weights N(0, 0.02) (nn/transformer.py's init_vit_)."""
+    if key.endswith("bias") or "mask_token" in key or "mod_embed" in key:
+        return torch.zeros(shape)
+    if "norm" in key and key.endswith("weight"):
+        return torch.ones(shape)
+    return torch.randn(shape) * 0.02
+
+
+def check_keys(state: Mapping[str, Tensor], expected: Mapping[str, tuple[int, ...]], layout: str
+               ) -> dict[str, Tensor]:
+    """`state` checked against `expected` shapes: one error naming every missing, unexpected and mis-shaped
+    key. Within `allow_missing()` the same report is a warning and the state comes back completed."""
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     misshaped = [f"{k} {tuple(state[k].shape)} (expected {expected[k]})" for k in expected
                  if k in state and tuple(state[k].shape) != tuple(expected[k])]
-    if missing or unexpected or misshaped:
-        parts = [f"{name}: {', '.join(keys)}" for name, keys in
-                 (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped)) if keys]
-        raise ValueError(f"not a {layout} state dict of this config; " + "; ".join(parts))
+    if not (missing or unexpected or misshaped):
+        return dict(state)
+    parts = [f"{name}: {', '.join(keys)}" for name, keys in
+             (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped)) if keys]
+    report = f"not a {layout} state dict of this config; " + "; ".join(parts)
+    if misshaped or not _ALLOW_MISSING.get():
+        raise ValueError(report + ("" if misshaped else " (--allow-missing loads it anyway, missing tensors "
+                                                        "from worldjepa's initialisation)"))
+    warnings.warn(f"{report}: loaded with --allow-missing (missing tensors start from worldjepa's "
+                  f"initialisation, unexpected ones are not read)", stacklevel=2)
+    return {**{k: v for k, v in state.items() if k in expected}, **{k: _initial(k, expected[k]) for k in missing}}
+
+
+def check_depth(state: Mapping[str, Tensor], prefix: str, depth: int, field: str) -> None:
+    """A config whose depth disagrees with the blocks the checkpoint holds (the released V-JEPA 2.1 ViT-L's
+    `pred_depth` mistake) fails naming both, even with --allow-missing: loading half a stack is never right."""
+    found = count_indexed(state, prefix)
+    if found != depth:
+        raise ValueError(f"the config says {field}={depth} but the checkpoint holds {found} blocks under "
+                         f"{prefix}. (indices 0–{found - 1}): set {field}={found}, or use the checkpoint that "
+                         f"goes with this config")

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from torch import Tensor
 
 from ..dynamics.patch import PatchActionPredictor
-from .vit_keys import OFFICIAL_NAMES, blocks_in, blocks_out, check_keys, expected_blocks, stack_shape
+from .vit_keys import OFFICIAL_NAMES, blocks_in, blocks_out, check_keys, expected_blocks, stack_shape, strip_prefixes
 
 _LINEARS = {"predictor_embed": "patches", "action_encoder": "action", "state_encoder": "state",
             "predictor_norm": "norm", "predictor_proj": "out"}
@@ -30,7 +30,7 @@ def predictor_from_vjepa2_ac_hub(checkpoint: Mapping, grid: tuple[int, int], hea
     """A released 2-AC checkpoint (the dict `read_checkpoint` returns, or its `predictor` state dict) and the
     patch grid of its encoder (16 × 16 for the released 256 px model) → (worldjepa's predictor, keys left out)."""
     state = checkpoint.get("predictor", checkpoint)
-    state = {k.replace("module.", "").replace("backbone.", ""): v for k, v in state.items()}
+    state = strip_prefixes(state)
     if "predictor_embed.weight" not in state or "action_encoder.weight" not in state:
         raise ValueError("not a V-JEPA 2-AC predictor state dict: no predictor_embed / action_encoder weights; the "
                          "layouts worldjepa reads are in docs/interop.md")
@@ -47,7 +47,7 @@ def predictor_from_vjepa2_ac_hub(checkpoint: Mapping, grid: tuple[int, int], hea
                 **expected_blocks("predictor_blocks.{}.", OFFICIAL_NAMES, ("attn.qkv",), depth, width, hidden)}
     if proprio_dim:
         expected.update({"state_encoder.weight": (width, proprio_dim), "state_encoder.bias": (width,)})
-    check_keys(state, expected, "released V-JEPA 2-AC predictor")
+    state = check_keys(state, expected, "released V-JEPA 2-AC predictor")
 
     predictor = PatchActionPredictor(latent, grid, action_dim, width, depth, heads, proprio_dim=proprio_dim,
                                      mlp_hidden=hidden, tiled_rope=True, norm_eps=1e-6)

@@ -28,7 +28,8 @@ from torch import Tensor
 from ..nn.encoder import SIZES, Encoder, ViTSize
 from ..nn.predictor import MaskedPredictor
 from ..nn.tokenizers import IMAGE, VIDEO
-from .vit_keys import OFFICIAL_NAMES, blocks_in, blocks_out, check_keys, count_indexed, expected_blocks, stack_shape
+from .vit_keys import (OFFICIAL_NAMES, blocks_in, blocks_out, check_keys, count_indexed, expected_blocks, stack_shape,
+                       strip_prefixes)
 
 ENCODER_KEYS = ("target_encoder", "ema_encoder", "encoder")  # the teacher first: the features the hub loads
 
@@ -41,10 +42,6 @@ def read_checkpoint(path: str | Path) -> dict:
         raise ValueError(f"{path} holds objects other than tensors and plain containers, which worldjepa "
                          f"does not unpickle (torch.load(weights_only=True) refused: {str(err).splitlines()[0]}); "
                          f"load it in the code that wrote it and save its state dict") from None
-
-
-def _strip(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    return {k.replace("module.", "").replace("backbone.", ""): v for k, v in state.items()}
 
 
 def encoder_from_vjepa2_hub(checkpoint: Mapping, heads: int | None = None, key: str | None = None) -> Encoder:
@@ -60,7 +57,7 @@ def encoder_from_vjepa2_hub(checkpoint: Mapping, heads: int | None = None, key: 
         raise ValueError(f"the checkpoint has no entry {key!r}; it has {', '.join(map(str, checkpoint))}")
     else:
         state = checkpoint[key]
-    state = _strip(state)
+    state = strip_prefixes(state)
     if "patch_embed.proj.weight" not in state:
         raise ValueError("not a V-JEPA 2 encoder state dict: no patch_embed.proj.weight (keys start with "
                          f"{', '.join(sorted(state)[:4])}, …); the layouts worldjepa reads are in docs/interop.md")
@@ -82,14 +79,13 @@ def encoder_from_vjepa2_hub(checkpoint: Mapping, heads: int | None = None, key: 
                              "patch_embed_img.proj.bias": (width,)})
     else:
         expected.update({"norm.weight": (width,), "norm.bias": (width,)})
-    check_keys(state, expected, "released V-JEPA 2.1 encoder" if v21 else "released V-JEPA 2 encoder")
+    state = check_keys(state, expected, "released V-JEPA 2.1 encoder" if v21 else "released V-JEPA 2 encoder")
 
     # 2.1: per-pair RoPE and interpolate_rope onto the pretraining grid (256 px at patch 16, 252 px at patch 14)
     encoder = Encoder(ViTSize(depth, width, heads, hidden / width), patch_size=patch, tubelet_size=tubelet,
                       in_chans=chans, separate_tokenizers=images, levels=levels, position="rope", tiled_rope=not v21,
-                      rope_grid=(252 if patch == 14 else 256) // patch if v21 else None)
-    if v21:
-        encoder.taps = released_taps(depth, levels)
+                      rope_grid=(252 if patch == 14 else 256) // patch if v21 else None,
+                      taps=released_taps(depth, levels) if v21 else None)
     ours = {"tokenizer.video.proj.weight": state["patch_embed.proj.weight"].reshape(width, -1),
             "tokenizer.video.proj.bias": state["patch_embed.proj.bias"],
             "tokenizer.modality": (torch.cat([state["img_mod_embed"][0], state["video_mod_embed"][0]]) if v21
@@ -143,37 +139,87 @@ def vjepa2_hub_state(encoder: Encoder) -> dict[str, Tensor]:
     return {k: v.contiguous() for k, v in state.items()}
 
 
-RELEASED_PREDICTOR_HEADS = {(12, 384): 12}  # the hub's V-JEPA 2 predictor: 12 blocks of 384, 12 heads
+class ForeignTargets(ValueError):
+    """A predictor trained to predict another model's features than its encoder's (a distilled V-JEPA 2.1)."""
+
+
+RELEASED_PREDICTOR_HEADS = {(12, 384): 12, (24, 384): 12}  # the hub's V-JEPA 2 predictor (12 × 384); 2.1's (24 × 384)
 
 
 def predictor_from_vjepa2_hub(checkpoint: Mapping, heads: int | None = None) -> MaskedPredictor:
-    """A released V-JEPA 2 checkpoint's `predictor` entry (src/models/predictor.py: `predictor_embed`,
-    `mask_tokens.i` [1, 1, W], `predictor_blocks`, `predictor_norm`, `predictor_proj`) → worldjepa's
-    `MaskedPredictor` (one level, tiled RoPE, eps 1e-6): `predictor_embed` → `fuse`, `predictor_proj` →
-    `target_head`. V-JEPA 2 has no context head (its loss is on masked tokens only), so `context_head` is a copy
-    of the target head. An unused `predictor_pos_embed` is ignored as the hub does."""
-    state = _strip(checkpoint.get("predictor", checkpoint))
+    """A released V-JEPA 2 or 2.1 checkpoint's `predictor` entry → worldjepa's `MaskedPredictor`.
+
+    V-JEPA 2 (src/models/predictor.py): `predictor_embed` → `fuse`, `mask_tokens.i` [1, 1, W], `predictor_blocks`,
+    `predictor_norm`, `predictor_proj` → `target_head`; one level, tiled RoPE, eps 1e-6. It has no context head
+    (its loss is on masked tokens only), so `context_head` is a copy of the target head, and no modality vector.
+    V-JEPA 2.1 (app/vjepa_2_1/models/predictor.py, recognised by its `predictor_embed.0` MLP over the L levels):
+    `predictor_embed.{0,2}` → `fuse.{0,2}`, `video_mod_embed` / `img_mod_embed` → `modality`, `predictor_proj_context`
+    → `context_head` (a copy of the target head where absent), per-pair RoPE; its RoPE positions are interpolated
+    onto the pretraining grid as the encoder's are (the caller passes `encoder.rope_positions`). A 2.1 predictor
+    that predicts another model's features (the distilled ViT-B/L: `teacher_embed_dim`) is refused. An unused
+    `predictor_pos_embed` is ignored as the hub does."""
+    state = strip_prefixes(checkpoint.get("predictor", checkpoint))
     state = {k: v for k, v in state.items() if k != "predictor_pos_embed"}
-    if "predictor_embed.weight" not in state or "action_encoder.weight" in state:
+    deep = "predictor_embed.0.weight" in state  # an MLP over the levels (2.1's four)
+    v21 = deep or "video_mod_embed" in state
+    embed = "predictor_embed.2" if deep else "predictor_embed"
+    if f"{embed}.weight" not in state or "action_encoder.weight" in state:
         raise ValueError("not a V-JEPA 2 masked-latent predictor state dict (no predictor_embed, or a 2-AC "
                          "predictor: read that with predictor_from_vjepa2_ac_hub); docs/interop.md lists the layouts")
-    width, enc_dim = state["predictor_embed.weight"].shape
+    width, enc_dim = state[f"{embed}.weight"].shape
+    levels = state["predictor_embed.0.weight"].shape[1] // enc_dim if deep else 1
+    out = state["predictor_proj.weight"].shape[0] if "predictor_proj.weight" in state else levels * enc_dim
+    if out != levels * enc_dim:
+        raise ForeignTargets(f"this predictor predicts {out} channels, not its encoder's {levels} × {enc_dim}: it was "
+                         f"trained to predict another model's features (a distilled V-JEPA 2.1), which worldjepa's "
+                         f"predictor does not hold")
     depth, hidden, heads = stack_shape(state, "predictor_blocks", width, heads, RELEASED_PREDICTOR_HEADS, "predictor")
     tokens = count_indexed(state, "mask_tokens")
-    expected = {"predictor_embed.weight": (width, enc_dim), "predictor_embed.bias": (width,),
+    expected = {f"{embed}.weight": (width, enc_dim), f"{embed}.bias": (width,),
                 "predictor_norm.weight": (width,), "predictor_norm.bias": (width,),
-                "predictor_proj.weight": (enc_dim, width), "predictor_proj.bias": (enc_dim,),
+                "predictor_proj.weight": (out, width), "predictor_proj.bias": (out,),
                 **{f"mask_tokens.{i}": (1, 1, width) for i in range(tokens)},
                 **expected_blocks("predictor_blocks.{}.", OFFICIAL_NAMES, ("attn.qkv",), depth, width, hidden)}
-    check_keys(state, expected, "released V-JEPA 2 predictor")
-    predictor = MaskedPredictor(enc_dim, levels=1, width=width, depth=depth, heads=heads, num_mask_types=tokens,
-                                mlp_hidden=hidden, tiled_rope=True, norm_eps=1e-6)
-    ours = {"fuse.weight": state["predictor_embed.weight"], "fuse.bias": state["predictor_embed.bias"],
-            "mask_tokens": torch.cat([state[f"mask_tokens.{i}"].reshape(1, width) for i in range(tokens)]),
-            "modality": torch.zeros(2, width), "norm.weight": state["predictor_norm.weight"],
-            "norm.bias": state["predictor_norm.bias"],
-            **{f"{head}.{p}": state[f"predictor_proj.{p}"] for head in ("target_head", "context_head")
+    context = "predictor_proj_context" if "predictor_proj_context.weight" in state else "predictor_proj"
+    if deep:
+        expected.update({"predictor_embed.0.weight": (enc_dim, levels * enc_dim), "predictor_embed.0.bias": (enc_dim,)})
+    if v21:
+        expected.update({"video_mod_embed": (1, 1, width), "img_mod_embed": (1, 1, width)})
+        if context == "predictor_proj_context":
+            expected.update({"predictor_proj_context.weight": (out, width), "predictor_proj_context.bias": (out,)})
+    state = check_keys(state, expected, "released V-JEPA 2.1 predictor" if v21 else "released V-JEPA 2 predictor")
+    predictor = MaskedPredictor(enc_dim, levels=levels, width=width, depth=depth, heads=heads, num_mask_types=tokens,
+                                mlp_hidden=hidden, tiled_rope=not v21, norm_eps=1e-6)
+    ours = {"mask_tokens": torch.cat([state[f"mask_tokens.{i}"].reshape(1, width) for i in range(tokens)]),
+            "modality": (torch.cat([state["img_mod_embed"][0], state["video_mod_embed"][0]]) if v21
+                         else torch.zeros(2, width)),  # rows IMAGE, VIDEO
+            "norm.weight": state["predictor_norm.weight"], "norm.bias": state["predictor_norm.bias"],
+            **{f"{head}.{p}": state[f"{theirs}.{p}"] for head, theirs in (("target_head", "predictor_proj"),
+                                                                         ("context_head", context))
                for p in ("weight", "bias")},
             **blocks_in(state, "predictor_blocks.{}.", OFFICIAL_NAMES, ("attn.qkv",), depth, width)}
+    fuse = {"fuse.0": "predictor_embed.0", "fuse.2": "predictor_embed.2"} if deep else {"fuse": "predictor_embed"}
+    ours.update({f"{mine}.{p}": state[f"{theirs}.{p}"] for mine, theirs in fuse.items() for p in ("weight", "bias")})
     predictor.load_state_dict({k: v.float() for k, v in ours.items()})
     return predictor.eval()
+
+
+def vjepa2_hub_predictor_state(predictor: MaskedPredictor) -> dict[str, Tensor]:
+    """worldjepa's masked predictor in the released names (without `module.backbone.`): V-JEPA 2's layout for a
+    one-level tiled-RoPE predictor (its context head has no place there), V-JEPA 2.1's otherwise."""
+    params = {k: v.detach() for k, v in predictor.state_dict().items()}
+    width = predictor.width
+    state = {f"mask_tokens.{i}": row.view(1, 1, width) for i, row in enumerate(params["mask_tokens"])}
+    state.update({"predictor_norm.weight": params["norm.weight"], "predictor_norm.bias": params["norm.bias"],
+                  "predictor_proj.weight": params["target_head.weight"], "predictor_proj.bias": params["target_head.bias"],
+                  **blocks_out(predictor.blocks, "predictor_blocks.{}.", OFFICIAL_NAMES, ("attn.qkv",))})
+    if predictor.levels > 1:
+        state.update({f"predictor_embed.{i}.{p}": params[f"fuse.{i}.{p}"] for i in (0, 2) for p in ("weight", "bias")})
+    else:
+        state.update({"predictor_embed.weight": params["fuse.weight"], "predictor_embed.bias": params["fuse.bias"]})
+    if not predictor.tiled_rope:
+        state.update({"img_mod_embed": params["modality"][IMAGE].view(1, 1, width),
+                      "video_mod_embed": params["modality"][VIDEO].view(1, 1, width),
+                      "predictor_proj_context.weight": params["context_head.weight"],
+                      "predictor_proj_context.bias": params["context_head.bias"]})
+    return {k: v.contiguous() for k, v in state.items()}

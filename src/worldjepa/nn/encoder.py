@@ -52,10 +52,11 @@ def size_preset(name: str) -> ViTSize:
     return SIZES[name]
 
 
-def sized(name: str, depth: int | None = None, width: int | None = None, heads: int | None = None) -> ViTSize:
-    """A preset with any of depth / width / heads overridden (None keeps the preset's)."""
+def sized(name: str, depth: int | None = None, width: int | None = None, heads: int | None = None,
+          mlp_ratio: float | None = None) -> ViTSize:
+    """A preset with any of depth / width / heads / MLP ratio overridden (None keeps the preset's)."""
     base = size_preset(name)
-    return ViTSize(depth or base.depth, width or base.width, heads or base.heads, base.mlp_ratio)
+    return ViTSize(depth or base.depth, width or base.width, heads or base.heads, mlp_ratio or base.mlp_ratio)
 
 
 def level_indices(depth: int, levels: int = 4) -> list[int]:
@@ -74,7 +75,8 @@ def gather_tokens(x: Tensor, index: Tensor) -> Tensor:
 class Encoder(nn.Module):
     def __init__(self, size: ViTSize | str = "tiny-cpu", patch_size: int = 16, tubelet_size: int = 2,
                  in_chans: int = 3, separate_tokenizers: bool = True, levels: int = 4, rope_grid: int | None = None,
-                 position: str = "rope", norm_eps: float = 1e-6, tiled_rope: bool = False):
+                 position: str = "rope", norm_eps: float = 1e-6, tiled_rope: bool = False,
+                 taps: list[int] | None = None):
         super().__init__()
         if position not in ("rope", "sincos"):
             raise ValueError(f"position must be 'rope' (3D-RoPE) or 'sincos' (I-JEPA's 2D table), got {position!r}")
@@ -88,7 +90,9 @@ class Encoder(nn.Module):
         # LayerNorm eps 1e-6 as in the released V-JEPA 2 / 2.1 and I-JEPA ViTs (their `norm_layer`)
         self.blocks = nn.ModuleList(Block(size.width, size.heads, size.mlp_ratio, eps=norm_eps)
                                     for _ in range(size.depth))
-        self.taps = level_indices(size.depth, levels)
+        self.taps = list(taps) if taps is not None else level_indices(size.depth, levels)
+        if len(self.taps) != levels:
+            raise ValueError(f"{levels} levels need {levels} taps, got {self.taps}")
         self.level_norms = nn.ModuleList(nn.LayerNorm(size.width, eps=norm_eps) for _ in self.taps)
         init_vit_(self, self.blocks)
         nn.init.normal_(self.tokenizer.modality, std=1e-6)

@@ -69,10 +69,10 @@ def evaluate_planning(run_dir: str | Path, out: str | Path | None = None, episod
     out = Path(out) if out else Path(run_dir) / "plan"
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(summary, indent=2))
-    if record:
-        save_episode_video(result, [w.render_state(t.goal) for w, t in zip(worlds, tasks)], out / "episodes.mp4")
+    video = (save_episode_video(result, [w.render_state(t.goal) for w, t in zip(worlds, tasks)], out / "episodes.mp4")
+             if record else None)
     planning_figure(result, worlds[0].success_radius, out / "planning.png")
-    summary["out"] = str(out)
+    summary["out"], summary["files"] = str(out), ["results.json", "planning.png"] + ([video.name] if video else [])
     return summary
 
 
@@ -85,7 +85,7 @@ def format_plan(s: dict) -> str:
             f"call); {p['solver']} {p['samples']}x{p['iterations']} horizon {p['horizon']}, {p['precision']}, "
             f"seed {p['seed']}"
             + (f"; ensemble of {len(s['ensemble'])} models, disagreement {p['disagreement']}" if "ensemble" in s else "")
-            + f"\nwrote {s['out']}/results.json, planning.png, episodes.mp4")
+            + f"\nwrote {s['out']}/" + ", ".join(s.get("files", ["results.json", "planning.png"])))
 
 
 def save_episode_video(result: MPCResult, goals: list[np.ndarray], path: Path, scale: int = 3) -> Path | None:

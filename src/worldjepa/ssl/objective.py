@@ -75,6 +75,14 @@ class MaskedLatentPrediction(nn.Module):
         parts["loss"] = float(total.detach())
         return Losses(total, parts)
 
+    def predict(self, z: Tensor, tokens: Tokens, context: Tensor, targets: Tensor, mask_type: int
+                ) -> tuple[Tensor, Tensor]:
+        """The predictor on context latents z at the `context` token indices, for the `targets` ones. Its RoPE
+        positions are the encoder's (interpolated onto the pretraining grid with `rope_grid`, as V-JEPA 2.1's
+        predictor does)."""
+        pos = self.encoder.rope_positions(tokens.positions, tokens.grid)
+        return self.predictor(z, pos[context], pos[targets], mask_type, tokens.modality)
+
     def _targets(self, obs: Tensor) -> tuple[Tokens, Tensor, Tensor]:
         """(tokens, raw target features [B, N, levels·D], level-normalised targets): the teacher's when
         there is one (no gradient), else the encoder's own."""
@@ -106,7 +114,7 @@ class MaskedLatentPrediction(nn.Module):
             context, targets = m.context.repeat_interleave(groups, 0), m.targets.flatten(0, 1)
             z = z.repeat_interleave(groups, 0)
             h = target.repeat_interleave(groups, 0) if groups > 1 else target
-            pred_t, pred_c = self.predictor(z, pos[context], pos[targets], m.mask_type, tokens.modality)
+            pred_t, pred_c = self.predict(z, tokens, context, targets, m.mask_type)
             l_pred = l_pred + masked_loss(pred_t.float(), gather_tokens(h, targets), cfg.loss)
             if cfg.context_loss:
                 dist = distance_to_masked(pos, m.context, m.masked).repeat_interleave(groups, 0)
@@ -136,7 +144,7 @@ class MaskedLatentPrediction(nn.Module):
         for m in masks:
             context, targets = m.context, m.targets[:, 0]  # I-JEPA: the first target block of each sample
             z = self.encoder.encode_tokens(tokens, keep=context, all_levels=all_levels)
-            pred, _ = self.predictor(z, pos[context], pos[targets], m.mask_type, tokens.modality)
+            pred, _ = self.predict(z, tokens, context, targets, m.mask_type)
             truth = gather_tokens(target, targets)
             nearest = torch.cdist(pos[targets], pos[context]).argmin(-1)  # [B, Nt] into the context
             copy = gather_tokens(gather_tokens(target, context), nearest)

@@ -117,6 +117,9 @@ class Trainer:
             what = f"a {kind} run" if kind != self.kind else f"a different model ({saved_model})"
             raise TrainingError(f"{self.checkpoint_path} was written for {what}; use a new --out folder or "
                                 "--no-resume to start over")
+        if "optimizer" not in meta:  # weights without a training state: `worldjepa convert` wrote them
+            raise TrainingError(f"{self.checkpoint_path} holds converted weights, not a run to resume: start from them "
+                                f"with --init {self.run_dir} and a new --out folder")
         load_module(self.objective, tensors, "objective")
         self.optimizer.load_state_dict(unflatten_optimizer(tensors, meta["optimizer"]))
         state = meta["trainer"]
