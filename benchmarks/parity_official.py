@@ -28,7 +28,7 @@ from functools import partial
 from pathlib import Path
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 import torch.nn.functional as F
 
@@ -58,6 +58,22 @@ def far_from_init(module: nn.Module, seed: int) -> None:
             p.copy_(torch.randn(p.shape, generator=g) * scale + (1.0 if "norm" in name and "weight" in name else 0.0))
 
 
+def through_a_released_file(module: nn.Module, entries: tuple[str, ...], convert, **kwargs):
+    """The official module saved as a released file is (its state dict under `module.backbone.` in each of
+    `entries`), read back with `read_checkpoint` and converted by `convert(checkpoint, **kwargs)`."""
+    state = {f"module.backbone.{k}": v for k, v in module.state_dict().items()}
+    with tempfile.TemporaryDirectory() as tmp:
+        torch.save({**{entry: state for entry in entries}, "epoch": 1}, Path(tmp) / "released.pt")
+        return convert(read_checkpoint(Path(tmp) / "released.pt"), **kwargs)
+
+
+def scrambled_masks(seed: int, tokens: int = 32, context: int = 20) -> tuple[torch.Generator, Tensor, Tensor]:
+    """(generator, context indices, target indices) of two samples, in a scrambled order."""
+    g = torch.Generator().manual_seed(seed)
+    order = torch.stack([torch.randperm(tokens, generator=g) for _ in range(2)])
+    return g, order[:, :context], order[:, context:]
+
+
 def vjepa2_encoder(width: int, heads: int, seed: int) -> dict:
     from src.models.vision_transformer import VisionTransformer
 
@@ -65,10 +81,7 @@ def vjepa2_encoder(width: int, heads: int, seed: int) -> dict:
                                  depth=2, num_heads=heads, mlp_ratio=4.0, qkv_bias=True, use_rope=True,
                                  norm_layer=partial(nn.LayerNorm, eps=1e-6), use_sdpa=True).eval()
     far_from_init(official, seed)
-    state = {f"module.backbone.{k}": v for k, v in official.state_dict().items()}
-    with tempfile.TemporaryDirectory() as tmp:  # saved and read as a released file is
-        torch.save({"encoder": state, "target_encoder": state, "epoch": 1}, Path(tmp) / "vit.pt")
-        encoder = encoder_from_vjepa2_hub(read_checkpoint(Path(tmp) / "vit.pt"), heads=heads)
+    encoder = through_a_released_file(official, ("encoder", "target_encoder"), encoder_from_vjepa2_hub, heads=heads)
     x = torch.randn(2, 4, 3, 32, 32, generator=torch.Generator().manual_seed(seed + 1))  # [B, T, C, H, W]
     with torch.no_grad():
         theirs = official(x.permute(0, 2, 1, 3, 4))  # the official encoder reads [B, C, T, H, W]
@@ -90,10 +103,7 @@ def vjepa2_1_encoder(width: int, heads: int, seed: int) -> dict:
                                  norm_layer=partial(nn.LayerNorm, eps=1e-6), img_temporal_dim_size=1,
                                  interpolate_rope=True, modality_embedding=True, n_output_distillation=4).eval()
     far_from_init(official, seed)
-    state = {f"module.backbone.{k}": v for k, v in official.state_dict().items()}
-    with tempfile.TemporaryDirectory() as tmp:
-        torch.save({"ema_encoder": state, "epoch": 1}, Path(tmp) / "vit21.pt")
-        encoder = encoder_from_vjepa2_hub(read_checkpoint(Path(tmp) / "vit21.pt"), heads=heads)
+    encoder = through_a_released_file(official, ("ema_encoder",), encoder_from_vjepa2_hub, heads=heads)
     g = torch.Generator().manual_seed(seed + 1)
     clip, image = torch.randn(2, 4, 3, 64, 64, generator=g), torch.randn(2, 3, 64, 64, generator=g)
     with torch.no_grad():
@@ -118,13 +128,8 @@ def vjepa2_predictor(width: int, heads: int, seed: int) -> dict:
                              predictor_embed_dim=width, depth=2, num_heads=heads, use_mask_tokens=True,
                              num_mask_tokens=2, use_rope=True, uniform_power=False, use_sdpa=True).eval()
     far_from_init(official, seed)
-    state = {f"module.backbone.{k}": v for k, v in official.state_dict().items()}
-    with tempfile.TemporaryDirectory() as tmp:
-        torch.save({"target_encoder": {}, "predictor": state, "epoch": 1}, Path(tmp) / "vit.pt")
-        predictor = predictor_from_vjepa2_hub(read_checkpoint(Path(tmp) / "vit.pt"), heads=heads)
-    g = torch.Generator().manual_seed(seed + 1)
-    order = torch.stack([torch.randperm(32, generator=g) for _ in range(2)])  # token indices of a 2 × 4 × 4 grid
-    ctx, tgt = order[:, :20], order[:, 20:]
+    predictor = through_a_released_file(official, ("predictor",), predictor_from_vjepa2_hub, heads=heads)
+    g, ctx, tgt = scrambled_masks(seed + 1)  # token indices of a 2 × 4 × 4 grid
     z = torch.randn(2, 20, 48, generator=g)
     positions = grid_positions((2, 4, 4))
     with torch.no_grad():
@@ -147,13 +152,8 @@ def vjepa2_1_predictor(width: int, heads: int, seed: int) -> dict:
                              num_mask_tokens=2, use_rope=True, interpolate_rope=True, img_temporal_dim_size=1,
                              modality_embedding=True, return_all_tokens=True).eval()
     far_from_init(official, seed)
-    state = {f"module.backbone.{k}": v for k, v in official.state_dict().items()}
-    with tempfile.TemporaryDirectory() as tmp:
-        torch.save({"ema_encoder": {}, "predictor": state, "epoch": 1}, Path(tmp) / "vit21.pt")
-        predictor = predictor_from_vjepa2_hub(read_checkpoint(Path(tmp) / "vit21.pt"), heads=heads)
-    g = torch.Generator().manual_seed(seed + 1)
-    order = torch.stack([torch.randperm(32, generator=g) for _ in range(2)])
-    ctx, tgt = order[:, :20], order[:, 20:]
+    predictor = through_a_released_file(official, ("predictor",), predictor_from_vjepa2_hub, heads=heads)
+    g, ctx, tgt = scrambled_masks(seed + 1)
     z = torch.randn(2, 20, 4 * 48, generator=g)
     positions = grid_positions((2, 4, 4)).float() * torch.tensor([1.0, 5.0, 5.0])  # h·(16 − 1)/(4 − 1)
     diffs = []
@@ -176,11 +176,8 @@ def vjepa2_ac_predictor(width: int, heads: int, seed: int) -> dict:
                                 predictor_embed_dim=width, depth=2, num_heads=heads, action_embed_dim=7,
                                 use_rope=True).eval()
     far_from_init(official, seed)
-    state = {f"module.backbone.{k}": v for k, v in official.state_dict().items()}
-    with tempfile.TemporaryDirectory() as tmp:
-        torch.save({"encoder": {}, "predictor": state, "epoch": 1}, Path(tmp) / "ac.pt")
-        predictor, left_out = predictor_from_vjepa2_ac_hub(read_checkpoint(Path(tmp) / "ac.pt"), grid=(4, 4),
-                                                           heads=heads)
+    predictor, left_out = through_a_released_file(official, ("predictor",), predictor_from_vjepa2_ac_hub,
+                                                  grid=(4, 4), heads=heads)
     g = torch.Generator().manual_seed(seed + 1)
     B, T = 2, 3
     z = F.layer_norm(torch.randn(B, T, 16, 48, generator=g), (48,))  # LayerNorm'ed patch features
@@ -295,10 +292,8 @@ def ijepa_rows(checkout: Path) -> tuple[list[dict], dict[str, dict[str, list[int
             fixed = {k: v.clone() for k, v in module.state_dict().items() if "pos_embed" in k}
             far_from_init(module, seed)
             module.load_state_dict({**module.state_dict(), **fixed})  # the sin-cos tables stay fixed, as in I-JEPA
-        g = torch.Generator().manual_seed(11)
+        g, ctx, tgt = scrambled_masks(11, tokens=16, context=10)
         images = torch.randn(2, 3, 32, 32, generator=g)
-        order = torch.stack([torch.randperm(16, generator=g) for _ in range(2)])
-        ctx, tgt = order[:, :10], order[:, 10:]
         with tempfile.TemporaryDirectory() as tmp:
             wrap = lambda m: {f"module.{k}": v for k, v in m.state_dict().items()}  # noqa: E731
             torch.save({"encoder": wrap(encoder), "target_encoder": wrap(encoder), "predictor": wrap(predictor),

@@ -46,7 +46,8 @@ def test_autocast_sets_the_matmul_precision():
 # the smallest arguments each command parses with; --device is checked before any of them is used
 ARGS = {"demo": [], "pretrain": ["--out", "x"], "embed": ["x", "--checkpoint", "y"], "generate": ["--out", "x"],
         "collect": ["--out", "x"], "train-wm": ["--data", "x", "--out", "y"], "plan": ["--checkpoint", "x"],
-        "eval": ["--checkpoint", "x"], "report": ["x"], "doctor": ["x"], "convert": ["x", "--out", "y"], "configs": []}
+        "eval": ["--checkpoint", "x"], "report": ["x"], "doctor": ["x"], "convert": ["x", "--out", "y"],
+        "export": ["x", "--out", "y"], "configs": []}
 
 
 @pytest.mark.skipif(not NO_CUDA, reason="this machine has CUDA")

@@ -1,6 +1,7 @@
 """The `worldjepa` command: one small function per subcommand, found through `COMMANDS`.
 
-    worldjepa demo | pretrain | embed | generate | collect | train-wm | plan | eval | report | doctor | convert | configs
+    worldjepa demo | pretrain | embed | generate | collect | export | train-wm | plan | eval | report | doctor | convert
+              | configs
 
 (`worldjepa COMMAND --help` says more; `python -m worldjepa` is the same command.) Every subcommand takes
 --device (auto, cpu, cuda, mps). Errors caused by the input (a bad config key, a missing or unreadable
@@ -93,6 +94,17 @@ def _parser() -> argparse.ArgumentParser:
                         "is the run's)")
     c.add_argument("--explore", type=float, default=0.1, help="with --planner: action noise (std)")
     c.add_argument("plan_overrides", nargs="*", help="with --planner: planner overrides key=value, e.g. samples=150")
+
+    x = sub.add_parser("export", help="an episode store as a LeRobotDataset v3 folder (parquet + AV1 mp4); "
+                                      "train-wm and plan read such folders in place")
+    x.add_argument("store", help="an episode store folder (from `worldjepa collect`)")
+    x.add_argument("--format", choices=("lerobot",), default="lerobot")
+    x.add_argument("--out", required=True, help="the dataset folder to write")
+    x.add_argument("--fps", type=int, default=10, help="frames per second written in the dataset (default 10)")
+    x.add_argument("--lossless", action="store_true",
+                   help="lossless RGB H.264 instead of AV1 (LeRobot's default, 4:2:0 chroma): frames come back exactly")
+    x.add_argument("--crf", type=int, default=20, help="AV1 quality, lower is better (default 20; LeRobot's: 30)")
+    x.add_argument("--task", default="", help="the task description stored with every episode")
 
     w = sub.add_parser("train-wm", help="train an action-conditioned world model on an episode store")
     w.add_argument("--config", default="wm-two-rooms", help="preset name (wm-*) or YAML path")
@@ -252,6 +264,18 @@ def _collect(args: argparse.Namespace) -> None:
     print(f"wrote {args.episodes} episodes of {meta.extra['steps_per_episode']} steps to {args.out}")
 
 
+def _export(args: argparse.Namespace) -> None:
+    from .data.episodes import EpisodeStore
+    from .data.lerobot import write_lerobot
+
+    store = EpisodeStore(args.store)
+    write_lerobot(store.episodes, args.out, fps=args.fps, task=args.task, robot_type=store.meta.world,
+                  lossless=args.lossless, crf=args.crf)
+    print(f"wrote {len(store)} episodes ({store.steps} steps) to {args.out} (LeRobotDataset v3.0, "
+          f"{'lossless H.264' if args.lossless else f'AV1 crf {args.crf}'})"
+          + (f"; {len(store.skipped)} unreadable episodes skipped" if store.skipped else ""))
+
+
 def _train_wm(args: argparse.Namespace) -> None:
     from .config import load_world_model
     from .dynamics.model import train_world_model
@@ -312,6 +336,7 @@ def _configs(args: argparse.Namespace) -> None:
 
 
 COMMANDS = {"demo": _demo, "pretrain": _pretrain, "embed": _embed, "generate": _generate, "collect": _collect,
+            "export": _export,
             "train-wm": _train_wm, "plan": _plan, "eval": _eval, "report": _report, "doctor": _doctor,
             "convert": _convert, "configs": _configs}
 

@@ -11,7 +11,8 @@ On-disk format (version 1), one folder:
                               proprio  float32 [T+1, P]         (P may be 0)
                               state    float   [T+1, ...]       optional: the world's state, for goals
 
-A user's own robot data trains the same way once written in this layout (`write_episode` does it).
+A user's own robot data trains the same way once written in this layout (`write_episode` does it), or read in
+place from a LeRobotDataset v3 folder (data/lerobot.py; `worldjepa export --format lerobot` writes one).
 
 A training window of length L with frame-skip k takes observations o_s, o_s+k, .., o_s+(L-1)k and, for
 each of the L−1 transitions, the k primitive actions in between concatenated into one chunk of k·A
@@ -33,6 +34,7 @@ import torch
 
 from ..config import DataConfig
 from .batches import Batch, seed_for, split_counts, to_tensor
+from .lerobot import is_lerobot, read_lerobot
 
 FORMAT, VERSION = "worldjepa-episodes", 1
 
@@ -105,10 +107,15 @@ def read_meta(folder: str | Path) -> StoreMeta:
 
 
 class EpisodeStore:
-    """All readable episodes of a store, held in memory (uint8 frames)."""
+    """All readable episodes of a store, held in memory (uint8 frames). A LeRobotDataset v3 folder is read the
+    same way, in place (data/lerobot.py: its frames resized to `image_size`)."""
 
-    def __init__(self, folder: str | Path, limit: int | None = None):
+    def __init__(self, folder: str | Path, limit: int | None = None, image_size: int | None = None):
         self.folder = Path(folder)
+        if is_lerobot(self.folder):
+            meta, self.episodes, self.skipped = read_lerobot(self.folder, image_size, limit=limit)
+            self.meta = StoreMeta.from_json(meta, str(self.folder))
+            return
         self.meta = read_meta(self.folder)
         files = sorted((self.folder / "episodes").glob("*.npz"))
         files = [f for f in files if not f.name.endswith(".tmp.npz")][:limit]
@@ -195,7 +202,7 @@ class EpisodeClips:
 
     def __init__(self, cfg: DataConfig, seed: int = 0):
         self.cfg, self.seed = cfg, seed
-        self.store = EpisodeStore(cfg.path)
+        self.store = EpisodeStore(cfg.path, image_size=cfg.image_size)
         size = self.store.meta.image_size
         if size != cfg.image_size:
             raise ValueError(f"the episode store {cfg.path} holds {size}x{size} frames but data.image_size="

@@ -132,7 +132,7 @@ def train_world_model(cfg: WorldModelConfig, data: str | Path, out: str | Path, 
     check_world_model(cfg)
     if cfg.train.threads > 0:
         torch.set_num_threads(cfg.train.threads)
-    store = EpisodeStore(data, limit=cfg.data.limit or None)
+    store = EpisodeStore(data, limit=cfg.data.limit or None, image_size=cfg.image_size)
     source = EpisodeBatches(store, cfg.data.window, cfg.data.frameskip, cfg.data.batch_size, seed=cfg.train.seed)
     objective = build_objective(cfg, store.meta)
     if init is not None:
