@@ -124,6 +124,11 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--ensemble", action="append", default=None, metavar="RUN",
                     help="another train-wm run of the same world, planned together with CHECKPOINT (repeat for "
                          "more): the energy is the members' mean plus disagreement=W times their spread")
+    pl.add_argument("--goals", default=None, metavar="STORE",
+                    help="take goals from recorded episodes (an episode store or LeRobot folder of the world): start at "
+                         "a recorded step, the goal is the frame --goal-offset steps later (the field's protocol; the "
+                         "only goals a world without settable state has)")
+    pl.add_argument("--goal-offset", type=int, default=25, help="with --goals: steps from start to goal (default 25)")
     pl.add_argument("--quiet", action="store_true")
     pl.add_argument("overrides", nargs="*", help="planner overrides key=value, e.g. solver=mppi samples=200")
 
@@ -290,7 +295,8 @@ def _plan(args: argparse.Namespace) -> None:
 
     summary = evaluate_planning(args.checkpoint, args.out, args.episodes, plan_overrides(args.overrides),
                                 record=args.record, progress=not args.quiet, world=args.world,
-                                ensemble=args.ensemble, device=args.device)
+                                ensemble=args.ensemble, device=args.device, goals=args.goals,
+                                goal_offset=args.goal_offset)
     print(format_plan(summary))
 
 

@@ -10,6 +10,7 @@ On-disk format (version 1), one folder:
                               action   float32 [T, A]           a_t taken in o_t, leading to o_t+1
                               proprio  float32 [T+1, P]         (P may be 0)
                               state    float   [T+1, ...]       optional: the world's state, for goals
+                              seed     int64   []               optional: the reset seed of the start
 
 A user's own robot data trains the same way once written in this layout (`write_episode` does it), or read in
 place from a LeRobotDataset v3 folder (data/lerobot.py; `worldjepa export --format lerobot` writes one).
@@ -72,8 +73,9 @@ def write_meta(folder: str | Path, meta: StoreMeta) -> None:
 
 
 def write_episode(folder: str | Path, index: int, obs: np.ndarray, action: np.ndarray,
-                  proprio: np.ndarray | None = None, state: np.ndarray | None = None) -> Path:
-    """Write one episode (shapes as in the module doc) atomically: a temporary file, then a rename."""
+                  proprio: np.ndarray | None = None, state: np.ndarray | None = None, seed: int | None = None) -> Path:
+    """Write one episode (shapes as in the module doc) atomically: a temporary file, then a rename. `seed`: the
+    world's reset seed of its start, which gives the start again where the state cannot be set."""
     obs, action = np.asarray(obs), np.asarray(action, np.float32)
     if obs.dtype != np.uint8 or obs.ndim != 4 or obs.shape[-1] != 3:
         raise ValueError(f"obs must be uint8 [T+1, H, W, 3], got {obs.dtype} {obs.shape}")
@@ -84,6 +86,8 @@ def write_episode(folder: str | Path, index: int, obs: np.ndarray, action: np.nd
               "proprio": np.zeros((obs.shape[0], 0), np.float32) if proprio is None else np.asarray(proprio, np.float32)}
     if state is not None:
         arrays["state"] = np.asarray(state)
+    if seed is not None:
+        arrays["seed"] = np.asarray(seed, np.int64)
     path = Path(folder) / "episodes" / f"{index:06d}.npz"
     tmp = path.with_name(path.stem + ".tmp.npz")
     np.savez_compressed(tmp, **arrays)

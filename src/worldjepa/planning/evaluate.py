@@ -18,8 +18,10 @@ import numpy as np
 from ..config import PlanConfig, WorldModelConfig, apply_override, from_dict, to_dict
 from ..device import resolve_device
 from ..dynamics.ensemble import EnsembleWorldModel
+from ..data.episodes import EpisodeStore
 from ..dynamics.model import load_world_model
 from ..worlds import make_world
+from .goals import dataset_tasks
 from .mpc import MPCResult, run_mpc
 from .solvers import make_solver
 
@@ -38,7 +40,8 @@ def plan_overrides(items: list[str]) -> dict[str, Any]:
 def evaluate_planning(run_dir: str | Path, out: str | Path | None = None, episodes: int | None = None,
                       plan_overrides: dict[str, Any] | None = None, record: int = 4, progress: bool = True,
                       world: str | None = None, ensemble: list[str | Path] | None = None,
-                      device: str | None = None) -> dict[str, Any]:
+                      device: str | None = None, goals: str | Path | None = None,
+                      goal_offset: int = 25) -> dict[str, Any]:
     """Plan `episodes` goal episodes with the world model of `run_dir` (with `ensemble`, more runs of the
     same world planned together with it: dynamics/ensemble.py) and write results.json, a video of the
     first `record` episodes and a plot of distance and energy over time into `out`."""
@@ -60,16 +63,25 @@ def evaluate_planning(run_dir: str | Path, out: str | Path | None = None, episod
         raise ValueError(f"this world model was trained on {smeta.world!r} data, not {world!r}")
     worlds = [make_world(name, image_size=cfg.image_size) for _ in range(plan.episodes)]
     rng = np.random.default_rng(plan.seed)
-    tasks = [worlds[0].sample_task(rng) for _ in range(plan.episodes)]
+    if goals is not None:  # the field's protocol: goals `goal_offset` steps ahead on recorded episodes
+        tasks = dataset_tasks(EpisodeStore(goals, image_size=cfg.image_size), worlds[0], plan.episodes, goal_offset,
+                              rng)
+    else:
+        tasks = [worlds[0].sample_task(rng) for _ in range(plan.episodes)]
     result = run_mpc(worlds, tasks, model, make_solver(plan), plan, cfg.data.frameskip, record=record,
                      progress=progress, seed=plan.seed)
     summary = {"world": name, "run": str(run_dir), **result.summary(), "plan": to_dict(plan),
                "frameskip": cfg.data.frameskip, "success_radius": worlds[0].success_radius,
-               "precision": plan.precision, "device": str(resolve_device(device or cfg.train.device)), **({"ensemble": [str(run_dir), *map(str, ensemble)]} if ensemble else {})}
+               "precision": plan.precision, "device": str(resolve_device(device or cfg.train.device)),
+               **({"goals": str(goals), "goal_offset": goal_offset} if goals is not None else {}),
+               **({"ensemble": [str(run_dir), *map(str, ensemble)]} if ensemble else {})}
+    if summary["success_rate"] is None:
+        summary["not_judged"] = (f"{name} has neither a settable state nor a success signal (info['is_success']): "
+                                 f"success is not judged; the distance is the RMS pixel difference to the goal image")
     out = Path(out) if out else Path(run_dir) / "plan"
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(summary, indent=2))
-    video = (save_episode_video(result, [w.render_state(t.goal) for w, t in zip(worlds, tasks)], out / "episodes.mp4")
+    video = (save_episode_video(result, [w.goal_image(t) for w, t in zip(worlds, tasks)], out / "episodes.mp4")
              if record else None)
     planning_figure(result, worlds[0].success_radius, out / "planning.png")
     summary["out"], summary["files"] = str(out), ["results.json", "planning.png"] + ([video.name] if video else [])
@@ -79,12 +91,14 @@ def evaluate_planning(run_dir: str | Path, out: str | Path | None = None, episod
 def format_plan(s: dict) -> str:
     """The summary of `evaluate_planning` in two lines, for the terminal."""
     p = s["plan"]
-    return (f"{s['world']}: success {s['success_rate']:.1%} over {s['episodes']} episodes; final distance mean "
+    success = "not judged" if s["success_rate"] is None else f"{s['success_rate']:.1%}"
+    return (f"{s['world']}: success {success} over {s['episodes']} episodes; final distance mean "
             f"{s['final_distance_mean']:.3f} (success radius {s['success_radius']}); planning "
             f"{s['seconds_per_plan'] * 1000:.0f} ms per step per episode ({s['seconds_per_call']:.2f} s per batched "
             f"call); {p['solver']} {p['samples']}x{p['iterations']} horizon {p['horizon']}, {p['precision']}, "
             f"seed {p['seed']}"
             + (f"; ensemble of {len(s['ensemble'])} models, disagreement {p['disagreement']}" if "ensemble" in s else "")
+            + (f"\n{s['not_judged']}" if "not_judged" in s else "")
             + f"\nwrote {s['out']}/" + ", ".join(s.get("files", ["results.json", "planning.png"])))
 
 
@@ -117,7 +131,8 @@ def planning_figure(result: MPCResult, radius: float, path: Path) -> Path:
     a.axhline(radius, color="k", ls="--", lw=1, label="success radius")
     a.set_xlabel("environment step")
     a.set_ylabel("distance to goal")
-    a.set_title(f"{len(result.episodes)} episodes, success {result.success_rate:.0%}")
+    rate = result.success_rate
+    a.set_title(f"{len(result.episodes)} episodes, success " + ("not judged" if rate is None else f"{rate:.0%}"))
     a.legend()
     for e in result.episodes:
         if e.energies:

@@ -2,8 +2,9 @@
 
 Many episodes run in lockstep so that one solver call plans for all of them (the solvers are batched
 over problems). One model step is `frameskip` primitive environment steps: a planned action chunk of
-frameskip·A values is split into frameskip actions. An episode ends when the world's task distance
-is reached (the world's `reached`: success) or after `budget` primitive steps.
+frameskip·A values is split into frameskip actions. An episode ends when the world says the task is done
+(its `progress`: success) or after `budget` primitive steps. A world that cannot judge success for a task (no
+settable state, no success signal) runs the whole budget and reports its distance to the goal image.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from .solvers import Solver
 
 @dataclass
 class Episode:
-    success: bool = False
+    success: bool | None = False  # None: the world could not judge it
     steps: int = 0  # primitive steps taken
     distances: list[float] = field(default_factory=list)  # task distance after reset and after every step
     energies: list[float] = field(default_factory=list)  # planned energy at every re-plan
@@ -44,8 +45,10 @@ class MPCResult:
     plan_batch: list[int]  # how many episodes each call planned for
 
     @property
-    def success_rate(self) -> float:
-        return float(np.mean([e.success for e in self.episodes]))
+    def success_rate(self) -> float | None:
+        """The share of episodes that reached their goal; None when no episode could be judged."""
+        judged = [e.success for e in self.episodes if e.success is not None]
+        return float(np.mean(judged)) if judged else None
 
     @property
     def seconds_per_plan(self) -> float:
@@ -93,16 +96,16 @@ def run_mpc(worlds: list[ActingWorld], tasks: list[Task], model: WorldModel, sol
         e.proprio.append(info["proprio"])
         e.states.append(info["state"])
 
+    reached = np.zeros(B, bool)
     for i, (w, t) in enumerate(zip(worlds, tasks)):
-        o, info = w.reset(seed=seed + i, options={"state": t.start})
+        o, info = w.reset(seed=seed + i if t.seed is None else t.seed, options={"state": t.start})
         obs.append(o)
-        episodes[i].distances.append(w.distance(w.get_state(), t.goal))
+        now = w.progress(t, o)
+        episodes[i].distances.append(now.distance)
+        episodes[i].success, reached[i] = now.success, bool(now.success)
         if i < record:
             keep(episodes[i], o, info)
-    z_goal = model.encode(np.stack([w.render_state(t.goal) for w, t in zip(worlds, tasks)]))
-    reached = np.array([w.reached(w.get_state(), t.goal) for w, t in zip(worlds, tasks)])
-    for e, r in zip(episodes, reached):
-        e.success = bool(r)
+    z_goal = model.encode(np.stack([w.goal_image(t) for w, t in zip(worlds, tasks)]))
     active = ~reached if stop_at_goal else np.ones(B, bool)
     warm: torch.Tensor | None = None
     plan_seconds, plan_batch = [], []
@@ -139,15 +142,19 @@ def run_mpc(worlds: list[ActingWorld], tasks: list[Task], model: WorldModel, sol
                 action = chunk[j, k].astype(np.float32)
                 obs[i], _, _, _, info = w.step(action)
                 e.steps += 1
-                e.distances.append(w.distance(w.get_state(), t.goal))
+                now = w.progress(t, obs[i])
+                e.distances.append(now.distance)
                 if i < record:
                     keep(e, obs[i], info)
                     e.actions.append(action)
-                if w.reached(w.get_state(), t.goal):
+                if now.success is None:
+                    e.success = None
+                elif now.success:
                     e.success = True
                     active[i] = not stop_at_goal
             steps += 1
             bar.update(1)
-        bar.set_postfix(success=f"{np.mean([e.success for e in episodes]):.2f}")
+        rate = MPCResult(episodes, [], []).success_rate
+        bar.set_postfix(success="not judged" if rate is None else f"{rate:.2f}")
     bar.close()
     return MPCResult(episodes, plan_seconds, plan_batch)

@@ -11,6 +11,11 @@ is a `Box`. Beyond Gymnasium it can start from and render a given state, which i
     reached(state, goal) -> bool            success (by default: distance below `success_radius`)
     expert(rng, noise) -> Policy            a scripted expert for offline data (noisy if noise > 0)
 
+A task may also give its goal as an observation (`goal_image`: a frame of a recorded episode, the field's
+protocol) and its start as a reset seed (`seed`, for worlds whose state cannot be set). How far an episode is
+from its goal and whether it got there are the world's to say (`progress`): by states where it has them, by
+its own success signal, or, where it has neither, by the pixels of the goal image with success not judged.
+
 `info` after reset and step holds "state" (what `reset(options=...)` accepts) and "proprio" (the
 vector an agent senses of itself, possibly empty).
 """
@@ -28,8 +33,18 @@ Policy = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (state, goal state) â
 
 @dataclass
 class Task:
-    start: np.ndarray
-    goal: np.ndarray
+    start: np.ndarray | None  # the state to start from (None: the reset of `seed`)
+    goal: np.ndarray | None  # the goal state (None: the goal is known as an image only)
+    goal_image: np.ndarray | None = None  # the goal as an observation (default: the rendering of `goal`)
+    seed: int | None = None  # the reset seed of the start, for worlds whose state cannot be set
+
+
+@dataclass
+class Progress:
+    """How an episode stands against its task after a reset or a step."""
+
+    distance: float  # the world's task distance (states), or the RMS pixel distance to the goal image
+    success: bool | None  # None: this world cannot judge success for this task
 
 
 class ActingWorld(gym.Env):
@@ -38,6 +53,7 @@ class ActingWorld(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
     success_radius: float = 0.0
     proprio_dim: int = 0
+    settable: bool = True  # can start from and render a given state (the built-in worlds can)
 
     def __init__(self, image_size: int, action_dim: int, max_episode_steps: int, render_mode: str = "rgb_array"):
         if render_mode != "rgb_array":
@@ -74,6 +90,14 @@ class ActingWorld(gym.Env):
     def reached(self, state: np.ndarray, goal: np.ndarray) -> bool:
         """Whether the task is done (worlds with more than a distance to meet override this)."""
         return self.distance(state, goal) < self.success_radius
+
+    def goal_image(self, task: Task) -> np.ndarray:
+        return task.goal_image if task.goal_image is not None else self.render_state(task.goal)
+
+    def progress(self, task: Task, observation: np.ndarray) -> Progress:
+        """Distance to the task's goal and success, from the state (the built-in worlds always have it)."""
+        state = self.get_state()
+        return Progress(self.distance(state, task.goal), bool(self.reached(state, task.goal)))
 
     def proprio(self) -> np.ndarray:
         return np.zeros(0, np.float32)
@@ -122,3 +146,8 @@ def disk_mask(size: int, center: np.ndarray, radius_px: float) -> np.ndarray:
 def paint(canvas: np.ndarray, coverage: np.ndarray, color) -> None:
     """Blend `color` into float canvas [H, W, 3] with per-pixel coverage in [0, 1]."""
     canvas += coverage[..., None] * (np.asarray(color, np.float32) - canvas)
+
+
+def pixel_distance(observation: np.ndarray, goal_image: np.ndarray) -> float:
+    """RMS difference of two uint8 images, in units of the full intensity range [0, 1]."""
+    return float(np.sqrt(np.mean((observation.astype(np.float32) - goal_image.astype(np.float32)) ** 2)) / 255)

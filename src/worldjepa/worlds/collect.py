@@ -29,12 +29,14 @@ def random_walk(rng: np.random.Generator, action_dim: int, momentum: float = 0.8
 
 def rollouts(world: ActingWorld, episodes: int, steps: int, expert_share: float = 0.5, noise: float = 0.3,
              seed: int = 0, first: int = 0):
-    """Yield (index, frames [steps+1, S, S, 3], actions [steps, A], proprio [steps+1, P], states [steps+1, ...])
-    for episodes first … first+episodes−1; episode i depends only on (seed, i)."""
+    """Yield (index, frames [steps+1, S, S, 3], actions [steps, A], proprio [steps+1, P], states [steps+1, ...],
+    reset seed) for episodes first … first+episodes−1; episode i depends only on (seed, i). The reset seed
+    gives the start again where the world's state cannot be set (planning goals from the data)."""
     for index in range(first, first + episodes):
         rng = np.random.default_rng([seed, index])
         task = world.sample_task(rng)
-        obs, info = world.reset(seed=int(rng.integers(2**31)), options={"state": task.start})
+        reset_seed = int(rng.integers(2**31))
+        obs, info = world.reset(seed=reset_seed, options={"state": task.start})
         use_expert = rng.random() < expert_share
         policy = world.expert(rng, noise) if use_expert else random_walk(rng, int(world.action_space.shape[0]))
         frames, actions, proprio, states = [obs], [], [info["proprio"]], [info["state"]]
@@ -45,7 +47,7 @@ def rollouts(world: ActingWorld, episodes: int, steps: int, expert_share: float 
             actions.append(action)
             proprio.append(info["proprio"])
             states.append(info["state"])
-        yield index, np.stack(frames), np.stack(actions), np.stack(proprio), np.stack(states)
+        yield index, np.stack(frames), np.stack(actions), np.stack(proprio), np.stack(states), reset_seed
 
 
 def store_meta(world: ActingWorld, world_name: str, extra: dict) -> StoreMeta:
@@ -66,7 +68,8 @@ def collect(world: ActingWorld, world_name: str, out: str | Path, episodes: int,
                                           "seed": seed})
     write_meta(out, meta)
     episodes_iter = rollouts(world, episodes, steps, expert_share, noise, seed)
-    for index, frames, actions, proprio, states in tqdm(episodes_iter, total=episodes, desc=f"collect {world_name}",
-                                                        disable=not progress, unit="ep"):
-        write_episode(out, index, frames, actions, proprio, states)
+    for index, frames, actions, proprio, states, reset_seed in tqdm(episodes_iter, total=episodes,
+                                                                    desc=f"collect {world_name}",
+                                                                    disable=not progress, unit="ep"):
+        write_episode(out, index, frames, actions, proprio, states, seed=reset_seed)
     return meta

@@ -11,7 +11,11 @@
   state: MuJoCo environments through `set_state(qpos, qvel)` (state = [qpos, qvel]), classic-control
   environments through their `state` attribute. A task starts from a reset and takes as goal the state
   reached after a short random walk, so every goal is reachable. Environments without settable state
-  still collect data and train; planning needs goals and says so.
+  (`settable` is False) still collect data (each episode's reset seed is recorded) and train; they plan to
+  goals taken from recorded episodes (`plan --goals STORE`: the episode's reset seed gives the start again,
+  its frame `goal_offset` steps later is the goal), and judge success by the environment's own
+  `info["is_success"]` where it gives one; where it does not, success is not judged and the distance is the
+  RMS pixel difference to the goal image.
 
 Frame-skip with action chunking is the episode store's job (`data.frameskip`): the adapter steps the
 environment once per primitive action.
@@ -26,7 +30,7 @@ import gymnasium as gym
 import numpy as np
 from PIL import Image
 
-from .acting import ActingWorld, Policy, Task
+from .acting import ActingWorld, Policy, Progress, Task, pixel_distance
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # headless rendering for pygame-based environments
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -63,6 +67,8 @@ class GymPixels(ActingWorld):
                                                         and len(obs_space.shape) == 1) else 0
         self.success_radius = 0.1 * np.sqrt(max(1, self._state_size()))
         self._last_obs: Any = None
+        self._env_info: dict = {}
+        self.settable = self._probe_settable()
 
     def _name(self) -> str:
         spec = getattr(self.env, "spec", None)
@@ -82,6 +88,15 @@ class GymPixels(ActingWorld):
             return len(self._read_state())
         except (NotImplementedError, AttributeError, TypeError):
             return 1
+
+    def _probe_settable(self) -> bool:
+        """Whether the environment's state can be read and written (after a reset, as MuJoCo needs)."""
+        try:
+            self.env.reset(seed=0)
+            self._write_state(self._read_state())
+            return True
+        except (NotImplementedError, AttributeError, TypeError, ValueError):
+            return False
 
     def _read_state(self) -> np.ndarray:
         sim = self._sim()
@@ -103,7 +118,7 @@ class GymPixels(ActingWorld):
 
     # -- the ActingWorld contract --------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        self._last_obs, _ = self.env.reset(seed=seed)
+        self._last_obs, self._env_info = self.env.reset(seed=seed)
         state = (options or {}).get("state")
         if state is not None:
             self._write_state(np.asarray(state, np.float64))
@@ -126,7 +141,8 @@ class GymPixels(ActingWorld):
 
     def step(self, action):
         a = self.check_action(action)
-        self._last_obs, reward, terminated, truncated, _ = self.env.step(self.low + (a + 1) / 2 * (self.high - self.low))
+        self._last_obs, reward, terminated, truncated, self._env_info = self.env.step(
+            self.low + (a + 1) / 2 * (self.high - self.low))
         self.state = self._safe_state()
         self.elapsed += 1
         return self.render(), float(reward), bool(terminated), truncated or self.elapsed >= self.max_episode_steps, \
@@ -168,6 +184,8 @@ class GymPixels(ActingWorld):
         return self._read_state()
 
     def sample_task(self, rng):
+        if not self.settable:  # a start by its reset seed; the goal must come from recorded episodes
+            return Task(None, None, seed=int(rng.integers(2**31)))
         self.env.reset(seed=int(rng.integers(2**31)))
         start = self._read_state()
         for _ in range(self.goal_walk):
@@ -177,6 +195,21 @@ class GymPixels(ActingWorld):
 
     def distance(self, state, goal):
         return float(np.linalg.norm(np.asarray(state) - np.asarray(goal)))
+
+    def goal_image(self, task: Task) -> np.ndarray:
+        if task.goal_image is None and (task.goal is None or not self.settable):
+            raise ValueError(f"{self._name()} cannot be put in a given state, so it cannot picture a goal state: "
+                             f"plan to goals from recorded episodes with --goals STORE (a `worldjepa collect` "
+                             f"store of this environment)")
+        return super().goal_image(task)
+
+    def progress(self, task: Task, observation: np.ndarray) -> Progress:
+        """By states where the task has a goal state; else the environment's own success signal and the pixel
+        distance to the goal image (success not judged where there is no signal)."""
+        if self.settable and task.goal is not None:
+            return super().progress(task, observation)
+        signal = self._env_info.get("is_success")
+        return Progress(pixel_distance(observation, self.goal_image(task)), None if signal is None else bool(signal))
 
     def expert(self, rng, noise=0.0) -> Policy:
         """No scripted expert exists for an arbitrary environment: a uniformly random policy."""
