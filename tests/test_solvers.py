@@ -58,3 +58,15 @@ def test_correlated_noise_has_unit_variance_and_the_asked_correlation():
     assert n.var(0).sub(1).abs().max() < 0.05
     lag1 = (n[:, 1:] * n[:, :-1]).mean(0)
     assert lag1.sub(0.8).abs().max() < 0.04
+
+
+def test_the_random_baseline_draws_uniform_sequences_in_bounds_and_only_scores_them():
+    solver = make_solver(PlanConfig(solver="random", **CFG))
+    low, high = torch.tensor([-1.0, 0.0]), torch.tensor([1.0, 0.5])
+    plans = [solver.minimize(quadratic, low, high, batch=2, seed=s) for s in (0, 0, 1)]
+    assert torch.equal(plans[0].actions, plans[1].actions) and not torch.equal(plans[0].actions, plans[2].actions)
+    assert plans[0].actions.shape == (2, H, A)
+    many = torch.cat([solver.minimize(quadratic, low, high, batch=2, seed=s).actions for s in range(300)])
+    assert (many >= low).all() and (many <= high).all()
+    assert torch.allclose(many.mean((0, 1)), (low + high) / 2, atol=0.03)  # uniform: the middle on average
+    assert torch.allclose(plans[0].energy, quadratic(plans[0].actions[:, None])[:, 0])  # scored, not chosen

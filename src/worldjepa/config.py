@@ -332,7 +332,7 @@ class WMObjectiveConfig(Section):
 
 @dataclass
 class PlanConfig(Section):
-    solver: Literal["cem", "mppi", "gd"] = "cem"
+    solver: Literal["cem", "mppi", "gd", "random"] = "cem"  # random: the random-action baseline (no planning)
     horizon: Positive = 5  # model steps planned
     samples: Positive = 300
     iterations: Positive = 30

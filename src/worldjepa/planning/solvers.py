@@ -219,7 +219,24 @@ class GradientDescent(_PlansWithModels):
         return best
 
 
-SOLVERS: dict[str, Callable[[PlanConfig], Solver]] = {"cem": CEM, "mppi": MPPI, "gd": GradientDescent}
+class RandomActions(_PlansWithModels):
+    """The random-action baseline (as beside DINO-WM's reach results): one uniformly random sequence per problem,
+    chosen by nothing; the world model only scores it, so `plan solver=random` runs the same tasks, budget and
+    success criterion without planning."""
+
+    def __init__(self, cfg: PlanConfig):
+        self.cfg = cfg
+
+    def minimize(self, cost, low, high, batch, init=None, seed=None, chunk=1):
+        g = torch.Generator().manual_seed(0 if seed is None else int(seed))
+        u = torch.rand(batch, 1, self.cfg.horizon, low.numel(), generator=g).to(low.device)  # one candidate each
+        actions = low + u * (high - low)
+        with torch.no_grad():
+            return Plan(actions[:, 0], cost(actions)[:, 0].detach())
+
+
+SOLVERS: dict[str, Callable[[PlanConfig], Solver]] = {"cem": CEM, "mppi": MPPI, "gd": GradientDescent,
+                                                       "random": RandomActions}
 
 
 def make_solver(cfg: PlanConfig) -> Solver:

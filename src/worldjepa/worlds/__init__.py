@@ -1,7 +1,7 @@
 """Worlds: the physics video world for pretraining, and worlds with actions for world models.
 
-`make_world(name)` builds a world with actions by name: "two-rooms", "push", or "gym:ENV_ID" for any
-Gymnasium environment through the pixel adapter.
+`make_world(name)` builds a world with actions by name: "two-rooms", "push", "reacher" (Gymnasium's MuJoCo
+Reacher-v5 as DINO-WM's reach task), or "gym:ENV_ID" for any Gymnasium environment through the pixel adapter.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import difflib
 
 from .acting import ActingWorld, Task
 
-BUILT_IN = ("two-rooms", "push")
+BUILT_IN = ("two-rooms", "push", "reacher")
 
 
 def make_world(name: str, image_size: int = 64, **kwargs) -> ActingWorld:
@@ -22,6 +22,10 @@ def make_world(name: str, image_size: int = 64, **kwargs) -> ActingWorld:
         from .push import Push
 
         return Push(image_size=image_size, **kwargs)
+    if name == "reacher":
+        from .reacher import Reacher
+
+        return Reacher(image_size=image_size, **kwargs)
     if name.startswith("gym:"):
         from .gym_adapter import GymPixels
 

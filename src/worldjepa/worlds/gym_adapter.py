@@ -23,7 +23,9 @@ environment once per primitive action.
 
 from __future__ import annotations
 
+import atexit
 import os
+import weakref
 from typing import Any
 
 import gymnasium as gym
@@ -34,6 +36,12 @@ from .acting import ActingWorld, Policy, Progress, Task, pixel_distance
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # headless rendering for pygame-based environments
 os.environ.setdefault("MUJOCO_GL", "egl")
+
+
+def _close_if_alive(ref: weakref.ref) -> None:
+    env = ref()
+    if env is not None:
+        env.close()
 
 
 class GymPixels(ActingWorld):
@@ -49,6 +57,7 @@ class GymPixels(ActingWorld):
                 raise ValueError(f"Gymnasium environment {env!r} does not accept render_mode='rgb_array': it cannot "
                                  f"give pixel observations ({err})") from err
         self.env = env
+        self._closes_at_exit = False
         space = env.action_space
         if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
             raise ValueError(f"{self._name()} has action space {space}: the adapter needs a 1-D Box (continuous "
@@ -158,6 +167,12 @@ class GymPixels(ActingWorld):
 
     def render(self) -> np.ndarray:
         frame = self._last_obs if self._image_obs else self.env.render()
+        if not self._closes_at_exit:
+            # after the first frame, when the renderer (MuJoCo's EGL context) exists: atexit runs the last
+            # registered first, so the environment is closed before MuJoCo tears EGL down, not after it with
+            # a page of EGLErrors; by weak reference, so that a world dropped earlier is freed as usual
+            atexit.register(_close_if_alive, weakref.ref(self.env))
+            self._closes_at_exit = True
         if frame is None:
             raise ValueError(f"{self._name()} returned no frame from render(): it needs render_mode='rgb_array'")
         return self._resize(np.asarray(frame))
