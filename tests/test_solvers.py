@@ -70,3 +70,30 @@ def test_the_random_baseline_draws_uniform_sequences_in_bounds_and_only_scores_t
     assert (many >= low).all() and (many <= high).all()
     assert torch.allclose(many.mean((0, 1)), (low + high) / 2, atol=0.03)  # uniform: the middle on average
     assert torch.allclose(plans[0].energy, quadratic(plans[0].actions[:, None])[:, 0])  # scored, not chosen
+
+
+class _ActionsAreTheLatents:
+    """A model whose rollout is the action sequence itself: the energy is the squared distance to the goal."""
+
+    action_low, action_high, frameskip = LOW, HIGH, 1
+
+    def rollout(self, z0, actions, proprio0=None):
+        return actions
+
+    def energy(self, z_pred, z_goal):
+        return ((z_pred - z_goal[:, None]) ** 2).sum((-1, -2))
+
+
+def test_the_action_weight_adds_the_mean_squared_action_to_the_energy():
+    """Energy ‖a − T‖² + λ · mean(a²) over H·A values has its minimum at T / (1 + λ / (H·A)): with λ = H·A = 6,
+    halfway between the goal and doing nothing."""
+    from worldjepa.planning.solvers import world_model_cost
+
+    model = _ActionsAreTheLatents()
+    cost = world_model_cost(model, TARGET, TARGET, action_weight=6.0)
+    a = torch.rand(2, 5, H, A) * 2 - 1
+    assert torch.allclose(cost(a), quadratic(a) + 6.0 * (a ** 2).mean((-1, -2)))
+    plan = make_solver(PlanConfig(solver="cem", action_weight=6.0, **CFG)).solve(model, TARGET, TARGET)
+    assert torch.allclose(plan.actions, TARGET / 2, atol=0.06), plan.actions
+    free = make_solver(PlanConfig(solver="cem", **CFG)).solve(model, TARGET, TARGET)
+    assert torch.allclose(free.actions, TARGET, atol=0.06)

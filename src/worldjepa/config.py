@@ -346,6 +346,7 @@ class PlanConfig(Section):
     energy: Literal["l2", "l1"] = "l2"  # squared L2 (LeWM, DINO-WM) or mean absolute (V-JEPA 2-AC)
     weights: Literal["last", "ramp"] = "last"  # final prediction (+ path_weight on the others), or 0.1 → 1 (PLDM)
     path_weight: NonNegative = 0.01  # with weights=last: weight of the intermediate predictions (0: final only)
+    action_weight: NonNegative = 0.0  # + this × mean squared action (1 at a bound): the smallest motion that gets there
     execute: Positive = 1  # model steps executed before planning again (receding horizon)
     budget: Positive = 50  # primitive environment steps per episode
     episodes: Positive = 50

@@ -111,13 +111,20 @@ class Solver(Protocol):
         ...
 
 
-def world_model_cost(model: WorldModel, z0: Tensor, z_goal: Tensor, proprio0: Tensor | None = None) -> Cost:
-    """The cost a solver minimises to plan with `model`: the energy of each candidate's rollout."""
+def world_model_cost(model: WorldModel, z0: Tensor, z_goal: Tensor, proprio0: Tensor | None = None,
+                     action_weight: float = 0.0) -> Cost:
+    """The cost a solver minimises to plan with `model`: the energy of each candidate's rollout, plus
+    `action_weight` × the mean squared action in units of the half-range of the bounds (0 at their centre, 1 at
+    a bound): the smallest motion that gets there wins, where a model's errors grow with the motion."""
     if z_goal.shape != z0.shape:
         raise ValueError(f"goal latents {tuple(z_goal.shape)} do not match start latents {tuple(z0.shape)}")
+    centre, half = (model.action_high + model.action_low) / 2, (model.action_high - model.action_low) / 2
 
     def cost(actions: Tensor) -> Tensor:
-        return model.energy(model.rollout(z0, actions, proprio0), z_goal)
+        energy = model.energy(model.rollout(z0, actions, proprio0), z_goal)
+        if action_weight:
+            energy = energy + action_weight * (((actions - centre) / half) ** 2).mean((-1, -2))
+        return energy
 
     return cost
 
@@ -127,8 +134,8 @@ class _PlansWithModels:
 
     def solve(self, model: WorldModel, z0: Tensor, z_goal: Tensor, init: Tensor | None = None,
               seed: int | None = None, proprio0: Tensor | None = None) -> Plan:
-        return self.minimize(world_model_cost(model, z0, z_goal, proprio0), model.action_low, model.action_high,
-                             z0.shape[0], init, seed, model.frameskip)
+        return self.minimize(world_model_cost(model, z0, z_goal, proprio0, self.cfg.action_weight), model.action_low,
+                             model.action_high, z0.shape[0], init, seed, model.frameskip)
 
 
 def sampler(cfg: PlanConfig, low: Tensor, high: Tensor, seed: int | None = None, chunk: int = 1) -> GaussianSampler:

@@ -5,6 +5,7 @@ The arm has two links, 0.1 and 0.11 long, from the origin; the target is drawn b
 within 0.2 of it (Gymnasium's reacher.xml). State = [qpos (two joint angles, target x, y), qvel (4)], as the
 adapter reads MuJoCo. A task keeps the reset's start and target and takes as goal state the arm posed on the
 target (two-link inverse kinematics, elbow up or down at random, at rest), whose rendering is the goal image.
+Proprioception is the arm's own: its joint angles (cos, sin) and velocities, which a single frame cannot show.
 The camera looks straight down on the arena; frames are rendered at 3× and downsampled, so the thin links
 stay visible at 64 px. The scripted expert is a PD controller on the joint angles towards that pose.
 """
@@ -43,10 +44,20 @@ def wrap(angle: np.ndarray) -> np.ndarray:
 class Reacher(GymPixels):
     success_radius = 0.02
 
+    proprio_dim = 6
+
     def __init__(self, image_size: int = 64, max_episode_steps: int = 50):
         super().__init__("Reacher-v5", image_size, max_episode_steps, width=3 * image_size, height=3 * image_size,
                          default_camera_config=TOP_DOWN)
         self.success_radius = Reacher.success_radius  # the adapter's default radius is for raw states
+        self.proprio_dim = Reacher.proprio_dim
+
+    def proprio(self) -> np.ndarray:
+        """What the arm senses of itself: cos and sin of its joint angles and their velocities (the torque-driven
+        arm's velocity is not in a single frame). Not the observation's target and fingertip-to-target vector:
+        the goal is known only as an image."""
+        q, qdot = self._sim().data.qpos[:2], self._sim().data.qvel[:2]
+        return np.concatenate([np.cos(q), np.sin(q), qdot]).astype(np.float32)
 
     def distance(self, state, goal) -> float:
         """The fingertip's distance to the target (the environment's `reward_dist`, negated)."""
