@@ -262,6 +262,16 @@ def convert(src: str | Path, out: str | Path, world: str | None = None, image_si
             "left_out": len(loaded.left_out)}
 
 
+def _pretrained_modules(run: Path) -> tuple[Encoder, MaskedPredictor | None, PretrainConfig]:
+    """A pretraining run's features encoder, its predictor (None for an encoder converted without one), config."""
+    encoder, cfg = load_pretrained(run)
+    try:
+        predictor = load_objective(run)[0].predictor
+    except ValueError:  # an encoder without a predictor (converted from weights released without one)
+        predictor = None
+    return encoder, predictor, cfg
+
+
 def from_pretrained(path: str | Path, heads: int | None = None, predictor_heads: int | None = None,
                     image_size: int | None = None, device: str | None = None) -> Pretrained:
     """The models a worldjepa run folder, a published checkpoint or a Hugging Face hub id holds: a pretraining
@@ -276,11 +286,7 @@ def from_pretrained(path: str | Path, heads: int | None = None, predictor_heads:
         if run_kind(meta, file) == "world-model":
             model = load_world_model(target, device=device)[0]
             return Pretrained(model.objective.encoder.vit, model.objective.predictor, model, source)
-        encoder = load_pretrained(target)[0]
-        try:
-            predictor = load_objective(target)[0].predictor
-        except ValueError:  # an encoder without a predictor (converted from one released without)
-            predictor = None
+        encoder, predictor, _ = _pretrained_modules(target)
         return Pretrained(encoder, predictor, None, source)
     loaded = load_published(target, heads, predictor_heads, image_size)
     return Pretrained(loaded.modules.get("encoder"), loaded.modules.get("predictor"), None, _source(loaded, path))
@@ -294,11 +300,7 @@ def export(run: str | Path, out: str | Path, to: str = "hf") -> Path:
     if run_kind(read_checkpoint_meta(checkpoint_path(run)), run) != "pretrain":
         raise ValueError(f"{run} is a world-model run; `convert --to` writes pretraining runs (pass its encoder run, "
                          f"model.encoder_run in its config.yaml)")
-    encoder, cfg = load_pretrained(run)
-    try:
-        predictor = load_objective(run)[0].predictor
-    except ValueError:
-        predictor = None
+    encoder, predictor, cfg = _pretrained_modules(run)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if to == "hub":
