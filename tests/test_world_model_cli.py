@@ -51,6 +51,9 @@ def test_collect_train_plan(tmp_path, capsys, world):
 def test_world_model_command_errors_are_one_line(tmp_path, capsys):
     assert main(["collect", "--world", "gym:CartPole-v1", "--episodes", "1", "--out", str(tmp_path / "d")]) == 2
     assert "needs a 1-D Box" in capsys.readouterr().err
+    assert main(["collect", "--world", "gym:NoSuchEnv-v0", "--episodes", "1", "--out", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot make Gymnasium environment 'NoSuchEnv-v0'" in err and "Traceback" not in err
     assert main(["train-wm", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "r")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert main(["plan", "--checkpoint", str(tmp_path / "nothing")]) == 2

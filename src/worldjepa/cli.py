@@ -81,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--depth", action="store_true", help="also store per-frame depth maps")
 
     c = sub.add_parser("collect", help="run scripted experts and random walks in a world; write an episode store")
-    c.add_argument("--world", default="two-rooms", help="two-rooms, push, or gym:ENV_ID")
+    c.add_argument("--world", default="two-rooms", help="two-rooms, push, reacher, push-t, or gym:ENV_ID")
     c.add_argument("--episodes", type=int, default=1000)
     c.add_argument("--steps", type=int, default=None, help="steps per episode (default: the world's budget)")
     c.add_argument("--out", required=True)
@@ -158,8 +158,8 @@ def _parser() -> argparse.ArgumentParser:
     cv.add_argument("--out", required=True, help="the run folder to write (with --to: the folder of the layout)")
     cv.add_argument("--to", choices=("hf", "hub"), default=None,
                     help="write the run SOURCE in a published layout: hf (transformers) or hub (Meta's torch.hub file)")
-    cv.add_argument("--world", default=None, help="a V-JEPA 2-AC checkpoint's world (two-rooms, push, gym:ENV_ID): "
-                                                  "its actions must fit the predictor's")
+    cv.add_argument("--world", default=None, help="a V-JEPA 2-AC checkpoint's world (two-rooms, push, reacher, push-t, "
+                                                  "gym:ENV_ID): its actions must fit the predictor's")
     cv.add_argument("--image-size", type=int, default=None,
                     help="frames the encoder sees (default: the source config's, else 384 for V-JEPA 2.1, 256 for V-JEPA 2)")
     cv.add_argument("--frames", type=int, default=16, help="clip length of the run (default 16, the published evaluations')")

@@ -97,6 +97,7 @@ def format_plan(s: dict) -> str:
             f"{s['seconds_per_plan'] * 1000:.0f} ms per step per episode ({s['seconds_per_call']:.2f} s per batched "
             f"call); {p['solver']} {p['samples']}x{p['iterations']} horizon {p['horizon']}, {p['precision']}, "
             f"seed {p['seed']}"
+            + "".join(f"; by {k}: {v:.1%}" for k, v in s.get("success_by", {}).items())
             + (f"; ensemble of {len(s['ensemble'])} models, disagreement {p['disagreement']}" if "ensemble" in s else "")
             + (f"\n{s['not_judged']}" if "not_judged" in s else "")
             + f"\nwrote {s['out']}/" + ", ".join(s.get("files", ["results.json", "planning.png"])))

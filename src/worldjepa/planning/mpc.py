@@ -25,6 +25,7 @@ from .solvers import Solver
 @dataclass
 class Episode:
     success: bool | None = False  # None: the world could not judge it
+    criteria: dict[str, bool] = field(default_factory=dict)  # the world's other criteria: met at some step
     steps: int = 0  # primitive steps taken
     distances: list[float] = field(default_factory=list)  # task distance after reset and after every step
     energies: list[float] = field(default_factory=list)  # planned energy at every re-plan
@@ -51,13 +52,19 @@ class MPCResult:
         return float(np.mean(judged)) if judged else None
 
     @property
+    def success_by(self) -> dict[str, float]:
+        """The share of episodes that met each of the world's other criteria at some step."""
+        names = sorted({k for e in self.episodes for k in e.criteria})
+        return {k: float(np.mean([e.criteria.get(k, False) for e in self.episodes])) for k in names}
+
+    @property
     def seconds_per_plan(self) -> float:
         """Mean solver time per episode per re-plan (a call for b episodes counts as b plans)."""
         return float(sum(self.plan_seconds) / max(1, sum(self.plan_batch)))
 
     def summary(self) -> dict:
         d = np.array([e.final_distance for e in self.episodes])
-        return {"episodes": len(self.episodes), "success_rate": self.success_rate,
+        return {"episodes": len(self.episodes), "success_rate": self.success_rate, "success_by": self.success_by,
                 "final_distance_mean": float(d.mean()), "final_distance_median": float(np.median(d)),
                 "steps_mean": float(np.mean([e.steps for e in self.episodes])),
                 "seconds_per_call": float(np.mean(self.plan_seconds)) if self.plan_seconds else 0.0,
@@ -103,6 +110,7 @@ def run_mpc(worlds: list[ActingWorld], tasks: list[Task], model: WorldModel, sol
         now = w.progress(t, o)
         episodes[i].distances.append(now.distance)
         episodes[i].success, reached[i] = now.success, bool(now.success)
+        episodes[i].criteria = dict(now.criteria)
         if i < record:
             keep(episodes[i], o, info)
     z_goal = model.encode(np.stack([w.goal_image(t) for w, t in zip(worlds, tasks)]))
@@ -144,6 +152,8 @@ def run_mpc(worlds: list[ActingWorld], tasks: list[Task], model: WorldModel, sol
                 e.steps += 1
                 now = w.progress(t, obs[i])
                 e.distances.append(now.distance)
+                for name, met in now.criteria.items():
+                    e.criteria[name] = e.criteria.get(name, False) or met
                 if i < record:
                     keep(e, obs[i], info)
                     e.actions.append(action)

@@ -1,7 +1,8 @@
 """Worlds: the physics video world for pretraining, and worlds with actions for world models.
 
 `make_world(name)` builds a world with actions by name: "two-rooms", "push", "reacher" (Gymnasium's MuJoCo
-Reacher-v5 as DINO-WM's reach task), or "gym:ENV_ID" for any Gymnasium environment through the pixel adapter.
+Reacher-v5 as DINO-WM's reach task), "push-t" (Push-T on the gym-pusht package, stable-worldmodel's protocol),
+or "gym:ENV_ID" for any Gymnasium environment through the pixel adapter.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import difflib
 
 from .acting import ActingWorld, Task
 
-BUILT_IN = ("two-rooms", "push", "reacher")
+BUILT_IN = ("two-rooms", "push", "reacher", "push-t")
 
 
 def make_world(name: str, image_size: int = 64, **kwargs) -> ActingWorld:
@@ -26,6 +27,10 @@ def make_world(name: str, image_size: int = 64, **kwargs) -> ActingWorld:
         from .reacher import Reacher
 
         return Reacher(image_size=image_size, **kwargs)
+    if name == "push-t":
+        from .push_t import PushT
+
+        return PushT(image_size=image_size, **kwargs)
     if name.startswith("gym:"):
         from .gym_adapter import GymPixels
 

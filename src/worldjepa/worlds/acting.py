@@ -9,6 +9,7 @@ is a `Box`. Beyond Gymnasium it can start from and render a given state, which i
     sample_task(rng) -> Task                a start state and a goal state
     distance(state, goal) -> float          task distance
     reached(state, goal) -> bool            success (by default: distance below `success_radius`)
+    criteria(state, goal) -> {name: bool}   other success criteria reported beside it (default: none)
     expert(rng, noise) -> Policy            a scripted expert for offline data (noisy if noise > 0)
 
 A task may also give its goal as an observation (`goal_image`: a frame of a recorded episode, the field's
@@ -22,7 +23,7 @@ vector an agent senses of itself, possibly empty).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import gymnasium as gym
@@ -45,6 +46,7 @@ class Progress:
 
     distance: float  # the world's task distance (states), or the RMS pixel distance to the goal image
     success: bool | None  # None: this world cannot judge success for this task
+    criteria: dict[str, bool] = field(default_factory=dict)  # other success criteria the world reports beside
 
 
 class ActingWorld(gym.Env):
@@ -91,13 +93,18 @@ class ActingWorld(gym.Env):
         """Whether the task is done (worlds with more than a distance to meet override this)."""
         return self.distance(state, goal) < self.success_radius
 
+    def criteria(self, state: np.ndarray, goal: np.ndarray) -> dict[str, bool]:
+        """Other success criteria reported beside `reached` (by name), e.g. a benchmark's second measure."""
+        return {}
+
     def goal_image(self, task: Task) -> np.ndarray:
         return task.goal_image if task.goal_image is not None else self.render_state(task.goal)
 
     def progress(self, task: Task, observation: np.ndarray) -> Progress:
         """Distance to the task's goal and success, from the state (the built-in worlds always have it)."""
         state = self.get_state()
-        return Progress(self.distance(state, task.goal), bool(self.reached(state, task.goal)))
+        return Progress(self.distance(state, task.goal), bool(self.reached(state, task.goal)),
+                        self.criteria(state, task.goal))
 
     def proprio(self) -> np.ndarray:
         return np.zeros(0, np.float32)

@@ -150,12 +150,15 @@ class GymPixels(ActingWorld):
 
     def step(self, action):
         a = self.check_action(action)
-        self._last_obs, reward, terminated, truncated, self._env_info = self.env.step(
-            self.low + (a + 1) / 2 * (self.high - self.low))
+        self._last_obs, reward, terminated, truncated, self._env_info = self.env.step(self._env_action(a))
         self.state = self._safe_state()
         self.elapsed += 1
         return self.render(), float(reward), bool(terminated), truncated or self.elapsed >= self.max_episode_steps, \
             self._info()
+
+    def _env_action(self, a: np.ndarray) -> np.ndarray:
+        """The environment's action for a planner's a in [-1, 1] (its Box bounds, linearly)."""
+        return self.low + (a + 1) / 2 * (self.high - self.low)
 
     def get_state(self):
         return np.array(self.state, copy=True)
