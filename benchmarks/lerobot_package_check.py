@@ -13,6 +13,7 @@ drawings. Not in CI: lerobot does not install beside a CPU-only torch without he
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -55,7 +56,7 @@ def write(folder: Path) -> None:
     # lerobot imports torchvision; where only torchvision's CUDA build exists, it fails at import on registering
     # fake kernels for two ops its compiled part did not define: declaring them (no kernels) lets it load
     try:
-        import torchvision  # noqa: F401
+        importlib.import_module("torchvision")
     except RuntimeError as err:
         if "torchvision::" not in str(err):
             raise

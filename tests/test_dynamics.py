@@ -224,3 +224,30 @@ def test_an_ensemble_of_identical_members_plans_exactly_like_one(trained_two_roo
         assert one[key] == two[key], key
     with pytest.raises(ConfigError, match="plan.disagreement"):
         load_run(run, {"disagreement": -1.0})
+
+
+def test_the_proprio_anchor_adds_its_weighted_read_out_error(trained_two_rooms):
+    """objective.proprio_anchor = μ adds μ · mean ‖W z + b − p‖² (a linear read-out of the store's proprio
+    from every frame's latent) to the loss and nothing else; a store without proprio and the patch form refuse it."""
+    from worldjepa.data.episodes import EpisodeBatches
+    from worldjepa.dynamics.model import build_objective
+
+    store = EpisodeStore(trained_two_rooms / "data")
+    batch = EpisodeBatches(store, 3, 2, 8, seed=0).batch(0)
+    plain = build_objective(load_world_model("wm-two-rooms", SMALL_WM), store.meta)
+    anchored = build_objective(load_world_model("wm-two-rooms", SMALL_WM + ["objective.proprio_anchor=0.5"]), store.meta)
+    anchored.load_state_dict(plain.state_dict(), strict=False)  # the same encoder and predictor; only the read-out is new
+    with torch.no_grad():
+        base, withit = plain.loss(batch, 0), anchored.loss(batch, 0)
+        z = anchored.encode_frames(batch.video).float()
+        by_hand = ((z @ anchored.anchor.weight.T + anchored.anchor.bias - batch.proprio.float()) ** 2).mean()
+    assert withit.parts["proprio_anchor"] == pytest.approx(float(by_hand), rel=1e-5)
+    assert float(withit.total - base.total) == pytest.approx(0.5 * float(by_hand), rel=1e-4)
+    assert batch.proprio.shape[-1] == TwoRooms.proprio_dim and float(by_hand) > 0
+
+    blind = store.meta.__class__(**{**store.meta.__dict__, "proprio_dim": 0})
+    with pytest.raises(ValueError, match="needs proprio in the episode store"):
+        build_objective(load_world_model("wm-two-rooms", SMALL_WM + ["objective.proprio_anchor=0.5"]), blind)
+    with pytest.raises(ValueError, match="the patch form's encoder is frozen"):
+        build_objective(load_world_model("wm-two-rooms-patch", ["objective.proprio_anchor=0.5", "image_size=32",
+                                                                "model.encoder_run=nowhere"]), store.meta)

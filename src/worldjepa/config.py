@@ -328,6 +328,9 @@ class WMObjectiveConfig(Section):
     sigreg_weight: NonNegative = 0.1  # compact form, end to end (LeWM λ); 0 disables
     sigreg_slices: Positive = 1024
     token_weights: Literal["uniform", "change"] = "uniform"  # patch form: "change" weights each target token by how much it changes
+    # compact form: weight of a linear read-out of the store's proprio from each frame's latent, trained with it, so
+    # the encoder keeps the agent the actions move (an end-to-end encoder can drop it: docs/planning.md, push-t); 0: off
+    proprio_anchor: NonNegative = 0.0
 
 
 @dataclass

@@ -105,12 +105,21 @@ def build_objective(cfg: WorldModelConfig, meta: StoreMeta) -> WorldModelObjecti
                          f"image_size={cfg.image_size}: set image_size={meta.image_size}")
     action_dim = meta.action_dim * cfg.data.frameskip
     proprio_dim = meta.proprio_dim if m.use_proprio else 0
+    if cfg.objective.proprio_anchor > 0 and m.form != "compact":
+        raise ValueError("objective.proprio_anchor shapes a trained encoder; the patch form's encoder is frozen: set "
+                         "objective.proprio_anchor=0 or model.form=compact")
     if m.form == "compact":
         encoder = FrameEncoder(m.size(), m.patch_size, cfg.image_size, m.token_dim, m.projector_hidden, m.latent_dim,
                                m.pool)
         predictor = ActionPredictor(m.latent_dim, action_dim, m.predictor_width, m.predictor_depth, m.predictor_heads,
                                     proprio_dim, m.predictor_head_dim, m.predictor_mlp, m.predictor_projector)
-        return WorldModelObjective(encoder, predictor, cfg.objective, False, m.use_proprio, cfg.train.seed)
+        anchor = None
+        if cfg.objective.proprio_anchor > 0:
+            if not meta.proprio_dim:
+                raise ValueError("objective.proprio_anchor needs proprio in the episode store, and this one has none "
+                                 "(proprio_dim 0): set objective.proprio_anchor=0")
+            anchor = nn.Linear(m.latent_dim, meta.proprio_dim)
+        return WorldModelObjective(encoder, predictor, cfg.objective, False, m.use_proprio, cfg.train.seed, anchor)
     from ..pretrain import load_pretrained
 
     vit, pre = load_pretrained(m.encoder_run)

@@ -8,6 +8,7 @@ For a window of frames o_1..o_T with action chunks a_1..a_{T-1} and proprio p_1.
     ẑ^ro   = unroll(P, z_1, a_1..R, p_1)                   predictions fed back, R steps (dynamics/unroll.py)
     L_ro   = D(ẑ^ro, z_2..R+1)
     L      = L_tf + w_ro · L_ro + λ · mean_t SIGReg(z_t over the batch)       (SIGReg: compact form only)
+             [+ μ · mean_t ‖W z_t + b − p_t‖²]        the proprio anchor (compact form, opt-in: `proprio_anchor`)
 
 D is the mean squared (LeWM) or mean absolute (V-JEPA 2-AC) difference. With `token_weights=change`
 (patch form; not in V-JEPA 2-AC) each target token's difference is weighted by how much that token
@@ -15,6 +16,9 @@ changes in the step, w_n = |z_{t+1,n} − z_{t,n}| / mean_n |z_{t+1,n} − z_{t,
 where the actions move one small thing, the unchanging background otherwise outweighs it. The compact form has no
 stop-gradient on its targets (LeWM): SIGReg is what keeps the latents from collapsing. The rollout is
 the planner's own (`unroll`, with the observed proprio held), so a model is trained on what it plans with.
+The proprio anchor, a linear read-out of the agent's proprio from each latent trained with the rest, gives the
+encoder a reason to keep the agent: without it an end-to-end encoder may keep only what stays put within a
+window, for which copying the current latent is already a good prediction, and the actions then act on nothing.
 """
 
 from __future__ import annotations
@@ -45,10 +49,11 @@ def change_weights(z: Tensor) -> Tensor:
 
 class WorldModelObjective(nn.Module):
     def __init__(self, encoder: nn.Module, predictor: nn.Module, cfg: WMObjectiveConfig, frozen_encoder: bool,
-                 use_proprio: bool = False, seed: int = 0):
+                 use_proprio: bool = False, seed: int = 0, anchor: nn.Module | None = None):
         super().__init__()
         self.encoder, self.predictor, self.cfg = encoder, predictor, cfg
         self.frozen_encoder, self.use_proprio, self.seed = frozen_encoder, use_proprio, seed
+        self.anchor = anchor  # latent → proprio read-out (the proprio anchor), or None
         if frozen_encoder:
             self.encoder.requires_grad_(False)
 
@@ -106,6 +111,13 @@ class WorldModelObjective(nn.Module):
                                for t in range(T)]).mean()
             total = total + self.cfg.sigreg_weight * reg
             parts["sigreg"] = float(reg.detach())
+        if self.anchor is not None:
+            if batch.proprio is None:
+                raise ValueError("objective.proprio_anchor needs proprio in the episode store")
+            read = self.anchor(z.flatten(2).float())
+            l_p = (read - batch.proprio.float()).pow(2).mean()
+            total = total + self.cfg.proprio_anchor * l_p
+            parts["proprio_anchor"] = float(l_p.detach())
         with torch.no_grad():
             parts["latent_std"] = float(z.flatten(2).float().std(0).mean())
         return Losses(total, parts)
