@@ -3,7 +3,8 @@
     python benchmarks/state_probe.py --run runs/push-t/wm-1000-seed0 --data runs/push-t/data-1000-seed0
 
 Encodes frames drawn from the episode store (`--frames` from `--episodes` episodes, seeded), fits a ridge
-regression from the latent to every state value on one half and prints R² on the other half, one row per state
+regression from the latent to every state value on one half (eval/probes.py's, its penalty
+chosen per value) and prints R² on the other half, one row per state
 value (angles as cos and sin, so that a turn of 2π is no error). A controllable agent that the encoder dropped
 shows as R² near 0 (or below: worse than predicting the mean), however well the rest is kept. Writes JSON.
 """
@@ -19,17 +20,9 @@ import torch
 
 from worldjepa.data.episodes import EpisodeStore
 from worldjepa.dynamics.model import load_world_model
+from worldjepa.eval.probes import fit_ridge, r2_per_column
 
 ANGLES = {"push-t": [4], "push": [4], "reacher": [0, 1]}  # state indices that are angles, per world
-
-
-def probe_r2(z: np.ndarray, y: np.ndarray, ridge: float = 1.0) -> np.ndarray:
-    """Held-out R² of a ridge regression z → y (first half fits, second half scores), per column of y."""
-    n = len(z) // 2
-    x = np.c_[z, np.ones(len(z))]
-    w = np.linalg.solve(x[:n].T @ x[:n] + ridge * np.eye(x.shape[1]), x[:n].T @ y[:n])
-    err = ((x[n:] @ w - y[n:]) ** 2).sum(0)
-    return 1 - err / ((y[n:] - y[n:].mean(0)) ** 2).sum(0)
 
 
 def main() -> None:
@@ -62,7 +55,9 @@ def main() -> None:
         elif states[:, k].std() > 0:  # a constant (e.g. a fixed target's velocity) has nothing to probe
             columns.append(states[:, k])
             names.append(f"s[{k}]")
-    r2 = probe_r2(z, np.stack(columns, 1))
+    y, half = torch.as_tensor(np.stack(columns, 1)), len(z) // 2  # fit on one half (the evaluation suite's
+    probe = fit_ridge(torch.as_tensor(z[:half]), y[:half])             # ridge, alpha chosen per value), score the other
+    r2 = r2_per_column(y[half:], probe.predict(torch.as_tensor(z[half:]))).numpy()
     print(f"{meta.world}: linear probe from the {z.shape[1]}-d latent, {len(z) // 2} frames fit, {len(z) - len(z) // 2} scored")
     print("| state value | held-out R² |\n|---|---|")
     for name, value in zip(names, r2):
