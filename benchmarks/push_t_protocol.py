@@ -4,6 +4,9 @@
     python benchmarks/push_t_protocol.py --trajectories 18500 --seeds 0 1 2 --device cuda \\
         --batch-size 256 --steps 20000 --out runs/push-t-18k        # the GPU recipe (docs/planning.md)
 
+    python benchmarks/push_t_protocol.py --seeds 0 1 --data-dir runs/push-t --out runs/push-t-noprop \\
+        --set model.use_proprio=false          # a variant of the preset on the same stores
+
 For every seed: `collect` the trajectories (the scripted expert with noise on half of them, random walks on
 the rest; 100 steps each), `train-wm` the wm-push-t preset on them, and `plan` 50 goal episodes (goal = the
 state 25 expert steps ahead, 50-step budget, CEM 300 x 30, horizon 5, action block 5). Success is the pose
@@ -28,10 +31,10 @@ from worldjepa.worlds.collect import collect
 
 
 def run_seed(seed: int, args: argparse.Namespace) -> dict:
-    out = Path(args.out)
-    data, run = out / f"data-{args.trajectories}-seed{seed}", out / f"wm-{args.trajectories}-seed{seed}"
+    out, stores = Path(args.out), Path(args.data_dir or args.out)
+    data, run = stores / f"data-{args.trajectories}-seed{seed}", out / f"wm-{args.trajectories}-seed{seed}"
     row: dict = {"seed": seed, "trajectories": args.trajectories, "steps_per_trajectory": args.length}
-    done = out / f"{data.name}.seconds"  # written when the collection finished
+    done = stores / f"{data.name}.seconds"  # written when the collection finished
     if not done.exists():
         start = time.perf_counter()
         collect(make_world("push-t", image_size=64), "push-t", data, args.trajectories, args.length, seed=seed,
@@ -40,14 +43,18 @@ def run_seed(seed: int, args: argparse.Namespace) -> dict:
     row["collect_seconds"] = float(done.read_text())
     overrides = [f"train.seed={seed}", f"train.device={args.device}"] + \
         ([f"train.steps={args.steps}"] if args.steps else []) + \
-        ([f"data.batch_size={args.batch_size}"] if args.batch_size else [])
+        ([f"data.batch_size={args.batch_size}"] if args.batch_size else []) + args.set
     trained = train_world_model(load_world_model("wm-push-t", overrides), data, run, progress=not args.quiet)
     row["train_steps"], row["train_seconds"] = trained["steps"], trained["train_seconds"]
-    start = time.perf_counter()
-    planned = evaluate_planning(run, run / "plan", episodes=args.episodes, progress=not args.quiet,
-                                device=args.device)
+    results = run / "plan" / "results.json"  # planned after the last checkpoint: reused
+    if results.exists() and results.stat().st_mtime > (run / "checkpoint.safetensors").stat().st_mtime and \
+            json.loads(results.read_text())["episodes"] == args.episodes:
+        planned = json.loads(results.read_text())
+    else:
+        planned = evaluate_planning(run, run / "plan", episodes=args.episodes, progress=not args.quiet,
+                                    device=args.device)
     row.update(success=planned["success_rate"], coverage_success=planned["success_by"].get("coverage"),
-               seconds_per_plan=planned["seconds_per_plan"], plan_seconds=time.perf_counter() - start,
+               seconds_per_plan=planned["seconds_per_plan"],
                final_distance_median=planned["final_distance_median"], device=planned["device"])
     return row
 
@@ -62,6 +69,9 @@ def main() -> None:
     ap.add_argument("--episodes", type=int, default=50, help="goal episodes planned per seed")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", default="runs/push-t")
+    ap.add_argument("--data-dir", default=None, help="where the collected stores live (default: --out), so that "
+                                                       "a variant of the preset reuses them")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides of the wm-push-t preset")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args()
     rows = [run_seed(seed, args) for seed in args.seeds]
@@ -80,7 +90,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     summary = {"protocol": "stable-worldmodel Push-T: goal 25 expert steps ahead, 50-step budget, CEM 300x30, "
                            "horizon 5, action block 5; success = block within 20 and pi/9",
-               "trajectories": args.trajectories, "seeds": rows, "success_mean": statistics.mean(rates),
+               "trajectories": args.trajectories, "overrides": args.set, "seeds": rows, "success_mean": statistics.mean(rates),
                "success_sd": spread}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(f"wrote {out / 'summary.json'}")

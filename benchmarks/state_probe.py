@@ -6,7 +6,14 @@ Encodes frames drawn from the episode store (`--frames` from `--episodes` episod
 regression from the latent to every state value on one half (eval/probes.py's, its penalty
 chosen per value) and prints R² on the other half, one row per state
 value (angles as cos and sin, so that a turn of 2π is no error). A controllable agent that the encoder dropped
-shows as R² near 0 (or below: worse than predicting the mean), however well the rest is kept. Writes JSON.
+shows as R² near 0 (or below: worse than predicting the mean), however well the rest is kept.
+
+A linear probe can miss what is kept non-linearly, and what a planner needs is that the energy rises when the
+state leaves the goal. `--sensitivity N` (worlds whose state is agent x, y, block x, y, block angle: push, push-t)
+therefore also draws N tasks, moves one part of each goal state at a time (the block by 0.5–4 success radii in a
+random direction, the block's angle by 10–90°, the agent by the same distances as the block), and prints the
+mean planning energy (squared L2 between latents, dynamics/energy.py) between the moved picture and the goal's.
+An energy that hardly rises for a turn of 20° cannot guide a planner to the right angle. Writes JSON.
 """
 
 from __future__ import annotations
@@ -19,10 +26,42 @@ import numpy as np
 import torch
 
 from worldjepa.data.episodes import EpisodeStore
+from worldjepa.dynamics.energy import latent_energy
 from worldjepa.dynamics.model import load_world_model
 from worldjepa.eval.probes import fit_ridge, r2_per_column
+from worldjepa.worlds import make_world
 
 ANGLES = {"push-t": [4], "push": [4], "reacher": [0, 1]}  # state indices that are angles, per world
+POSE_WORLDS = ("push", "push-t")  # state = agent x, y, block x, y, block angle, ...
+RADII = (0.5, 1.0, 2.0, 4.0)  # moves, in success radii
+DEGREES = (10, 20, 45, 90)
+
+
+def energy_sensitivity(model, world_name: str, image_size: int, tasks: int) -> dict[str, float]:
+    """Mean energy between a goal's latent and that of the goal with one part moved, per move."""
+    world = make_world(world_name, image_size=image_size)
+    rng = np.random.default_rng(1)
+    radius = world.success_radius
+    moves = {f"block moved {r:g} radii": ("block", r * radius) for r in RADII}
+    moves |= {f"block turned {d}°": ("angle", np.radians(d)) for d in DEGREES}
+    moves |= {f"agent moved {r:g} radii": ("agent", r * radius) for r in RADII}
+    sums = dict.fromkeys(moves, 0.0)
+    for _ in range(tasks):
+        goal = np.asarray(world.sample_task(rng).goal, np.float64)
+        pictures = [world.render_state(goal)]
+        for part, size in moves.values():
+            moved, heading = goal.copy(), rng.uniform(0, 2 * np.pi)
+            if part == "angle":
+                moved[4] += size * rng.choice([-1, 1])
+            else:
+                k = 2 if part == "block" else 0
+                moved[k:k + 2] += size * np.array([np.cos(heading), np.sin(heading)])
+            pictures.append(world.render_state(moved))
+        z = model.encode(np.stack(pictures))
+        energies = latent_energy(z[1:][None, :, None], z[:1])[0]  # [moves]
+        for name, e in zip(moves, energies.tolist()):
+            sums[name] += e / tasks
+    return sums
 
 
 def main() -> None:
@@ -31,6 +70,8 @@ def main() -> None:
     ap.add_argument("--data", required=True)
     ap.add_argument("--episodes", type=int, default=100)
     ap.add_argument("--frames", type=int, default=10, help="frames per episode")
+    ap.add_argument("--sensitivity", type=int, default=0, metavar="N",
+                    help=f"also measure the energy's rise for moved goals over N tasks ({', '.join(POSE_WORLDS)})")
     ap.add_argument("--out", default=None, help="JSON file (default: RUN/state_probe.json)")
     args = ap.parse_args()
     model, cfg, meta = load_world_model(args.run)
@@ -62,9 +103,16 @@ def main() -> None:
     print("| state value | held-out R² |\n|---|---|")
     for name, value in zip(names, r2):
         print(f"| {name} | {value:.3f} |")
+    result = {"world": meta.world, "run": args.run, "frames": len(z), "r2": dict(zip(names, map(float, r2)))}
+    if args.sensitivity:
+        if meta.world not in POSE_WORLDS:
+            raise SystemExit(f"--sensitivity knows the state layout of {', '.join(POSE_WORLDS)}, not {meta.world}")
+        result["energy"] = energy_sensitivity(model, meta.world, cfg.image_size, args.sensitivity)
+        print(f"\n| goal moved ({args.sensitivity} tasks) | mean energy to the goal |\n|---|---|")
+        for name, e in result["energy"].items():
+            print(f"| {name} | {e:.2f} |")
     out = Path(args.out) if args.out else Path(args.run) / "state_probe.json"
-    out.write_text(json.dumps({"world": meta.world, "run": args.run, "frames": len(z),
-                               "r2": dict(zip(names, map(float, r2)))}, indent=2))
+    out.write_text(json.dumps(result, indent=2))
     print(f"wrote {out}")
 
 

@@ -23,6 +23,8 @@ def test_resume_reproduces_uninterrupted_run_exactly(tmp_path, small_overrides):
     assert meta["step"] == 3
     summary = pretrain(cfg, tmp_path / "interrupted", progress=False)  # resumes
     assert summary["resumed_from"] == 3
+    again = pretrain(cfg, tmp_path / "interrupted", progress=False)  # finished: nothing left to train
+    assert (again["steps"], again["train_seconds"]) == (6, summary["train_seconds"])  # the time it took, kept
     a, _ = _params(tmp_path / "straight")
     b, _ = _params(tmp_path / "interrupted")
     assert a.keys() == b.keys()

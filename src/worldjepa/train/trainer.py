@@ -168,7 +168,8 @@ class Trainer:
         log = RunLog(self.run_dir, cfg.tensorboard, resume_step=start if start else None)
         if start >= cfg.steps:
             log.close()
-            return {"steps": stop, "resumed_from": start, "skipped_steps": self.skipped_steps}
+            return {"steps": stop, "resumed_from": start, "skipped_steps": self.skipped_steps,
+                    "train_seconds": self.elapsed}  # a finished run: the time it took, as when it finished
         feed = step_feed(self.source, cfg.accumulate, start, stop, self.workers)
         bar = tqdm(total=cfg.steps, initial=start, disable=not self.progress, unit="step", dynamic_ncols=True)
         window_samples, window_start = 0, time.perf_counter()
