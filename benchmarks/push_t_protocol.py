@@ -47,10 +47,9 @@ def run_seed(seed: int, args: argparse.Namespace) -> dict:
     trained = train_world_model(load_world_model("wm-push-t", overrides), data, run, progress=not args.quiet)
     row["train_steps"], row["train_seconds"] = trained["steps"], trained["train_seconds"]
     results = run / "plan" / "results.json"  # planned after the last checkpoint: reused
-    if results.exists() and results.stat().st_mtime > (run / "checkpoint.safetensors").stat().st_mtime and \
-            json.loads(results.read_text())["episodes"] == args.episodes:
-        planned = json.loads(results.read_text())
-    else:
+    fresh = results.exists() and results.stat().st_mtime > (run / "checkpoint.safetensors").stat().st_mtime
+    planned = json.loads(results.read_text()) if fresh else {}
+    if planned.get("episodes") != args.episodes:
         planned = evaluate_planning(run, run / "plan", episodes=args.episodes, progress=not args.quiet,
                                     device=args.device)
     row.update(success=planned["success_rate"], coverage_success=planned["success_by"].get("coverage"),
