@@ -21,6 +21,8 @@ from .config import ConfigError
 from .device import DEVICES, resolve_device
 
 USER_ERRORS = (ConfigError, FileNotFoundError, NotADirectoryError, ValueError)
+UNTIL = ("stop after this step with a checkpoint, as an interruption would (the same command without --until "
+         "resumes): a job's share of a run under a time limit")
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -57,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="start from this pretraining run's weights (fine-tune; a `worldjepa convert` folder: pass its "
                         "config.yaml as --config)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--until", type=int, default=None, metavar="STEP", help=UNTIL)
     t.add_argument("overrides", nargs="*", help="config overrides section.key=value, e.g. train.steps=200")
 
     e = sub.add_parser("embed", help="features of images, videos or a folder, to a safetensors file")
@@ -113,6 +116,7 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--no-resume", action="store_true")
     w.add_argument("--init", default=None, metavar="RUN", help="start from this train-wm run's weights (fine-tune)")
     w.add_argument("--quiet", action="store_true")
+    w.add_argument("--until", type=int, default=None, metavar="STEP", help=UNTIL)
     w.add_argument("overrides", nargs="*", help="config overrides section.key=value")
 
     pl = sub.add_parser("plan", help="plan to goals with a trained world model (MPC); success rate, distance, time")
@@ -212,6 +216,14 @@ def _overrides(args: argparse.Namespace) -> list[str]:
     return [*args.overrides, *([f"train.device={args.device}"] if args.device else [])]
 
 
+def _print_once(line: str) -> None:
+    """Print on rank 0 only: under torchrun every process runs the command."""
+    from .distributed import ranks
+
+    if ranks().main:
+        print(line)
+
+
 def _summary_line(summary: dict) -> str:
     return json.dumps({k: v for k, v in summary.items() if k != "final"} | {"final_loss": summary.get("final", {}).get("loss")})
 
@@ -229,7 +241,8 @@ def _pretrain(args: argparse.Namespace) -> None:
     from .pretrain import pretrain
 
     cfg = config.load(args.config, _overrides(args))
-    print(_summary_line(pretrain(cfg, args.out, resume=not args.no_resume, progress=not args.quiet, init=args.init)))
+    _print_once(_summary_line(pretrain(cfg, args.out, resume=not args.no_resume, progress=not args.quiet,
+                                       init=args.init, until=args.until)))
 
 
 def _embed(args: argparse.Namespace) -> None:
@@ -286,8 +299,8 @@ def _train_wm(args: argparse.Namespace) -> None:
     from .dynamics.model import train_world_model
 
     cfg = load_world_model(args.config, _overrides(args))
-    print(_summary_line(train_world_model(cfg, args.data, args.out, resume=not args.no_resume,
-                                          progress=not args.quiet, init=args.init)))
+    _print_once(_summary_line(train_world_model(cfg, args.data, args.out, resume=not args.no_resume,
+                                                progress=not args.quiet, init=args.init, until=args.until)))
 
 
 def _plan(args: argparse.Namespace) -> None:

@@ -235,6 +235,7 @@ class OptimConfig(Section):
     start_lr: NonNegative = 1e-5
     weight_decay: tuple[NonNegative, NonNegative] = (0.04, 0.04)  # start, end (cosine between)
     betas: tuple[Momentum, Momentum] = (0.9, 0.999)
+    eps: PositiveFloat = 1e-8  # AdamW's; larger keeps rounding noise in near-zero gradients from becoming whole steps
     grad_clip: NonNegative = 10.0  # max global grad norm; 0 disables
 
 
@@ -251,6 +252,9 @@ class TrainConfig(Section):
     tensorboard: bool = False
     threads: Count = 0  # torch threads; 0 keeps torch's default
     device: DeviceName = "auto"  # auto (the best available: cuda, mps, cpu), cpu, cuda or mps; --device
+    # under torchrun: ddp (a whole copy of the model on every process) or fsdp (FSDP2: parameters, gradients and
+    # AdamW moments sharded across processes, for models that do not fit on one)
+    parallel: Literal["ddp", "fsdp"] = "ddp"
 
 
 @dataclass

@@ -40,6 +40,25 @@ class Batch:
                        proprio=move(self.proprio))
 
 
+    def part(self, index: int, parts: int) -> "Batch":
+        """Slice `index` of `parts` equal contiguous slices of the clips and of the stills (with their actions
+        and proprio): a rank's share of the global batch in a run of several processes."""
+        if parts == 1:
+            return self
+        def cut(x: Tensor | None, what: str) -> Tensor | None:
+            if x is None:
+                return None
+            if x.shape[0] % parts:
+                raise ValueError(f"a batch of {x.shape[0]} {what} does not split evenly over {parts} processes: make "
+                                 f"the number of {what} per batch (data.batch_size, with data.image_fraction for "
+                                 f"stills) a multiple of {parts}, or start a number of processes that divides {x.shape[0]}")
+            n = x.shape[0] // parts
+            return x[index * n:(index + 1) * n]
+
+        return replace(self, video=cut(self.video, "clips"), image=cut(self.image, "stills"),
+                       actions=cut(self.actions, "clips"), proprio=cut(self.proprio, "clips"))
+
+
 class BatchSource(Protocol):
     def batch(self, step: int, micro: int = 0) -> Batch: ...
 

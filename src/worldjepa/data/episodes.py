@@ -186,8 +186,17 @@ class EpisodeBatches:
         self.index = store.window_index(length, frameskip)
 
     def batch(self, step: int, micro: int = 0) -> Batch:
+        return self.batch_part(step, micro)
+
+    def batch_part(self, step: int, micro: int = 0, index: int = 0, parts: int = 1) -> Batch:
+        """Slice `index` of `parts` of the batch (a rank's share), reading only its own windows."""
         rng = np.random.default_rng(seed_for(self.seed, step, micro, 7))
         picks = self.index[rng.integers(len(self.index), size=self.batch_size)]
+        if self.batch_size % parts:
+            raise ValueError(f"data.batch_size={self.batch_size} does not split evenly over {parts} processes: make "
+                             f"it a multiple of {parts}")
+        n = self.batch_size // parts
+        picks = picks[index * n:(index + 1) * n]
         return self.collate([self.store.window(int(e), int(s), self.length, self.frameskip) for e, s in picks])
 
     def collate(self, windows: list[dict[str, np.ndarray]]) -> Batch:

@@ -19,18 +19,38 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..distributed import batch_mean, spanning
 from ..nn.encoder import Encoder, ViTSize
 from ..nn.rope import rope_tables
 from ..nn.rope import apply_rope
 from ..nn.transformer import Attention, init_vit_
 
 
+class GlobalBatchNorm1d(nn.BatchNorm1d):
+    """BatchNorm whose training statistics span every rank inside `distributed.global_batch()` (torch's
+    SyncBatchNorm runs on GPUs only); alone, or outside it, the plain BatchNorm."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        world = spanning()
+        if not self.training or world == 1:
+            return super().forward(x)
+        mean = batch_mean(x.float())
+        var = batch_mean((x.float() - mean).pow(2))  # biased, as BatchNorm normalises
+        with torch.no_grad():
+            n = x.shape[0] * world
+            self.num_batches_tracked.add_(1)
+            self.running_mean.lerp_(mean.detach(), self.momentum)
+            self.running_var.lerp_(var.detach() * n / max(n - 1, 1), self.momentum)
+        y = (x.float() - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias
+        return y.to(x.dtype)
+
+
 class Projector(nn.Sequential):
     """Linear → BatchNorm → GELU → Linear on the last axis of [..., in] (LeWM's projector MLP); the
-    BatchNorm sees every leading position as one sample."""
+    BatchNorm sees every leading position as one sample (on every rank of a run of several processes)."""
 
     def __init__(self, dim_in: int, hidden: int, dim_out: int):
-        super().__init__(nn.Linear(dim_in, hidden), nn.BatchNorm1d(hidden), nn.GELU(), nn.Linear(hidden, dim_out))
+        super().__init__(nn.Linear(dim_in, hidden), GlobalBatchNorm1d(hidden), nn.GELU(), nn.Linear(hidden, dim_out))
 
     def forward(self, x: Tensor) -> Tensor:
         return super().forward(x.reshape(-1, x.shape[-1])).reshape(*x.shape[:-1], -1)

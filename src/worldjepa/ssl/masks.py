@@ -34,6 +34,12 @@ class Masks:
     masked: Tensor  # [B, N] bool: every token hidden from the encoder (distances are measured to these)
     mask_type: int  # which learnable mask token the predictor uses
 
+    def rows(self, keep: slice) -> "Masks":
+        """The masks of some samples of the batch (a rank's share of the global batch)."""
+        if keep == slice(0, self.context.shape[0]):
+            return self
+        return Masks(self.context[keep], self.targets[keep], self.masked[keep], self.mask_type)
+
 
 def _uniform(generator: torch.Generator, low_high: tuple[float, float]) -> float:
     low, high = low_high

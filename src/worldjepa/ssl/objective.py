@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from ..config import ObjectiveConfig
 from ..data.batches import Batch, seed_for
+from ..distributed import global_rows
 from ..nn.encoder import Encoder, gather_tokens
 from ..nn.predictor import MaskedPredictor
 from ..nn.tokenizers import IMAGE, VIDEO, Tokens
@@ -96,10 +97,12 @@ class MaskedLatentPrediction(nn.Module):
         return tokens, raw, level_norm(raw.float(), self.levels)
 
     def _step_masks(self, batch_size: int, modality: int, step: int) -> list[Masks]:
-        """This step's masks, one per mask type: a pure function of (seed, step, modality)."""
+        """This step's masks, one per mask type: a pure function of (seed, step, modality). In a run of several
+        processes they are drawn for the global batch and each rank keeps its rows, as one process would draw."""
         generator = torch.Generator().manual_seed(seed_for(self.seed, step, modality, 3))
         samplers = self.video_masks if modality == VIDEO else self.image_masks
-        return [sampler.sample(batch_size, generator) for sampler in samplers]
+        rows, mine = global_rows(batch_size)
+        return [sampler.sample(rows, generator).rows(mine) for sampler in samplers]
 
     def _modality_loss(self, obs: Tensor, modality: int, step: int) -> tuple[Tensor, dict[str, float]]:
         cfg, all_levels = self.cfg, self.levels > 1

@@ -21,11 +21,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..distributed import batch_mean, spanning
+
 
 def sigreg(z: Tensor, num_slices: int = 256, seed: int = 0, t_max: float = 3.0, knots: int = 17) -> Tensor:
-    """z [N, K] (any leading dims are flattened into N) → scalar SIGReg statistic (see module doc)."""
+    """z [N, K] (any leading dims are flattened into N) → scalar SIGReg statistic (see module doc). In a
+    run of several processes, inside `distributed.global_batch()`, N spans every rank's rows."""
     z = z.reshape(-1, z.shape[-1]).float()
-    n, k = z.shape
+    n, k = z.shape[0] * spanning(), z.shape[1]
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
     directions = torch.randn(k, num_slices, generator=gen).to(z.device)
     directions = directions / directions.norm(dim=0, keepdim=True)
@@ -37,5 +40,5 @@ def sigreg(z: Tensor, num_slices: int = 256, seed: int = 0, t_max: float = 3.0, 
     weights = 2.0 * trapezoid * gauss  # ×2: the integrand is even in t
 
     angles = (z @ directions).unsqueeze(-1) * t  # [N, M, knots]
-    err = (angles.cos().mean(0) - gauss) ** 2 + angles.sin().mean(0) ** 2  # [M, knots]
+    err = (batch_mean(angles.cos()) - gauss) ** 2 + batch_mean(angles.sin()) ** 2  # [M, knots]
     return n * (err * weights).sum(-1).mean()

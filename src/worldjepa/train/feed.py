@@ -17,18 +17,27 @@ from ..data.batches import Batch, BatchSource
 
 
 class StepBatches(torch.utils.data.Dataset):
-    """Step index → that step's micro-batches."""
+    """Step index → that step's micro-batches; in a run of several processes, this rank's part of each (a
+    source that can build only some rows offers `batch_part(step, micro, index, parts)`; any other builds
+    the global batch and keeps the part)."""
 
-    def __init__(self, source: BatchSource, accumulate: int):
-        self.source, self.accumulate = source, accumulate
+    def __init__(self, source: BatchSource, accumulate: int, part: int = 0, parts: int = 1):
+        self.source, self.accumulate, self.part, self.parts = source, accumulate, part, parts
 
     def __getitem__(self, step: int) -> list[Batch]:
-        return [self.source.batch(step, m) for m in range(self.accumulate)]
+        if self.parts == 1:
+            return [self.source.batch(step, m) for m in range(self.accumulate)]
+        build = getattr(self.source, "batch_part", None)
+        if build is not None:
+            return [build(step, m, self.part, self.parts) for m in range(self.accumulate)]
+        return [self.source.batch(step, m).part(self.part, self.parts) for m in range(self.accumulate)]
 
 
-def step_feed(source: BatchSource, accumulate: int, start: int, stop: int, workers: int = 0) -> Iterator[list[Batch]]:
-    """The micro-batches of steps start..stop-1, in order, built ahead of the step that needs them."""
-    steps = StepBatches(source, accumulate)
+def step_feed(source: BatchSource, accumulate: int, start: int, stop: int, workers: int = 0, part: int = 0,
+              parts: int = 1) -> Iterator[list[Batch]]:
+    """The micro-batches of steps start..stop-1 (part `part` of `parts` of each), in order, built ahead of the
+    step that needs them."""
+    steps = StepBatches(source, accumulate, part, parts)
     if start >= stop:
         return
     if workers > 0:

@@ -6,12 +6,16 @@
 
 The loop does not know which paper it trains. Everything a step depends on is either in the checkpoint
 (weights, optimiser moments, the guard's history) or a function of the step (data, masks, schedules), so
-a resumed run repeats the uninterrupted one exactly on CPU. Logged steps carry the objective's health
+a resumed run repeats the uninterrupted one exactly on CPU. Started by torchrun, each process trains its
+part of every global batch and DDP averages the gradients (worldjepa/distributed.py): the same run,
+whatever the number of processes, and a checkpoint any number of processes resumes; rank 0 alone logs,
+checks health and writes the checkpoint. Logged steps carry the objective's health
 numbers, which the live health watch (train/health.py) turns into a warning when a verdict appears.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -25,6 +29,8 @@ from tqdm.auto import tqdm
 from ..config import OptimConfig, TrainConfig
 from ..data.batches import Batch, BatchSource
 from ..device import autocast, resolve_device
+from ..distributed import barrier, global_batch, join, laid_out_like, reduce_mean, shard, whole
+from ..nn.transformer import Block
 from .checkpoint import (CHECKPOINT, FORMAT_VERSION, KINDS, flatten_optimizer, load_checkpoint, load_module,
                          module_tensors, read_checkpoint_meta, remove_stale_temporaries, run_kind, save_checkpoint,
                          unflatten_optimizer)
@@ -55,6 +61,21 @@ def param_groups(module: nn.Module) -> list[dict[str, Any]]:
     return [{"params": decay, "apply_decay": True}, {"params": plain, "apply_decay": False}]
 
 
+class _Loss(nn.Module):
+    """The objective's loss as a forward pass: the form through which DDP synchronises gradients and FSDP
+    gathers parameters (its monitors too, under FSDP)."""
+
+    def __init__(self, objective: nn.Module):
+        super().__init__()
+        self.objective = objective
+
+    def forward(self, batch: Batch, step: int, look: bool = False):
+        if look:
+            return self.objective.monitors(batch, step)
+        losses = self.objective.loss(batch, step)
+        return losses.total, losses.parts
+
+
 @dataclass
 class StepResult:
     loss: float  # the mean over micro-batches of the objective's total
@@ -73,8 +94,17 @@ class Trainer:
         check_objective(objective)
         if kind not in KINDS:
             raise ValueError(f"run kind must be one of {KINDS}, got {kind!r}")
-        self.device = resolve_device(train.device)
+        self.ranks, self.device = join(resolve_device(train.device))
         self.objective = objective.to(self.device)
+        self.replica: nn.Module = _Loss(self.objective)
+        self.sharded = self.ranks.world > 1 and train.parallel == "fsdp"
+        if self.sharded:  # the transformer blocks are FSDP's units; AdaLN blocks and the rest gather at the root
+            self.replica = shard(self.replica, (Block,), methods=("forward_cached",))
+        elif self.ranks.world > 1:
+            # unused parameters: the image tokenizer on a clip-only batch, a mask token no mask type uses
+            self.replica = nn.parallel.DistributedDataParallel(
+                self.replica, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=True)
         self.source, self.optim_cfg, self.cfg, self.kind = source, optim, train, kind
         self.workers = workers
         self.run_dir, self.config, self.progress = Path(run_dir), config or {}, progress
@@ -82,7 +112,7 @@ class Trainer:
         # fused: one kernel over all parameters instead of ~10 small ops per tensor (5× faster on CPU)
         fused = all(p.device.type in ("cpu", "cuda") for p in self.params)
         self.optimizer = torch.optim.AdamW(param_groups(objective.trainable()), lr=optim.lr,
-                                           betas=optim.betas, weight_decay=0.0, fused=fused)
+                                           betas=optim.betas, eps=optim.eps, weight_decay=0.0, fused=fused)
         self.guard = SpikeGuard(train.spike_factor)
         self.skipped_steps = 0
         self.skipped_files: set[str] = set()  # unreadable inputs met so far, from any data process
@@ -94,10 +124,14 @@ class Trainer:
         return self.run_dir / CHECKPOINT
 
     def save(self, next_step: int) -> None:
+        """Rank 0 writes the checkpoint; under FSDP every rank calls this, to gather the shards whole."""
         opt_tensors, opt_meta = flatten_optimizer(self.optimizer.state_dict())
-        tensors = {**module_tensors("objective", self.objective), **opt_tensors}
+        tensors = whole({**module_tensors("objective", self.objective), **opt_tensors})
+        if not self.ranks.main:
+            return
         meta = {"format": FORMAT_VERSION, "kind": self.kind, "step": next_step, "config": self.config,
                 "optimizer": opt_meta,
+                "processes": self.ranks.world,
                 "trainer": {"recent": self.guard.state(), "skipped_steps": self.skipped_steps,
                             "elapsed": self.elapsed, "skipped_files": sorted(self.skipped_files)}}
         try:
@@ -120,8 +154,18 @@ class Trainer:
         if "optimizer" not in meta:  # weights without a training state: `worldjepa convert` wrote them
             raise TrainingError(f"{self.checkpoint_path} holds converted weights, not a run to resume: start from them "
                                 f"with --init {self.run_dir} and a new --out folder")
-        load_module(self.objective, tensors, "objective")
-        self.optimizer.load_state_dict(unflatten_optimizer(tensors, meta["optimizer"]))
+        # the checkpoint holds whole tensors, whatever the number of processes that wrote it; under FSDP each
+        # rank takes its shard
+        own = module_tensors("objective", self.objective)
+        load_module(self.objective, {k: laid_out_like(v, own[k]) if k in own else v for k, v in tensors.items()},
+                    "objective")
+        state = unflatten_optimizer(tensors, meta["optimizer"])
+        params = [p for group in self.optimizer.param_groups for p in group["params"]]  # state-dict ids in order
+        for pid, entries in state["state"].items():
+            for key, value in entries.items():
+                if isinstance(value, torch.Tensor) and key != "step" and pid < len(params):
+                    entries[key] = laid_out_like(value, params[pid])
+        self.optimizer.load_state_dict(state)
         state = meta["trainer"]
         self.guard.load(state["recent"])
         self.skipped_steps, self.elapsed = state["skipped_steps"], state["elapsed"]
@@ -139,13 +183,19 @@ class Trainer:
             group["lr"], group["weight_decay"] = lr, (wd if group["apply_decay"] else 0.0)
         self.optimizer.zero_grad(set_to_none=True)
         loss, parts = 0.0, {}
-        for batch in micro:
-            with autocast(self.device, cfg.precision):
-                losses = self.objective.loss(batch.to(self.device), step)
-            (losses.total / len(micro)).backward()
-            loss += float(losses.total.detach()) / len(micro)
-            for k, v in losses.parts.items():
+        for i, batch in enumerate(micro):
+            # several processes: gradients are averaged across them once, after the last micro-batch
+            last = i == len(micro) - 1
+            with (contextlib.nullcontext() if last or self.ranks.world == 1 else self.replica.no_sync()):
+                with autocast(self.device, cfg.precision), global_batch():
+                    total, named = self.replica(batch.to(self.device), step)
+                (total / len(micro)).backward()
+            loss += float(total.detach()) / len(micro)
+            for k, v in named.items():
                 parts[k] = parts.get(k, 0.0) + v / len(micro)
+        if self.ranks.world > 1:  # every rank logs, and its guard judges, the global batch's loss
+            loss, *values = reduce_mean([loss, *parts.values()], self.device)
+            parts = dict(zip(parts, values))
         max_norm = self.optim_cfg.grad_clip if self.optim_cfg.grad_clip > 0 else math.inf
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, max_norm))
         result = StepResult(loss, parts, grad_norm, lr, wd, self.guard.reason(loss, grad_norm))
@@ -162,16 +212,21 @@ class Trainer:
         """Train to `cfg.steps` (or stop after step `until`, checkpointed, as an interruption would)."""
         cfg = self.cfg
         stop = cfg.steps if until is None else min(until, cfg.steps)
+        main = self.ranks.main
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(self.checkpoint_path)  # half-written by a run killed while saving
+        if main:
+            remove_stale_temporaries(self.checkpoint_path)  # half-written by a run killed while saving
+        barrier()
         start = self.restore() if resume and self.checkpoint_path.exists() else 0
-        log = RunLog(self.run_dir, cfg.tensorboard, resume_step=start if start else None)
+        log = RunLog(self.run_dir, cfg.tensorboard, resume_step=start if start else None) if main else None
         if start >= cfg.steps:
-            log.close()
+            if log:
+                log.close()
             return {"steps": stop, "resumed_from": start, "skipped_steps": self.skipped_steps,
                     "train_seconds": self.elapsed}  # a finished run: the time it took, as when it finished
-        feed = step_feed(self.source, cfg.accumulate, start, stop, self.workers)
-        bar = tqdm(total=cfg.steps, initial=start, disable=not self.progress, unit="step", dynamic_ncols=True)
+        feed = step_feed(self.source, cfg.accumulate, start, stop, self.workers, self.ranks.rank, self.ranks.world)
+        bar = tqdm(total=cfg.steps, initial=start, disable=not (self.progress and main), unit="step",
+                   dynamic_ncols=True)
         window_samples, window_start = 0, time.perf_counter()
         consecutive_skips = 0
         last_record: dict[str, Any] = {}
@@ -187,8 +242,9 @@ class Trainer:
                 else:
                     self.skipped_steps += 1
                     consecutive_skips += 1
-                    log.write({"step": step, "skipped": result.rejected, "loss": result.loss,
-                               "grad_norm": result.grad_norm})
+                    if log:
+                        log.write({"step": step, "skipped": result.rejected, "loss": result.loss,
+                                   "grad_norm": result.grad_norm})
                     if consecutive_skips >= cfg.max_skips:
                         raise TrainingError(
                             f"{consecutive_skips} consecutive steps rejected (last: {result.rejected}) at step {step}: "
@@ -197,9 +253,12 @@ class Trainer:
                 for batch in micro:
                     self.skipped_files.update(batch.skipped)
                 self.elapsed += time.perf_counter() - t0
-                window_samples += sum(b.size for b in micro)
+                window_samples += sum(b.size for b in micro) * self.ranks.world
                 bar.update(1)
-                if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
+                log_step = (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps
+                if log_step and self.sharded and not main:
+                    self.monitors(micro[0], step)  # FSDP gathers the parameters with every rank's help
+                if log and log_step:
                     now = time.perf_counter()
                     rate = window_samples / max(now - window_start, 1e-9)
                     window_samples, window_start = 0, now
@@ -214,7 +273,7 @@ class Trainer:
                         log.write({"step": step, "warning": warning})
                         (tqdm.write if self.progress else print)(f"worldjepa doctor: {warning}")
                     bar.set_postfix(loss=f"{result.loss:.4f}", samples_s=f"{rate:.1f}")
-                if (step + 1) % cfg.checkpoint_every == 0 or step + 1 in (cfg.steps, stop):
+                if (main or self.sharded) and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 in (cfg.steps, stop)):
                     self.save(step + 1)
         except RuntimeError as err:
             # PyTorch reports a dead worker from its SIGCHLD handler, wherever the main process happens to be
@@ -226,7 +285,9 @@ class Trainer:
         finally:
             bar.close()
             feed.close()
-            log.close()
+            if log:
+                log.close()
+        barrier()  # the checkpoint is written before any rank reports the run finished
         return {"steps": stop, "resumed_from": start, "skipped_steps": self.skipped_steps,
                 "skipped_files": len(self.skipped_files), "final": last_record, "train_seconds": self.elapsed}
 
@@ -237,6 +298,8 @@ class Trainer:
         saved = {name: b.clone() for name, b in self.objective.named_buffers()}
         try:
             with torch.no_grad(), autocast(self.device, self.cfg.precision):
+                if self.sharded:
+                    return self.replica(batch.to(self.device), step, look=True)
                 return self.objective.monitors(batch.to(self.device), step)
         finally:
             with torch.no_grad():
