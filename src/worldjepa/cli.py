@@ -1,7 +1,7 @@
 """The `worldjepa` command: one small function per subcommand, found through `COMMANDS`.
 
     worldjepa demo | pretrain | embed | generate | collect | export | train-wm | plan | eval | report | doctor | convert
-              | configs
+              | configs | resources
 
 (`worldjepa COMMAND --help` says more; `python -m worldjepa` is the same command.) Every subcommand takes
 --device (auto, cpu, cuda, mps). Errors caused by the input (a bad config key, a missing or unreadable
@@ -174,6 +174,18 @@ def _parser() -> argparse.ArgumentParser:
                          "tensors start from worldjepa's initialisation)")
 
     sub.add_parser("configs", help="list the config presets")
+
+    rs = sub.add_parser("resources", help="before a pretraining run: parameters, FLOPs, activation memory, time per "
+                                          "step and the micro-batch that fits (docs/scaling.md)")
+    rs.add_argument("--config", default="tiny-cpu", help="preset name or YAML path")
+    rs.add_argument("--gpus", type=int, default=1)
+    rs.add_argument("--gpu-memory", type=float, default=80.0, metavar="GB", help="memory per GPU (default 80)")
+    rs.add_argument("--mfu", type=float, default=0.45, help="model FLOPs utilisation assumed (default 0.45)")
+    rs.add_argument("--tflops", type=float, default=989.0, help="a GPU's peak (default 989: H100 / H200 dense bf16)")
+    rs.add_argument("--fsdp", action=argparse.BooleanOptionalAction, default=None,
+                    help="shard weights, gradients and moments over the GPUs (default: when weights pass 8 GB)")
+    rs.add_argument("--json", action="store_true")
+    rs.add_argument("overrides", nargs="*", help="config overrides section.key=value")
     return p
 
 
@@ -348,6 +360,17 @@ def _convert(args: argparse.Namespace) -> None:
     print(f"licence of the weights: {done['licence']}")
 
 
+def _resources(args: argparse.Namespace) -> None:
+    from . import config
+    from .resources import estimate, format_estimate
+
+    if args.gpus < 1 or args.gpu_memory <= 0 or not 0 < args.mfu <= 1 or args.tflops <= 0:
+        raise ValueError("--gpus must be at least 1, --gpu-memory and --tflops positive, --mfu in (0, 1]")
+    e = estimate(config.load(args.config, args.overrides), args.config, args.gpus, args.gpu_memory, args.mfu,
+                 args.tflops, args.fsdp)
+    print(json.dumps(e.as_dict(), indent=1) if args.json else format_estimate(e))
+
+
 def _configs(args: argparse.Namespace) -> None:
     from .config import presets
 
@@ -357,7 +380,7 @@ def _configs(args: argparse.Namespace) -> None:
 COMMANDS = {"demo": _demo, "pretrain": _pretrain, "embed": _embed, "generate": _generate, "collect": _collect,
             "export": _export,
             "train-wm": _train_wm, "plan": _plan, "eval": _eval, "report": _report, "doctor": _doctor,
-            "convert": _convert, "configs": _configs}
+            "convert": _convert, "configs": _configs, "resources": _resources}
 
 
 if __name__ == "__main__":
