@@ -85,9 +85,11 @@ def _mask_tokens(objective, batch: int, draws: int = 4) -> tuple[list[float], li
 
 
 def estimate(cfg: PretrainConfig, name: str = "", gpus: int = 1, gpu_memory_gb: float = 80.0, mfu: float = 0.45,
-             peak_tflops: float = H100_BF16_TFLOPS, sharded: bool | None = None) -> StepEstimate:
+             peak_tflops: float = H100_BF16_TFLOPS, sharded: bool | None = None,
+             mask_tokens: tuple[list[float], list[float]] | None = None) -> StepEstimate:
     """The step of pretraining config `cfg` on `gpus` GPUs of `gpu_memory_gb` (clips only: the still share,
-    if any, costs a quarter of a clip's tokens or less and is left out)."""
+    if any, costs a quarter of a clip's tokens or less and is left out). `mask_tokens`: (visible, predicted)
+    tokens per mask type, when known (default: the mean of a few draws of the run's masks)."""
     from .pretrain import build_objective, token_grids
 
     cfg = resolve(cfg)
@@ -103,12 +105,13 @@ def estimate(cfg: PretrainConfig, name: str = "", gpus: int = 1, gpu_memory_gb: 
     n = grid[0] * grid[1] * grid[2]
     patch_in = 3 * m.tubelet_size * m.patch_size ** 2
     per_gpu = max(1, cfg.data.batch_size // gpus)
-    ctx, tgt = _mask_tokens(objective, min(per_gpu, 64))
+    ctx, tgt = mask_tokens or _mask_tokens(objective, min(per_gpu, 64))
     itemsize = BF16 if cfg.train.precision == "bf16" else FP32
 
     # FLOPs of one clip
     teacher = blocks_flops(n, depth, d, h) + 2 * n * patch_in * d if objective.teacher is not None else 0.0
-    student = 2 * n * patch_in * d
+    tokenizer = 2 * n * patch_in * d  # its backward is the weights' gradient only: the input needs none
+    student = 0.0
     predictor = 0.0
     # beside what autograd saves: the clip's two reshaped copies for the tokenizer, the targets raw and
     # normalised (all levels, every token), the loss's elementwise difference (measured peak: benchmarks/
@@ -127,7 +130,7 @@ def estimate(cfg: PretrainConfig, name: str = "", gpus: int = 1, gpu_memory_gb: 
         student += blocks_flops(n, depth, d, h)
         acts += n * depth * block_bytes(d, h, itemsize)
         ckpt += n * (depth * d * itemsize + block_bytes(d, h, itemsize))
-    flops_sample = 3 * (student + predictor) + teacher
+    flops_sample = 3 * (student + predictor) + 2 * tokenizer + teacher
     frames = cfg.data.frames * 3 * cfg.data.image_size ** 2 * FP32
 
     state = params * FP32 + trainable * (FP32 + 2 * FP32)  # weights (teacher included), gradients, AdamW moments
