@@ -94,3 +94,26 @@ def test_a_batch_that_does_not_split_says_so():
     rows = torch.arange(4.0)
     second = Batch(video=rows.view(4, 1, 1, 1, 1), actions=rows.view(4, 1, 1)).part(1, 2)
     assert second.video.flatten().tolist() == [2.0, 3.0] and second.actions.flatten().tolist() == [2.0, 3.0]
+
+
+def test_activation_checkpointing_keeps_the_gradients_and_saves_memory(small_overrides):
+    """Recomputed blocks give the same gradients, and autograd keeps a fraction of the bytes."""
+    from worldjepa import config
+    from worldjepa.pretrain import build_objective
+    from worldjepa.train.trainer import recompute_blocks
+
+    cfg = config.load("tiny-cpu", [*small_overrides, "data.image_fraction=0"])
+    video = torch.randn(4, cfg.data.frames, 3, cfg.data.image_size, cfg.data.image_size)
+    grads, kept = [], []
+    for checkpointing in (False, True):
+        objective = build_objective(cfg)
+        if checkpointing:
+            recompute_blocks(objective)
+        saved = []
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel() * t.element_size()) or t,
+                                                      lambda t: t):
+            objective.loss(Batch(video=video), 0).total.backward()
+        grads.append(torch.cat([p.grad.flatten() for p in objective.trainable().parameters() if p.grad is not None]))
+        kept.append(sum(saved))
+    assert torch.allclose(grads[0], grads[1], atol=1e-6)
+    assert kept[1] < 0.5 * kept[0]

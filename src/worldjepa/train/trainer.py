@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.utils.checkpoint
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -61,6 +62,21 @@ def param_groups(module: nn.Module) -> list[dict[str, Any]]:
     return [{"params": decay, "apply_decay": True}, {"params": plain, "apply_decay": False}]
 
 
+def recompute_blocks(module: nn.Module) -> None:
+    """Activation checkpointing: every transformer block under `module` keeps only its input for backward and
+    runs again there (weights and their names unchanged; without gradients, a plain forward)."""
+    for block in module.modules():
+        if isinstance(block, Block) and "forward" not in vars(block):
+            plain = block.forward
+
+            def forward(*args, plain=plain, **kwargs):
+                if not torch.is_grad_enabled():
+                    return plain(*args, **kwargs)
+                return torch.utils.checkpoint.checkpoint(plain, *args, use_reentrant=False, **kwargs)
+
+            block.forward = forward
+
+
 class _Loss(nn.Module):
     """The objective's loss as a forward pass: the form through which DDP synchronises gradients and FSDP
     gathers parameters (its monitors too, under FSDP)."""
@@ -96,6 +112,8 @@ class Trainer:
             raise ValueError(f"run kind must be one of {KINDS}, got {kind!r}")
         self.ranks, self.device = join(resolve_device(train.device))
         self.objective = objective.to(self.device)
+        if train.activation_checkpointing:
+            recompute_blocks(self.objective)
         self.replica: nn.Module = _Loss(self.objective)
         self.sharded = self.ranks.world > 1 and train.parallel == "fsdp"
         if self.sharded:  # the transformer blocks are FSDP's units; AdaLN blocks and the rest gather at the root
