@@ -1,7 +1,7 @@
 """The `worldjepa` command: one small function per subcommand, found through `COMMANDS`.
 
     worldjepa demo | pretrain | embed | generate | collect | export | train-wm | plan | eval | report | doctor | convert
-              | configs | resources
+              | configs | resources | shard
 
 (`worldjepa COMMAND --help` says more; `python -m worldjepa` is the same command.) Every subcommand takes
 --device (auto, cpu, cuda, mps). Errors caused by the input (a bad config key, a missing or unreadable
@@ -174,6 +174,17 @@ def _parser() -> argparse.ArgumentParser:
                          "tensors start from worldjepa's initialisation)")
 
     sub.add_parser("configs", help="list the config presets")
+
+    sh = sub.add_parser("shard", help="decode a folder or CSV manifest of videos and images once into tar shards of "
+                                      "frames at training size (data.source=shards; docs/scaling.md)")
+    sh.add_argument("src", help="a folder, a media file or a CSV manifest (path[,label] per row)")
+    sh.add_argument("--out", required=True, help="folder for the shards")
+    sh.add_argument("--size", type=int, default=64, help="frame side in pixels, = data.image_size (default 64)")
+    step = sh.add_mutually_exclusive_group()
+    step.add_argument("--stride", type=int, default=1, help="keep every N-th frame (default 1)")
+    step.add_argument("--fps", type=float, default=None, help="keep the frames nearest this rate instead")
+    sh.add_argument("--shard-mb", type=float, default=1000.0, help="close a shard past this size (default 1000)")
+    sh.add_argument("--quiet", action="store_true")
 
     rs = sub.add_parser("resources", help="before a pretraining run: parameters, FLOPs, activation memory, time per "
                                           "step and the micro-batch that fits (docs/scaling.md)")
@@ -360,6 +371,15 @@ def _convert(args: argparse.Namespace) -> None:
     print(f"licence of the weights: {done['licence']}")
 
 
+def _shard(args: argparse.Namespace) -> None:
+    from .data.shards import write_shards
+
+    if args.size < 1 or args.stride < 1 or (args.fps is not None and args.fps <= 0) or args.shard_mb <= 0:
+        raise ValueError("--size and --stride must be at least 1, --fps and --shard-mb positive")
+    print(json.dumps(write_shards(args.src, args.out, args.size, args.stride, args.fps, args.shard_mb,
+                                  progress=not args.quiet)))
+
+
 def _resources(args: argparse.Namespace) -> None:
     from . import config
     from .resources import estimate, format_estimate
@@ -380,7 +400,8 @@ def _configs(args: argparse.Namespace) -> None:
 COMMANDS = {"demo": _demo, "pretrain": _pretrain, "embed": _embed, "generate": _generate, "collect": _collect,
             "export": _export,
             "train-wm": _train_wm, "plan": _plan, "eval": _eval, "report": _report, "doctor": _doctor,
-            "convert": _convert, "configs": _configs, "resources": _resources}
+            "convert": _convert, "configs": _configs, "resources": _resources,
+            "shard": _shard}
 
 
 if __name__ == "__main__":

@@ -106,9 +106,10 @@ class WorldConfig(Section):
 
 @dataclass
 class DataConfig(Section):
-    # world: clips generated on the fly; folder: media under `path`; episodes: the frames of an episode store
-    # at `path` (`worldjepa collect`), to pretrain the encoder a patch-form world model then uses frozen
-    source: Literal["world", "folder", "episodes"] = "world"
+    # world: clips generated on the fly; folder: media under `path` (or listed in a CSV manifest); shards: frames
+    # decoded once by `worldjepa shard`; episodes: the frames of an episode store at `path` (`worldjepa
+    # collect`), to pretrain the encoder a patch-form world model then uses frozen
+    source: Literal["world", "folder", "shards", "episodes"] = "world"
     path: str = ""
     image_size: Positive = 64
     frames: Positive = 8  # frames per clip
@@ -292,7 +293,9 @@ class PretrainConfig(Section):
             raise ConfigError(f"model.position=sincos needs widths divisible by 4, got encoder {m.size().width} and "
                               f"model.predictor_width={m.predictor_width}")
         if d.source == "folder" and not d.path:
-            raise ConfigError("data.source=folder needs data.path=DIR (a folder of images or videos)")
+            raise ConfigError("data.source=folder needs data.path=DIR (a folder of images or videos, or a CSV manifest)")
+        if d.source == "shards" and not d.path:
+            raise ConfigError("data.source=shards needs data.path=DIR (shards from `worldjepa shard`)")
         if d.source == "episodes" and not d.path:
             raise ConfigError("data.source=episodes needs data.path=DIR (an episode store from `worldjepa collect`)")
 

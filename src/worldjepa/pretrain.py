@@ -19,6 +19,7 @@ from .config import PretrainConfig, from_dict, resolve, save_yaml, to_dict
 from .data.batches import MediaSource
 from .data.episodes import EpisodeClips
 from .data.folder import FolderBatches
+from .data.shards import ShardBatches
 from .nn.encoder import Encoder
 from .nn.predictor import MaskedPredictor
 from .ssl.objective import MaskedLatentPrediction
@@ -69,6 +70,8 @@ def build_source(cfg: PretrainConfig) -> MediaSource:
         return WorldBatches(cfg.data, seed=cfg.train.seed)
     if cfg.data.source == "episodes":
         return EpisodeClips(cfg.data, seed=cfg.train.seed)
+    if cfg.data.source == "shards":
+        return ShardBatches(cfg.data, seed=cfg.train.seed)
     return FolderBatches(cfg.data, seed=cfg.train.seed)
 
 

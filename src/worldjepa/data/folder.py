@@ -1,6 +1,6 @@
 """A folder of images and/or videos as training data.
 
-Files are found recursively by suffix. Videos give clips of `frames` frames taken every `frame_step`
+Files are found recursively by suffix, or listed in a CSV manifest (`path[,label]` per row). Videos give clips of `frames` frames taken every `frame_step`
 frames from a random start; images give stills (one-frame inputs, never copied into clips). Both are
 resized the same way (shorter side to `image_size`, then a centre crop) in training and in `embed`.
 A file that cannot be decoded is skipped with a warning and counted, and training continues on the
@@ -74,12 +74,42 @@ def _frame_count_hint(path) -> int:
         raise MediaError(f"{path}: cannot open video ({type(err).__name__}: {err})") from err
 
 
+def read_manifest(path: str | Path) -> tuple[list[Path], dict[Path, str]]:
+    """A CSV manifest: one media file per row, `path[,label]`, relative paths from the manifest's folder (a
+    first row `path,label` is a header). → (files that exist, {file: label}); files that do not exist are
+    skipped with one warning that counts them."""
+    import csv
+
+    path = Path(path)
+    with open(path, newline="") as f:
+        rows = [r for r in csv.reader(f) if r and r[0].strip() and not r[0].lstrip().startswith("#")]
+    if rows and rows[0][0].strip().lower() == "path":
+        rows = rows[1:]
+    files, labels, missing = [], {}, []
+    for row in rows:
+        file = Path(row[0].strip())
+        file = file if file.is_absolute() else path.parent / file
+        if not file.is_file():
+            missing.append(str(file))
+            continue
+        files.append(file)
+        if len(row) > 1 and row[1].strip():
+            labels[file] = row[1].strip()
+    if missing:
+        warnings.warn(f"{len(missing)} of the {len(rows)} files {path} names do not exist and are skipped (first: "
+                      f"{missing[0]})", stacklevel=2)
+    return files, labels
+
+
 def list_media(root: str | Path) -> tuple[list[Path], list[Path]]:
-    """(videos, images) under `root`, sorted. Raises a clear error if there are none."""
+    """(videos, images) under `root` (a folder, one file, or a CSV manifest naming files), sorted. Raises a clear
+    error if there are none."""
     root = Path(root)
     if not root.exists():
         raise FileNotFoundError(f"data folder {root} does not exist")
-    if root.is_file():
+    if root.is_file() and root.suffix.lower() == ".csv":
+        files = read_manifest(root)[0]
+    elif root.is_file():
         files = [root]
     else:
         files = sorted(p for p in root.rglob("*") if p.is_file())

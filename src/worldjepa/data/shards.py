@@ -1,0 +1,204 @@
+"""Shards: a media corpus decoded once into tar files of frames at training size (the WebDataset layout).
+
+    worldjepa shard SRC --out DIR --size 64 [--stride N | --fps F] [--shard-mb 1000]
+    pretrain ... data.source=shards data.path=DIR
+
+Decoding is what training from raw videos pays for: a random 8-frame clip of a 720p phone video decodes from
+the keyframe before it, up to a whole keyframe interval (250 frames) per clip. `shard` decodes every video once,
+in order, and keeps every `stride`-th frame (or the frames nearest `fps` per second), resized as training and
+`embed` resize (shorter side to `size`, centre crop). Each sample is two members of a tar shard:
+
+    KEY.npy    uint8 [T, S, S, 3]: the video's kept frames (a still: T = 1)
+    KEY.json   {"source": path, "kind": "video" | "image", "fps": frames per second of the kept frames,
+                "label": the manifest's label or null}
+
+Members are stored uncompressed, so a clip is read straight from its frames' bytes in the tar file (memory-mapped;
+nothing else of the video is touched). A shard closes when it passes --shard-mb. The shards are plain tar files:
+`tar tf` lists them, and WebDataset readers read them. A member that cannot be read (truncated, a header that
+is not a frame array) is skipped with a warning and counted; its shard's other samples stay in use.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..config import DataConfig
+from .batches import Batch, seed_for, split_counts, to_tensor
+from .folder import list_media, load_image, read_manifest, resize_square
+from .video import MediaError, read_video, video_fps
+
+
+@dataclass(frozen=True)
+class Sample:
+    shard: Path
+    offset: int  # where the frames' bytes start in the shard
+    frames: int
+    size: int
+    label: str | None
+
+
+def write_shards(src: str | Path, out: str | Path, size: int, stride: int = 1, fps: float | None = None,
+                 shard_mb: float = 1000.0, progress: bool = True) -> dict:
+    """Decode the videos and images of `src` (a folder, a file or a CSV manifest) into tar shards under `out`.
+    Unreadable files are skipped and counted. Returns a summary."""
+    from tqdm.auto import tqdm
+
+    videos, images = list_media(src)
+    labels = read_manifest(src)[1] if Path(src).suffix.lower() == ".csv" else {}
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    writer = _ShardWriter(out, shard_mb * 1e6)
+    skipped, frames_kept = [], 0
+    try:
+        for path in tqdm([*videos, *images], desc="shard", unit="file", disable=not progress):
+            try:
+                if path in images:
+                    arr, rate, kind = load_image(path, size)[None], None, "image"
+                else:
+                    native = video_fps(path)
+                    step = max(1, round(native / fps)) if fps and native else stride
+                    arr = np.stack([resize_square(f, size) for f in read_video(path, step=step)])
+                    rate, kind = (native / step if native else None), "video"
+            except MediaError as err:
+                skipped.append(str(path))
+                warnings.warn(f"skipping unreadable file ({len(skipped)} skipped so far): {err}", stacklevel=2)
+                continue
+            frames_kept += len(arr)
+            writer.add(arr, {"source": str(path), "kind": kind, "fps": rate, "label": labels.get(path)})
+    finally:
+        writer.close()
+    return {"shards": writer.count, "samples": writer.samples, "frames": frames_kept, "skipped": len(skipped),
+            "bytes": writer.total}
+
+
+class _ShardWriter:
+    def __init__(self, out: Path, limit: float):
+        self.out, self.limit = out, limit
+        self.tar: tarfile.TarFile | None = None
+        self.count = self.samples = self.total = 0
+        self.size = 0
+
+    def add(self, frames: np.ndarray, meta: dict) -> None:
+        if self.tar is None or self.size >= self.limit:
+            self._next()
+        key = f"{self.samples:08d}"
+        buffer = io.BytesIO()
+        np.save(buffer, np.ascontiguousarray(frames, dtype=np.uint8))
+        for name, data in ((f"{key}.npy", buffer.getvalue()), (f"{key}.json", json.dumps(meta).encode())):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            self.tar.addfile(info, io.BytesIO(data))
+            self.size += len(data)
+            self.total += len(data)
+        self.samples += 1
+
+    def _next(self) -> None:
+        self.close()
+        self.tar = tarfile.open(self.out / f"shard-{self.count:06d}.tar", "w", format=tarfile.USTAR_FORMAT)
+        self.count += 1
+        self.size = 0
+
+    def close(self) -> None:
+        if self.tar is not None:
+            self.tar.close()
+            self.tar = None
+
+
+def index_shards(folder: str | Path) -> tuple[list[Sample], list[Sample], list[str]]:
+    """(clips, stills, broken members) of the shards under `folder`, from the tar headers and each frame
+    array's own header; no frame is read."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise FileNotFoundError(f"shard folder {folder} does not exist")
+    shards = sorted(folder.rglob("*.tar")) if folder.is_dir() else [folder]
+    if not shards:
+        raise MediaError(f"no .tar shards in {folder}: write them with `worldjepa shard SRC --out {folder}`")
+    videos, images, broken = [], [], []
+    for shard in shards:
+        try:
+            with tarfile.open(shard) as tar:
+                members = {m.name: m for m in tar.getmembers() if m.isfile()}
+                for name, member in members.items():
+                    if not name.endswith(".npy"):
+                        continue
+                    key = name[:-4]
+                    try:
+                        meta = json.loads(tar.extractfile(members[f"{key}.json"]).read()) if f"{key}.json" in members else {}
+                        sample = _frames_header(tar, member, shard, meta.get("label"))
+                    except (ValueError, KeyError, OSError, tarfile.TarError) as err:
+                        broken.append(f"{shard}:{name} ({err})")
+                        continue
+                    (images if meta.get("kind") == "image" else videos).append(sample)
+        except (tarfile.TarError, OSError) as err:
+            broken.append(f"{shard} ({err})")
+    if broken:
+        warnings.warn(f"{len(broken)} unreadable shard members skipped (first: {broken[0]})", stacklevel=2)
+    if not videos and not images:
+        raise MediaError(f"no readable samples in the {len(shards)} shards under {folder}")
+    return videos, images, broken
+
+
+def _frames_header(tar: tarfile.TarFile, member: tarfile.TarInfo, shard: Path, label) -> Sample:
+    f = tar.extractfile(member)
+    version = np.lib.format.read_magic(f)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, fortran, dtype = read(f)
+    if dtype != np.uint8 or fortran or len(shape) != 4 or shape[3] != 3 or shape[1] != shape[2]:
+        raise ValueError(f"not a frame array: {dtype} {shape}")
+    header = f.tell()
+    if header + int(np.prod(shape)) > member.size:
+        raise ValueError(f"truncated: {member.size} bytes for frames {shape}")
+    return Sample(shard, member.offset_data + header, shape[0], shape[1], label)
+
+
+class ShardBatches:
+    """Pretraining batches from shards (`data.source=shards`): clips of `data.frames` frames `data.frame_step`
+    apart in the shard's kept frames, from random samples and starts; stills one frame each. A pure function of
+    (step, micro), as every batch source."""
+
+    def __init__(self, cfg: DataConfig, seed: int = 0):
+        self.cfg, self.seed = cfg, seed
+        self.videos, self.images, self.broken = index_shards(cfg.path)
+        sizes = {s.size for s in self.videos + self.images}
+        if sizes != {cfg.image_size}:
+            raise ValueError(f"the shards under {cfg.path} hold {sorted(sizes)} px frames but data.image_size="
+                             f"{cfg.image_size}: set data.image_size to theirs, or shard again with --size {cfg.image_size}")
+        fraction = cfg.image_fraction if self.videos and self.images else (0.0 if self.videos else 1.0)
+        self.num_videos, self.num_images = split_counts(cfg.batch_size, fraction)
+        self.skipped = tuple(self.broken)
+        self._maps: dict[Path, np.memmap] = {}
+
+    def _frames(self, sample: Sample, start: int, count: int, step: int) -> np.ndarray:
+        data = self._maps.get(sample.shard)
+        if data is None:
+            data = self._maps[sample.shard] = np.memmap(sample.shard, dtype=np.uint8, mode="r")
+        frame = sample.size * sample.size * 3
+        index = np.minimum(start + step * np.arange(count), sample.frames - 1)  # a short video repeats its last
+        return np.stack([data[sample.offset + i * frame: sample.offset + (i + 1) * frame] for i in index]).reshape(
+            count, sample.size, sample.size, 3)
+
+    def batch(self, step: int, micro: int = 0) -> Batch:
+        rng = np.random.default_rng(seed_for(self.seed, step, micro, 5))
+        c = self.cfg
+        video = image = None
+        span = (c.frames - 1) * c.frame_step + 1
+        if self.num_videos:
+            clips = []
+            for i in rng.integers(len(self.videos), size=self.num_videos):
+                s = self.videos[i]
+                start = int(rng.integers(0, s.frames - span + 1)) if s.frames > span else 0
+                clips.append(self._frames(s, start, c.frames, c.frame_step))
+            video = to_tensor(np.stack(clips))
+        if self.num_images:
+            pool = self.images
+            stills = [self._frames(pool[i], int(rng.integers(pool[i].frames)), 1, 1)[0]
+                      for i in rng.integers(len(pool), size=self.num_images)]
+            image = to_tensor(np.stack(stills))
+        return Batch(video, image, skipped=self.skipped)
