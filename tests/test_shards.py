@@ -82,3 +82,25 @@ def _npy(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, array)
     return buffer.getvalue()
+
+
+def test_a_seek_reads_the_frames_a_full_decode_reads(tmp_path):
+    """read_video jumps to the keyframe before a late start; the frames are those of decoding from frame 0."""
+    import av
+
+    path = tmp_path / "k.mp4"
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv444p"
+        stream.options = {"g": "5", "crf": "10"}
+        for t in range(40):
+            frame = np.full((32, 32, 3), 6 * t, np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    every = read_video(path)
+    assert len(every) == 40
+    for start, count, step in ((13, 3, 2), (25, 4, 3), (39, 2, 1), (5, 5, 1)):
+        np.testing.assert_array_equal(read_video(path, start=start, count=count, step=step),
+                                      every[start:start + count * step:step])

@@ -48,7 +48,10 @@ def video_fps(path: str | Path) -> float | None:
 
 
 def read_video(path: str | Path, start: int = 0, count: int | None = None, step: int = 1) -> np.ndarray:
-    """Frames start, start+step, ... (at most `count`) as uint8 [T, H, W, 3]. Raises MediaError."""
+    """Frames start, start+step, ... (at most `count`) as uint8 [T, H, W, 3]. Raises MediaError.
+
+    A later start seeks to the keyframe before it and counts frames from their timestamps (constant frame rate
+    assumed), instead of decoding every frame before it; a stream without timestamps is decoded from the start."""
     frames = []
     try:
         with av.open(str(path)) as container:
@@ -56,7 +59,9 @@ def read_video(path: str | Path, start: int = 0, count: int | None = None, step:
                 raise MediaError(f"{path}: no video stream")
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
+            index = _seek(container, stream, start)
             for i, frame in enumerate(container.decode(stream)):
+                i = index(frame, i)
                 if i >= start and (i - start) % step == 0:
                     frames.append(frame.to_ndarray(format="rgb24"))
                     if count is not None and len(frames) == count:
@@ -68,3 +73,18 @@ def read_video(path: str | Path, start: int = 0, count: int | None = None, step:
     if not frames:
         raise MediaError(f"{path}: no decodable frames" + (f" from frame {start}" if start else ""))
     return np.stack(frames)
+
+
+def _seek(container, stream, start: int):
+    """Seek towards frame `start` when it pays; → a function (frame, n-th decoded) → the frame's index."""
+    rate, base, origin = stream.average_rate, stream.time_base, stream.start_time or 0
+    if start < 2 or not rate or not base:
+        return lambda frame, n: n
+    container.seek(origin + int(start / rate / base), stream=stream, backward=True, any_frame=False)
+
+    def index(frame, n: int) -> int:
+        if frame.pts is None:
+            raise MediaError("a frame without a timestamp after a seek")
+        return round(float((frame.pts - origin) * base * rate))
+
+    return index
