@@ -37,10 +37,11 @@ def moved(run, start) -> float:
 
 
 def test_pretraining_two_processes_match_one_and_resume_at_one(tmp_path, small_overrides):
-    """V-JEPA 2.1 (tiny-cpu: dense context loss, deep supervision, EMA teacher), clips only: weights, teacher and
-    AdamW moments of 2 DDP processes within 1e-5 of 1 process after 5 steps; a 2-process FSDP2 run stopped at
+    """V-JEPA 2.1 (tiny-cpu: dense context loss, deep supervision, EMA teacher), clips only, two micro-batches a
+    step: weights, teacher and AdamW moments of 2 DDP processes within 1e-5 of 1 process after 5 steps; a 2-process FSDP2 run stopped at
     step 3 (its shards gathered into one checkpoint) and resumed by 1 process ends in the same place."""
-    common = ["pretrain", "--config", "tiny-cpu", "--quiet", *small_overrides, *STEPS, "data.image_fraction=0"]
+    common = ["pretrain", "--config", "tiny-cpu", "--quiet", *small_overrides, *STEPS, "data.image_fraction=0",
+              "train.accumulate=2"]  # gradients exchanged once per step, after the second micro-batch
     one, two, split, start = (tmp_path / name for name in ("one", "two", "split", "start"))
     assert main([*common, "--out", str(one)]) == 0
     torchrun([*common, "--out", str(two)])

@@ -204,7 +204,9 @@ class Trainer:
         for i, batch in enumerate(micro):
             # several processes: gradients are averaged across them once, after the last micro-batch
             last = i == len(micro) - 1
-            with (contextlib.nullcontext() if last or self.ranks.world == 1 else self.replica.no_sync()):
+            if self.sharded:
+                self.replica.set_requires_gradient_sync(last)
+            with (contextlib.nullcontext() if last or self.ranks.world == 1 or self.sharded else self.replica.no_sync()):
                 with autocast(self.device, cfg.precision), global_batch():
                     total, named = self.replica(batch.to(self.device), step)
                 (total / len(micro)).backward()
