@@ -104,3 +104,21 @@ def test_a_seek_reads_the_frames_a_full_decode_reads(tmp_path):
     for start, count, step in ((13, 3, 2), (25, 4, 3), (39, 2, 1), (5, 5, 1)):
         np.testing.assert_array_equal(read_video(path, start=start, count=count, step=step),
                                       every[start:start + count * step:step])
+
+
+def test_a_folder_cache_is_written_once_and_rebuilt_when_a_file_changes(corpus):
+    from worldjepa.config import DataConfig
+    from worldjepa.data.shards import cached_shards
+
+    cfg = DataConfig(source="folder", path=str(corpus / "list.csv"), image_size=32, cache=str(corpus / "cache"))
+    with pytest.warns(UserWarning, match="do not exist"):
+        shards = cached_shards(cfg, progress=False)
+    assert shards.source == "shards" and len(index_shards(shards.path)[0]) == 2
+    written = (corpus / "cache" / "shard-000000.tar").stat().st_mtime_ns
+    with pytest.warns(UserWarning, match="do not exist"):
+        cached_shards(cfg, progress=False)
+    assert (corpus / "cache" / "shard-000000.tar").stat().st_mtime_ns == written  # reused
+    write_video(corpus / "b.mp4", np.zeros((5, 48, 64, 3), np.uint8))  # a file changes: decoded again
+    with pytest.warns(UserWarning, match="do not exist"):
+        cached_shards(cfg, progress=False)
+    assert [v.frames for v in index_shards(corpus / "cache")[0]] == [20, 5]

@@ -117,6 +117,9 @@ class DataConfig(Section):
     batch_size: Positive = 16
     image_fraction: Fraction = 0.0  # share of the loss from still images (V-JEPA 2.1 mixed batches)
     workers: Count = 0  # background data-loading processes (0: load in the training process)
+    # folder: decode the videos once into shards in this folder (rebuilt when the files change) and train from
+    # those; "" decodes a clip from its video every time it is drawn
+    cache: str = ""
     world: WorldConfig = field(default_factory=WorldConfig)
 
 

@@ -19,7 +19,7 @@ from .config import PretrainConfig, from_dict, resolve, save_yaml, to_dict
 from .data.batches import MediaSource
 from .data.episodes import EpisodeClips
 from .data.folder import FolderBatches
-from .data.shards import ShardBatches
+from .data.shards import ShardBatches, cached_shards
 from .nn.encoder import Encoder
 from .nn.predictor import MaskedPredictor
 from .ssl.objective import MaskedLatentPrediction
@@ -72,6 +72,8 @@ def build_source(cfg: PretrainConfig) -> MediaSource:
         return EpisodeClips(cfg.data, seed=cfg.train.seed)
     if cfg.data.source == "shards":
         return ShardBatches(cfg.data, seed=cfg.train.seed)
+    if cfg.data.cache:  # decoded once, then read as shards
+        return ShardBatches(cached_shards(cfg.data), seed=cfg.train.seed)
     return FolderBatches(cfg.data, seed=cfg.train.seed)
 
 

@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
+import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -202,3 +204,23 @@ class ShardBatches:
                       for i in rng.integers(len(pool), size=self.num_images)]
             image = to_tensor(np.stack(stills))
         return Batch(video, image, skipped=self.skipped)
+
+
+def cached_shards(cfg: DataConfig, progress: bool = True) -> DataConfig:
+    """`data.cache` for a folder source: the shards of `cfg.path` at `cfg.image_size` in `cfg.cache`, written
+    the first time (and again when a file was added, removed or changed), as a shard source's config."""
+    videos, images = list_media(cfg.path)
+    files = [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in [*videos, *images]]
+    stamp = {"size": cfg.image_size, "files": files}
+    cache = Path(cfg.cache)
+    record = cache / "sources.json"
+    current = lambda: record.exists() and json.loads(record.read_text()) == stamp  # noqa: E731
+    if int(os.environ.get("RANK", "0")) > 0:  # under torchrun, rank 0 writes and the others wait for it
+        while not current():
+            time.sleep(2)
+    elif not current():
+        for old in cache.glob("shard-*.tar"):
+            old.unlink()
+        write_shards(cfg.path, cache, cfg.image_size, progress=progress)
+        record.write_text(json.dumps(stamp))
+    return replace(cfg, source="shards", path=str(cache))
