@@ -53,6 +53,8 @@ def test_shards_give_the_frames_the_folder_reader_gives(corpus):
         ok = [np.abs(ref[s:s + 5:2] - clip).max() < 1 for ref in reference.values() for s in range(len(ref) - 4)]
         assert any(ok)
     assert source.batch(0).video.shape == (8, 3, 3, 32, 32)
+    halves = [source.batch_part(0, 0, i, 2).video for i in range(2)]  # each rank reads only its own rows
+    assert np.array_equal(np.concatenate(halves), source.batch(0).video.numpy())
 
 
 def test_a_broken_member_is_skipped_and_counted(corpus):
@@ -73,6 +75,8 @@ def test_pretraining_reads_shards(corpus, small_overrides, capsys):
     assert main(["shard", str(corpus / "a.mp4"), "--out", str(corpus / "s"), "--size", "32", "--quiet"]) == 0
     assert main(["pretrain", "--out", str(corpus / "run"), "--quiet", *small_overrides, "train.steps=2",
                  "data.source=shards", f"data.path={corpus / 's'}"]) == 0
+    assert main(["shard", str(corpus / "a.mp4"), "--out", str(corpus / "s"), "--quiet"]) == 2  # not over old ones
+    assert "already holds shards" in capsys.readouterr().err
     assert main(["pretrain", "--out", str(corpus / "run2"), "--quiet", *small_overrides, "train.steps=2",
                  "data.source=shards", f"data.path={corpus / 's'}", "data.image_size=64"]) == 2
     assert "hold [32] px frames but data.image_size=64" in capsys.readouterr().err

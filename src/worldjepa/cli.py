@@ -239,6 +239,11 @@ def _overrides(args: argparse.Namespace) -> list[str]:
     return [*args.overrides, *([f"train.device={args.device}"] if args.device else [])]
 
 
+def _check_until(until: int | None) -> None:
+    if until is not None and until < 1:
+        raise ValueError(f"--until {until}: give the step to stop after, at least 1")
+
+
 def _print_once(line: str) -> None:
     """Print on rank 0 only: under torchrun every process runs the command."""
     from .distributed import ranks
@@ -264,6 +269,7 @@ def _pretrain(args: argparse.Namespace) -> None:
     from .pretrain import pretrain
 
     cfg = config.load(args.config, _overrides(args))
+    _check_until(args.until)
     _print_once(_summary_line(pretrain(cfg, args.out, resume=not args.no_resume, progress=not args.quiet,
                                        init=args.init, until=args.until)))
 
@@ -322,6 +328,7 @@ def _train_wm(args: argparse.Namespace) -> None:
     from .dynamics.model import train_world_model
 
     cfg = load_world_model(args.config, _overrides(args))
+    _check_until(args.until)
     _print_once(_summary_line(train_world_model(cfg, args.data, args.out, resume=not args.no_resume,
                                                 progress=not args.quiet, init=args.init, until=args.until)))
 

@@ -154,11 +154,17 @@ def shard(root: nn.Module, units: tuple[type[nn.Module], ...], methods: tuple[st
     return root
 
 
-def whole(tensors: dict[str, Tensor]) -> dict[str, Tensor]:
-    """The tensors with every sharded one (DTensor) gathered whole: every rank has to call it."""
+def whole(tensors: dict[str, Tensor], keep: bool = True) -> dict[str, Tensor]:
+    """The tensors with every sharded one (DTensor) gathered whole, one at a time into CPU memory: every rank
+    has to call it; a rank with `keep` false takes part in the gathering and keeps nothing."""
     from torch.distributed.tensor import DTensor
 
-    return {k: v.full_tensor() if isinstance(v, DTensor) else v for k, v in tensors.items()}
+    out = {}
+    for k, v in tensors.items():
+        v = v.full_tensor() if isinstance(v, DTensor) else v
+        if keep:
+            out[k] = v.detach().cpu()
+    return out
 
 
 def laid_out_like(full: Tensor, like: Tensor) -> Tensor:

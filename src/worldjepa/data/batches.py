@@ -45,15 +45,9 @@ class Batch:
         and proprio): a rank's share of the global batch in a run of several processes."""
         if parts == 1:
             return self
+
         def cut(x: Tensor | None, what: str) -> Tensor | None:
-            if x is None:
-                return None
-            if x.shape[0] % parts:
-                raise ValueError(f"a batch of {x.shape[0]} {what} does not split evenly over {parts} processes: make "
-                                 f"the number of {what} per batch (data.batch_size, with data.image_fraction for "
-                                 f"stills) a multiple of {parts}, or start a number of processes that divides {x.shape[0]}")
-            n = x.shape[0] // parts
-            return x[index * n:(index + 1) * n]
+            return None if x is None else x[share(x.shape[0], index, parts, what)]
 
         return replace(self, video=cut(self.video, "clips"), image=cut(self.image, "stills"),
                        actions=cut(self.actions, "clips"), proprio=cut(self.proprio, "clips"))
@@ -68,6 +62,16 @@ class MediaSource(BatchSource, Protocol):
 
     num_videos: int
     num_images: int
+
+
+def share(count: int, index: int, parts: int, what: str = "samples") -> slice:
+    """Rank `index` of `parts`'s rows of a batch of `count` (contiguous, equal); a clear error if they do not split."""
+    if count % parts:
+        raise ValueError(f"a batch of {count} {what} does not split evenly over {parts} processes: make the number "
+                         f"of {what} per batch (data.batch_size, with data.image_fraction for stills) a multiple of "
+                         f"{parts}, or start a number of processes that divides {count}")
+    n = count // parts
+    return slice(index * n, (index + 1) * n)
 
 
 def seed_for(*keys: int) -> int:

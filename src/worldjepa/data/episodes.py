@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from ..config import DataConfig
-from .batches import Batch, seed_for, split_counts, to_tensor
+from .batches import Batch, seed_for, share, split_counts, to_tensor
 from .lerobot import is_lerobot, read_lerobot
 
 FORMAT, VERSION = "worldjepa-episodes", 1
@@ -192,11 +192,7 @@ class EpisodeBatches:
         """Slice `index` of `parts` of the batch (a rank's share), reading only its own windows."""
         rng = np.random.default_rng(seed_for(self.seed, step, micro, 7))
         picks = self.index[rng.integers(len(self.index), size=self.batch_size)]
-        if self.batch_size % parts:
-            raise ValueError(f"data.batch_size={self.batch_size} does not split evenly over {parts} processes: make "
-                             f"it a multiple of {parts}")
-        n = self.batch_size // parts
-        picks = picks[index * n:(index + 1) * n]
+        picks = picks[share(self.batch_size, index, parts, "windows")]
         return self.collate([self.store.window(int(e), int(s), self.length, self.frameskip) for e, s in picks])
 
     def collate(self, windows: list[dict[str, np.ndarray]]) -> Batch:

@@ -15,7 +15,8 @@ in order, and keeps every `stride`-th frame (or the frames nearest `fps` per sec
 Members are stored uncompressed, so a clip is read straight from its frames' bytes in the tar file (memory-mapped;
 nothing else of the video is touched). A shard closes when it passes --shard-mb. The shards are plain tar files:
 `tar tf` lists them, and WebDataset readers read them. A member that cannot be read (truncated, a header that
-is not a frame array) is skipped with a warning and counted; its shard's other samples stay in use.
+is not a frame array) is skipped with a warning and counted, its shard's other samples staying in use; a shard
+whose tar index cannot be read at all is skipped whole and counted the same way.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import DataConfig
-from .batches import Batch, seed_for, split_counts, to_tensor
+from .batches import Batch, seed_for, share, split_counts, to_tensor
 from .folder import list_media, load_image, read_manifest, resize_square
 from .video import MediaError, read_video, video_fps
 
@@ -55,6 +56,8 @@ def write_shards(src: str | Path, out: str | Path, size: int, stride: int = 1, f
     videos, images = list_media(src)
     labels = read_manifest(src)[1] if Path(src).suffix.lower() == ".csv" else {}
     out = Path(out)
+    if any(out.glob("shard-*.tar")):  # new shards beside old ones would train on both
+        raise ValueError(f"{out} already holds shards: write to an empty folder, or delete them first")
     out.mkdir(parents=True, exist_ok=True)
     writer = _ShardWriter(out, shard_mb * 1e6)
     skipped, frames_kept = [], 0
@@ -125,7 +128,7 @@ def index_shards(folder: str | Path) -> tuple[list[Sample], list[Sample], list[s
     videos, images, broken = [], [], []
     for shard in shards:
         try:
-            with tarfile.open(shard) as tar:
+            with tarfile.open(shard, "r:") as tar:  # uncompressed only: the frames are read at their offsets
                 members = {m.name: m for m in tar.getmembers() if m.isfile()}
                 for name, member in members.items():
                     if not name.endswith(".npy"):
@@ -187,22 +190,29 @@ class ShardBatches:
             count, sample.size, sample.size, 3)
 
     def batch(self, step: int, micro: int = 0) -> Batch:
+        return self.batch_part(step, micro)
+
+    def batch_part(self, step: int, micro: int = 0, index: int = 0, parts: int = 1) -> Batch:
+        """Slice `index` of `parts` of the batch (a rank's share): every pick is drawn, only the slice read."""
         rng = np.random.default_rng(seed_for(self.seed, step, micro, 5))
         c = self.cfg
-        video = image = None
         span = (c.frames - 1) * c.frame_step + 1
-        if self.num_videos:
-            clips = []
-            for i in rng.integers(len(self.videos), size=self.num_videos):
-                s = self.videos[i]
-                start = int(rng.integers(0, s.frames - span + 1)) if s.frames > span else 0
-                clips.append(self._frames(s, start, c.frames, c.frame_step))
-            video = to_tensor(np.stack(clips))
-        if self.num_images:
-            pool = self.images
-            stills = [self._frames(pool[i], int(rng.integers(pool[i].frames)), 1, 1)[0]
-                      for i in rng.integers(len(pool), size=self.num_images)]
-            image = to_tensor(np.stack(stills))
+        clips = []
+        for i in rng.integers(len(self.videos), size=self.num_videos) if self.num_videos else []:
+            s = self.videos[i]
+            clips.append((s, int(rng.integers(0, s.frames - span + 1)) if s.frames > span else 0))
+        stills = []
+        for i in rng.integers(len(self.images), size=self.num_images) if self.num_images else []:
+            stills.append((self.images[i], int(rng.integers(self.images[i].frames))))
+
+        def mine(picks: list, what: str) -> list:
+            return picks[share(len(picks), index, parts, what)]
+
+        video = image = None
+        if clips:
+            video = to_tensor(np.stack([self._frames(s, start, c.frames, c.frame_step) for s, start in mine(clips, "clips")]))
+        if stills:
+            image = to_tensor(np.stack([self._frames(s, i, 1, 1)[0] for s, i in mine(stills, "stills")]))
         return Batch(video, image, skipped=self.skipped)
 
 
@@ -215,12 +225,15 @@ def cached_shards(cfg: DataConfig, progress: bool = True) -> DataConfig:
     cache = Path(cfg.cache)
     record = cache / "sources.json"
     current = lambda: record.exists() and json.loads(record.read_text()) == stamp  # noqa: E731
-    if int(os.environ.get("RANK", "0")) > 0:  # under torchrun, rank 0 writes and the others wait for it
+    if int(os.environ.get("RANK", "0")) > 0:  # under torchrun rank 0 writes (a folder every node sees), the rest wait
         while not current():
             time.sleep(2)
     elif not current():
+        record.unlink(missing_ok=True)
         for old in cache.glob("shard-*.tar"):
             old.unlink()
         write_shards(cfg.path, cache, cfg.image_size, progress=progress)
-        record.write_text(json.dumps(stamp))
+        temporary = record.with_suffix(".tmp")
+        temporary.write_text(json.dumps(stamp))
+        os.replace(temporary, record)  # whole or absent: a waiting rank never reads half of it
     return replace(cfg, source="shards", path=str(cache))

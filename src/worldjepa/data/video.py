@@ -50,8 +50,23 @@ def video_fps(path: str | Path) -> float | None:
 def read_video(path: str | Path, start: int = 0, count: int | None = None, step: int = 1) -> np.ndarray:
     """Frames start, start+step, ... (at most `count`) as uint8 [T, H, W, 3]. Raises MediaError.
 
-    A later start seeks to the keyframe before it and counts frames from their timestamps (constant frame rate
-    assumed), instead of decoding every frame before it; a stream without timestamps is decoded from the start."""
+    A later start seeks to the keyframe before it and counts frames from their timestamps (a constant frame
+    rate assumed: shard a variable-rate video with `worldjepa shard --fps`), instead of decoding every frame
+    before it; where the seek cannot be trusted (no timestamps, a keyframe past the start) the video is decoded
+    from its first frame."""
+    if start >= 2:
+        try:
+            return _read(path, start, count, step, seek=True)
+        except _SeekMissed:
+            pass
+    return _read(path, start, count, step, seek=False)
+
+
+class _SeekMissed(Exception):
+    """A seek that landed where frames cannot be counted."""
+
+
+def _read(path: str | Path, start: int, count: int | None, step: int, seek: bool) -> np.ndarray:
     frames = []
     try:
         with av.open(str(path)) as container:
@@ -59,14 +74,16 @@ def read_video(path: str | Path, start: int = 0, count: int | None = None, step:
                 raise MediaError(f"{path}: no video stream")
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
-            index = _seek(container, stream, start)
-            for i, frame in enumerate(container.decode(stream)):
-                i = index(frame, i)
+            index = _seek(container, stream, start) if seek else (lambda frame, n: n)
+            for n, frame in enumerate(container.decode(stream)):
+                i = index(frame, n)
+                if n == 0 and i > start:
+                    raise _SeekMissed
                 if i >= start and (i - start) % step == 0:
                     frames.append(frame.to_ndarray(format="rgb24"))
                     if count is not None and len(frames) == count:
                         break
-    except MediaError:
+    except (MediaError, _SeekMissed):
         raise
     except (av.error.FFmpegError, OSError, ValueError, IndexError) as err:
         raise MediaError(f"{path}: cannot decode video ({type(err).__name__}: {err})") from err
@@ -76,15 +93,15 @@ def read_video(path: str | Path, start: int = 0, count: int | None = None, step:
 
 
 def _seek(container, stream, start: int):
-    """Seek towards frame `start` when it pays; → a function (frame, n-th decoded) → the frame's index."""
+    """Seek to the keyframe before frame `start`; → a function (frame, n-th decoded) → the frame's index."""
     rate, base, origin = stream.average_rate, stream.time_base, stream.start_time or 0
-    if start < 2 or not rate or not base:
-        return lambda frame, n: n
+    if not rate or not base:
+        raise _SeekMissed
     container.seek(origin + int(start / rate / base), stream=stream, backward=True, any_frame=False)
 
     def index(frame, n: int) -> int:
         if frame.pts is None:
-            raise MediaError("a frame without a timestamp after a seek")
+            raise _SeekMissed
         return round(float((frame.pts - origin) * base * rate))
 
     return index

@@ -144,7 +144,7 @@ class Trainer:
     def save(self, next_step: int) -> None:
         """Rank 0 writes the checkpoint; under FSDP every rank calls this, to gather the shards whole."""
         opt_tensors, opt_meta = flatten_optimizer(self.optimizer.state_dict())
-        tensors = whole({**module_tensors("objective", self.objective), **opt_tensors})
+        tensors = whole({**module_tensors("objective", self.objective), **opt_tensors}, keep=self.ranks.main)
         if not self.ranks.main:
             return
         meta = {"format": FORMAT_VERSION, "kind": self.kind, "step": next_step, "config": self.config,
@@ -203,9 +203,8 @@ class Trainer:
         loss, parts = 0.0, {}
         for i, batch in enumerate(micro):
             # several processes: gradients are averaged across them once, after the last micro-batch
+            # (FSDP reduce-scatters after every micro-batch: skipping it would keep whole gradients on every rank)
             last = i == len(micro) - 1
-            if self.sharded:
-                self.replica.set_requires_gradient_sync(last)
             with (contextlib.nullcontext() if last or self.ranks.world == 1 or self.sharded else self.replica.no_sync()):
                 with autocast(self.device, cfg.precision), global_batch():
                     total, named = self.replica(batch.to(self.device), step)
