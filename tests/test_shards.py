@@ -126,3 +126,32 @@ def test_a_folder_cache_is_written_once_and_rebuilt_when_a_file_changes(corpus):
     with pytest.warns(UserWarning, match="do not exist"):
         cached_shards(cfg, progress=False)
     assert [v.frames for v in index_shards(corpus / "cache")[0]] == [20, 5]
+
+
+def test_random_resized_crop_boxes_and_resampling():
+    import torch
+
+    from worldjepa.data.batches import apply_boxes, crop_boxes
+
+    rng = np.random.default_rng(0)
+    assert crop_boxes(4, 32, 32, (1.0, 1.0), (0.75, 1.35), rng) is None
+    boxes = crop_boxes(500, 64, 48, (0.3, 1.0), (0.75, 1.35), rng)
+    for i, j, h, w in boxes:  # inside the frame, area and aspect within the ranges (up to rounding)
+        assert 0 <= i and i + h <= 64 and 0 <= j and j + w <= 48
+        assert 0.3 * 64 * 48 * 0.9 <= h * w <= 64 * 48 and 0.75 * 0.85 <= w / h <= 1.35 * 1.15
+    columns = torch.arange(32.0).expand(2, 3, 3, 32, 32).clone()  # [B, T, C, H, W], value = column index
+    out = apply_boxes(columns, [(4, 8, 16, 16), (0, 0, 32, 32)])
+    u = torch.arange(32.0)
+    expected = ((u + 0.5) * 16 / 32 - 0.5).clamp(0, 15) + 8  # bilinear, align_corners=False, inside the box
+    assert torch.allclose(out[0, 1, 2, 5], expected, atol=1e-5) and torch.equal(out[1], columns[1])
+
+
+def test_cropped_shard_batches_split_over_ranks_alike(corpus):
+    write_shards(corpus / "a.mp4", corpus / "shards", size=32, progress=False)
+    source = ShardBatches(DataConfig(source="shards", path=str(corpus / "shards"), image_size=32, frames=2,
+                                     batch_size=4, crop_scale=(0.3, 1.0)))
+    whole = source.batch(1).video
+    assert np.array_equal(np.concatenate([source.batch_part(1, 0, i, 2).video for i in range(2)]), whole.numpy())
+    plain = ShardBatches(DataConfig(source="shards", path=str(corpus / "shards"), image_size=32, frames=2,
+                                    batch_size=4)).batch(1).video
+    assert not np.allclose(plain.numpy(), whole.numpy())  # the crop changed the frames

@@ -117,6 +117,11 @@ class DataConfig(Section):
     batch_size: Positive = 16
     image_fraction: Fraction = 0.0  # share of the loss from still images (V-JEPA 2.1 mixed batches)
     workers: Count = 0  # background data-loading processes (0: load in the training process)
+    # folder and shards: V-JEPA's random-resized crop, the same box through a clip's frames, resized back to
+    # image_size: its area a uniform share in crop_scale of the frame, its aspect log-uniform in crop_ratio
+    # (V-JEPA 2: (0.3, 1.0) and (0.75, 1.35)); (1.0, 1.0), the default, leaves frames whole
+    crop_scale: tuple[PositiveFloat, PositiveFloat] = (1.0, 1.0)
+    crop_ratio: tuple[PositiveFloat, PositiveFloat] = (0.75, 1.35)
     # folder: decode the videos once into shards in this folder (rebuilt when the files change) and train from
     # those; "" decodes a clip from its video every time it is drawn
     cache: str = ""

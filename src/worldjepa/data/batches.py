@@ -74,6 +74,43 @@ def share(count: int, index: int, parts: int, what: str = "samples") -> slice:
     return slice(index * n, (index + 1) * n)
 
 
+def crop_boxes(count: int, height: int, width: int, scale: tuple[float, float], ratio: tuple[float, float],
+               rng: np.random.Generator) -> list[tuple[int, int, int, int]] | None:
+    """V-JEPA's random-resized crop boxes (top, left, h, w), one per sample: an area that is a uniform share in
+    `scale` of the frame, an aspect log-uniform in `ratio` (ten tries, then the whole frame). None when `scale`
+    is (1, 1): frames stay whole. Drawn for a whole batch, so a rank's rows get the boxes one process would."""
+    import math
+
+    if tuple(scale) == (1.0, 1.0):
+        return None
+    boxes = []
+    for _ in range(count):
+        box = (0, 0, height, width)
+        for _ in range(10):
+            area = height * width * rng.uniform(*scale)
+            aspect = math.exp(rng.uniform(math.log(ratio[0]), math.log(ratio[1])))
+            w, h = round(math.sqrt(area * aspect)), round(math.sqrt(area / aspect))
+            if 0 < w <= width and 0 < h <= height:
+                box = (int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1)), h, w)
+                break
+        boxes.append(box)
+    return boxes
+
+
+def apply_boxes(x: Tensor, boxes: list[tuple[int, int, int, int]] | None) -> Tensor:
+    """[B, (T,) C, H, W] with sample b cropped to boxes[b] (every frame alike) and resized back (bilinear)."""
+    import torch.nn.functional as F
+
+    if boxes is None:
+        return x
+    out = torch.empty_like(x)
+    for b, (i, j, h, w) in enumerate(boxes):
+        crop = x[b, ..., i:i + h, j:j + w]
+        flat = crop if crop.ndim == 4 else crop[None]
+        out[b] = F.interpolate(flat, size=x.shape[-2:], mode="bilinear", align_corners=False).reshape(x.shape[1:])
+    return out
+
+
 def seed_for(*keys: int) -> int:
     """A well-mixed 63-bit seed from integer keys (run seed, step, micro-batch, stream)."""
     return int(np.random.SeedSequence([int(k) & 0xFFFFFFFF for k in keys]).generate_state(2, np.uint64)[0] >> 1)

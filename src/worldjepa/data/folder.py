@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..config import DataConfig
-from .batches import Batch, seed_for, split_counts, to_tensor
+from .batches import Batch, apply_boxes, crop_boxes, seed_for, split_counts, to_tensor
 from .video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, MediaError, read_video
 
 MAX_PIXELS = 20_000 * 20_000  # larger images are refused before decoding (decompression bombs)
@@ -162,8 +162,12 @@ class FolderBatches:
             clips = [self._load(self.videos, rng, lambda p: load_clip(p, c.image_size, c.frames, c.frame_step, rng),
                                 skipped) for _ in range(self.num_videos)]
             video = to_tensor(np.stack(clips))
+            video = apply_boxes(video, crop_boxes(len(clips), c.image_size, c.image_size, c.crop_scale, c.crop_ratio,
+                                                  np.random.default_rng(seed_for(self.seed, step, micro, 9))))
         if self.num_images:
             stills = [self._load(self.images, rng, lambda p: load_image(p, c.image_size), skipped)
                       for _ in range(self.num_images)]
             image = to_tensor(np.stack(stills))
+            image = apply_boxes(image, crop_boxes(len(stills), c.image_size, c.image_size, c.crop_scale, c.crop_ratio,
+                                                  np.random.default_rng(seed_for(self.seed, step, micro, 10))))
         return Batch(video, image, skipped=tuple(skipped))

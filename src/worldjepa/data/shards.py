@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import DataConfig
-from .batches import Batch, seed_for, share, split_counts, to_tensor
+from .batches import Batch, apply_boxes, crop_boxes, seed_for, share, split_counts, to_tensor
 from .folder import list_media, load_image, read_manifest, resize_square
 from .video import MediaError, read_video, video_fps
 
@@ -208,11 +208,16 @@ class ShardBatches:
         def mine(picks: list, what: str) -> list:
             return picks[share(len(picks), index, parts, what)]
 
+        crops = np.random.default_rng(seed_for(self.seed, step, micro, 9))
         video = image = None
         if clips:
+            boxes = crop_boxes(len(clips), c.image_size, c.image_size, c.crop_scale, c.crop_ratio, crops)
             video = to_tensor(np.stack([self._frames(s, start, c.frames, c.frame_step) for s, start in mine(clips, "clips")]))
+            video = apply_boxes(video, boxes and mine(boxes, "clips"))
         if stills:
+            boxes = crop_boxes(len(stills), c.image_size, c.image_size, c.crop_scale, c.crop_ratio, crops)
             image = to_tensor(np.stack([self._frames(s, i, 1, 1)[0] for s, i in mine(stills, "stills")]))
+            image = apply_boxes(image, boxes and mine(boxes, "stills"))
         return Batch(video, image, skipped=self.skipped)
 
 
