@@ -7,9 +7,9 @@
 The loop does not know which paper it trains. Everything a step depends on is either in the checkpoint
 (weights, optimiser moments, the guard's history) or a function of the step (data, masks, schedules), so
 a resumed run repeats the uninterrupted one exactly on CPU. Started by torchrun, each process trains its
-part of every global batch and DDP averages the gradients (worldjepa/distributed.py): the same run,
-whatever the number of processes, and a checkpoint any number of processes resumes; rank 0 alone logs,
-checks health and writes the checkpoint. Logged steps carry the objective's health
+part of every global batch and DDP (or FSDP2) averages the gradients (worldjepa/distributed.py): the same
+run, whatever the number of processes, and a checkpoint any number of processes resumes; rank 0 alone logs
+and writes the checkpoint (under FSDP every rank helps gather it, and computes the monitors). Logged steps carry the objective's health
 numbers, which the live health watch (train/health.py) turns into a warning when a verdict appears.
 """
 
