@@ -59,3 +59,22 @@ def test_parameters_are_the_built_models_and_a_run_that_cannot_fit_says_so(capsy
     assert main(["resources", "--gpu-memory", "0.01", "model.encoder=large"]) == 0
     assert "does not fit" in capsys.readouterr().out
     assert main(["resources", "--gpus", "0"]) == 2
+
+
+def test_the_published_recipe_presets_are_the_papers_runs():
+    """`--config vjepa2.1-vitl` is V-JEPA 2.1's primary phase on 128 GPUs: ViT-L (303 M in the encoder, as
+    published), 24 clips a GPU with no accumulation, and its cool-down on the primary phase's RoPE grid; a step's
+    time is its busiest process's (a clip process holds 3072 / 128 clips; the stills are elsewhere)."""
+    primary, cooldown = config.load("vjepa2.1-vitl"), config.load("vjepa2.1-vitl-cooldown")
+    e = estimate(primary, gpus=128)
+    with torch.device("meta"):
+        encoder = build_objective(primary).encoder
+    assert 300e6 < sum(p.numel() for p in encoder.parameters()) < 306e6
+    assert (e.micro_batch, e.accumulate, e.global_batch) == (24, 1, 3072)
+    assert e.seconds_per_step == pytest.approx(e.flops_per_sample * 24 / (989e12 * 0.45), rel=1e-9)
+    clips_only = estimate(config.load("vjepa2.1-vitl", ["data.image_fraction=0", "data.split_ranks=false"]), gpus=128)
+    assert e.flops_per_step < clips_only.flops_per_step  # a quarter of the batch is stills of 256 tokens, not 2048
+    assert (cooldown.data.frames, cooldown.data.image_size, cooldown.model.rope_grid) == (64, 384, 16)
+    assert cooldown.optim.decay_steps == cooldown.train.steps == 12000
+    ac = config.load_world_model("wm-vjepa2-ac")
+    assert (ac.model.predictor_depth, ac.model.predictor_width, ac.plan.samples, ac.plan.horizon) == (24, 1024, 800, 1)

@@ -10,6 +10,7 @@ from PIL import Image
 
 from worldjepa.cli import main
 from worldjepa.config import DataConfig
+from worldjepa.data.batches import Share
 from worldjepa.data.folder import list_media, resize_square
 from worldjepa.data.shards import ShardBatches, index_shards, write_shards
 from worldjepa.data.video import read_video, write_video
@@ -53,7 +54,7 @@ def test_shards_give_the_frames_the_folder_reader_gives(corpus):
         ok = [np.abs(ref[s:s + 5:2] - clip).max() < 1 for ref in reference.values() for s in range(len(ref) - 4)]
         assert any(ok)
     assert source.batch(0).video.shape == (8, 3, 3, 32, 32)
-    halves = [source.batch_part(0, 0, i, 2).video for i in range(2)]  # each rank reads only its own rows
+    halves = [source.batch_part(0, 0, Share(i, 2)).video for i in range(2)]  # each rank reads only its own rows
     assert np.array_equal(np.concatenate(halves), source.batch(0).video.numpy())
 
 
@@ -151,7 +152,7 @@ def test_cropped_shard_batches_split_over_ranks_alike(corpus):
     source = ShardBatches(DataConfig(source="shards", path=str(corpus / "shards"), image_size=32, frames=2,
                                      batch_size=4, crop_scale=(0.3, 1.0)))
     whole = source.batch(1).video
-    assert np.array_equal(np.concatenate([source.batch_part(1, 0, i, 2).video for i in range(2)]), whole.numpy())
+    assert np.array_equal(np.concatenate([source.batch_part(1, 0, Share(i, 2)).video for i in range(2)]), whole.numpy())
     plain = ShardBatches(DataConfig(source="shards", path=str(corpus / "shards"), image_size=32, frames=2,
                                     batch_size=4)).batch(1).video
     assert not np.allclose(plain.numpy(), whole.numpy())  # the crop changed the frames

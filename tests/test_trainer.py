@@ -30,6 +30,16 @@ def test_constant_schedule_holds_the_rate_after_warm_up():
     assert [learning_rate(s, 100, cfg) for s in (0, 2, 4, 99)] == pytest.approx([0.0, 1e-3, 2e-3, 2e-3])
 
 
+def test_constant_schedule_decays_linearly_over_its_last_steps():
+    """Warm-up, stable, decay (V-JEPA 2-AC; V-JEPA 2.1's cool-down is the decay alone): 100 steps, the last 10
+    from 2e-3 down to min_lr 1e-6, reaching it on the last step."""
+    cfg = OptimConfig(lr=2e-3, min_lr=1e-6, warmup_steps=4, start_lr=0.0, schedule="constant", decay_steps=10)
+    expected = [2e-3, 2e-3 + (1e-6 - 2e-3) * 1 / 10, 2e-3 + (1e-6 - 2e-3) * 5 / 10, 1e-6]
+    assert [learning_rate(s, 100, cfg) for s in (89, 90, 94, 99)] == pytest.approx(expected, rel=1e-12)
+    cooldown = OptimConfig(lr=6e-4, min_lr=1e-6, warmup_steps=0, schedule="constant", decay_steps=12)
+    assert learning_rate(0, 12, cooldown) == pytest.approx(6e-4 - (6e-4 - 1e-6) / 12)
+
+
 @pytest.mark.parametrize("step,wd", [(0, 0.04), (55, 0.22), (110, 0.4), (200, 0.4)])
 def test_weight_decay_follows_a_cosine_from_start_to_end(step, wd):
     # 0.4 + (0.04 − 0.4)·(1 + cos(π·step/110))/2: 0.04 at 0, 0.22 half-way, 0.4 at the end

@@ -107,9 +107,10 @@ class WorldConfig(Section):
 @dataclass
 class DataConfig(Section):
     # world: clips generated on the fly; folder: media under `path` (or listed in a CSV manifest); shards: frames
-    # decoded once by `worldjepa shard`; episodes: the frames of an episode store at `path` (`worldjepa
-    # collect`), to pretrain the encoder a patch-form world model then uses frozen
-    source: Literal["world", "folder", "shards", "episodes"] = "world"
+    # decoded once by `worldjepa shard`; stream: such shards read as they arrive from URLs, a `pipe:` command or
+    # files (data/stream.py); episodes: the frames of an episode store at `path` (`worldjepa collect`), to
+    # pretrain the encoder a patch-form world model then uses frozen
+    source: Literal["world", "folder", "shards", "stream", "episodes"] = "world"
     path: str = ""
     image_size: Positive = 64
     frames: Positive = 8  # frames per clip
@@ -117,6 +118,9 @@ class DataConfig(Section):
     batch_size: Positive = 16
     image_fraction: Fraction = 0.0  # share of the loss from still images (V-JEPA 2.1 mixed batches)
     workers: Count = 0  # background data-loading processes (0: load in the training process)
+    # several processes: V-JEPA 2.1's arrangement, the first image_fraction of the processes on stills only and the
+    # rest on clips only (false: each process trains on its share of both; the same gradient either way)
+    split_ranks: bool = False
     # folder and shards: V-JEPA's random-resized crop, the same box through a clip's frames, resized back to
     # image_size: its area a uniform share in crop_scale of the frame, its aspect log-uniform in crop_ratio
     # (V-JEPA 2: (0.3, 1.0) and (0.75, 1.35)); (1.0, 1.0), the default, leaves frames whole
@@ -125,6 +129,8 @@ class DataConfig(Section):
     # folder: decode the videos once into shards in this folder (rebuilt when the files change) and train from
     # those; "" decodes a clip from its video every time it is drawn
     cache: str = ""
+    # stream: clips and stills held to shuffle the stream (each lane holds this many of each: memory to budget)
+    shuffle_buffer: Positive = 256
     world: WorldConfig = field(default_factory=WorldConfig)
 
 
@@ -241,6 +247,7 @@ class OptimConfig(Section):
     min_lr: NonNegative = 1e-6
     warmup_steps: Count = 50
     schedule: Literal["cosine", "constant"] = "cosine"  # after warm-up
+    decay_steps: Count = 0  # constant schedule: the last decay_steps fall linearly to min_lr (V-JEPA 2.1's cool-down)
     start_lr: NonNegative = 1e-5
     weight_decay: tuple[NonNegative, NonNegative] = (0.04, 0.04)  # start, end (cosine between)
     betas: tuple[Momentum, Momentum] = (0.9, 0.999)
@@ -267,6 +274,7 @@ class TrainConfig(Section):
     # recompute each transformer block's activations in the backward pass instead of keeping them: about a
     # fifth of the activation memory (`worldjepa resources`) for a third more compute
     activation_checkpointing: bool = False
+    compile: bool = False  # torch.compile each transformer block (compiled on first use; a GPU gains most)
 
 
 @dataclass
@@ -295,6 +303,13 @@ class PretrainConfig(Section):
                               "images or a smaller patch")
         if o.masking == "ijepa" and d.image_fraction < 1.0:
             raise ConfigError("objective.masking=ijepa works on images: set data.image_fraction=1.0")
+        if d.split_ranks and o.regularizer == "sigreg":
+            raise ConfigError("data.split_ranks=true with objective.regularizer=sigreg: SIGReg's statistic spans the "
+                              "global batch, which would mix still and clip processes' latents; keep the EMA teacher "
+                              "or set data.split_ranks=false")
+        if d.split_ranks and self.train.parallel == "fsdp":
+            raise ConfigError("data.split_ranks=true needs train.parallel=ddp: under FSDP2 every process must run "
+                              "every sharded block, and still processes never run the clip tokenizer")
         if m.position == "sincos" and d.image_fraction < 1.0:
             raise ConfigError("model.position=sincos (I-JEPA's 2D table) has no time axis: set data.image_fraction=1.0")
         if m.position == "sincos" and (m.size().width % 4 or m.predictor_width % 4):
@@ -304,6 +319,9 @@ class PretrainConfig(Section):
             raise ConfigError("data.source=folder needs data.path=DIR (a folder of images or videos, or a CSV manifest)")
         if d.source == "shards" and not d.path:
             raise ConfigError("data.source=shards needs data.path=DIR (shards from `worldjepa shard`)")
+        if d.source == "stream" and not d.path:
+            raise ConfigError("data.source=stream needs data.path: shard URLs (https://host/shard-{000000..000099}.tar),"
+                              " a `pipe:COMMAND` writing each shard to stdout, a folder of shards or a .txt list")
         if d.source == "episodes" and not d.path:
             raise ConfigError("data.source=episodes needs data.path=DIR (an episode store from `worldjepa collect`)")
 
@@ -637,7 +655,8 @@ def load_world_model(name_or_path: str | Path = "wm-two-rooms",
 
 def read_yaml_config(name_or_path: str | Path) -> dict[str, Any]:
     path = Path(name_or_path)
-    if not path.suffix:
+    # a preset's name (it may hold dots: vjepa2.1-vitl), unless it names a YAML file or a file that is there
+    if path.suffix.lower() not in (".yaml", ".yml") and len(path.parts) == 1 and not path.is_file():
         path = PRESET_DIR / f"{name_or_path}.yaml"
         if not path.exists():
             raise ConfigError(_choice_message("config", str(name_or_path), presets()) +

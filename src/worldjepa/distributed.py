@@ -26,6 +26,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 _across_ranks = False  # inside `global_batch()`
+_still_ranks = 0  # inside `global_batch(k)`: ranks [0, k) hold stills only, the others clips only
 
 
 @dataclass(frozen=True)
@@ -68,15 +69,16 @@ def ranks() -> Ranks:
 
 
 @contextmanager
-def global_batch() -> Iterator[None]:
+def global_batch(still_ranks: int = 0) -> Iterator[None]:
     """Inside, statistics over the batch (`batch_mean`) and mask draws (`global_rows`) span every rank: the
-    trainer wraps each training step's loss in it."""
-    global _across_ranks
-    before, _across_ranks = _across_ranks, True
+    trainer wraps each training step's loss in it. `still_ranks`: under V-JEPA 2.1's split, how many ranks
+    (the first) hold the batch's stills, the others holding its clips."""
+    global _across_ranks, _still_ranks
+    before, _across_ranks, _still_ranks = (_across_ranks, _still_ranks), True, still_ranks
     try:
         yield
     finally:
-        _across_ranks = before
+        _across_ranks, _still_ranks = before
 
 
 def spanning() -> int:
@@ -110,12 +112,17 @@ class _SumOverRanks(torch.autograd.Function):
         return grad
 
 
-def global_rows(rows: int) -> tuple[int, slice]:
-    """(rows of the global batch, this rank's slice of them) for a local batch of `rows`: what to draw
-    per-sample randomness (masks) for, so that it matches the one-process draw."""
+def global_rows(rows: int, stills: bool = False) -> tuple[int, slice]:
+    """(rows of the global batch, this rank's slice of them) for a local batch of `rows` clips (or stills):
+    what to draw per-sample randomness (masks) for, so that it matches the one-process draw."""
     world = spanning()
-    rank = ranks().rank if world > 1 else 0
-    return rows * world, slice(rank * rows, (rank + 1) * rows)
+    if world == 1:
+        return rows, slice(0, rows)
+    rank, holders = ranks().rank, world
+    if _still_ranks:  # only some ranks hold this kind of sample: count among them
+        holders = _still_ranks if stills else world - _still_ranks
+        rank = rank if stills else rank - _still_ranks
+    return rows * holders, slice(rank * rows, (rank + 1) * rows)
 
 
 def reduce_mean(values: list[float], device: torch.device) -> list[float]:
@@ -125,6 +132,17 @@ def reduce_mean(values: list[float], device: torch.device) -> list[float]:
     t = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(t)
     return (t / ranks().world).tolist()
+
+
+def mean_over_ranks(values: dict[str, float]) -> dict[str, float]:
+    """Each named value's mean over the ranks that have it (under V-JEPA 2.1's split, still ranks log image
+    parts and clip ranks video parts)."""
+    if ranks().world == 1:
+        return values
+    every: list[dict[str, float]] = [{}] * ranks().world
+    dist.all_gather_object(every, values)
+    names = dict.fromkeys(k for d in every for k in d)  # first-seen order, the same on every rank
+    return {k: sum(d[k] for d in every if k in d) / sum(k in d for d in every) for k in names}
 
 
 def barrier() -> None:

@@ -20,6 +20,7 @@ from .data.batches import MediaSource
 from .data.episodes import EpisodeClips
 from .data.folder import FolderBatches
 from .data.shards import ShardBatches, cached_shards
+from .data.stream import StreamBatches
 from .nn.encoder import Encoder
 from .nn.predictor import MaskedPredictor
 from .ssl.objective import MaskedLatentPrediction
@@ -72,6 +73,8 @@ def build_source(cfg: PretrainConfig) -> MediaSource:
         return EpisodeClips(cfg.data, seed=cfg.train.seed)
     if cfg.data.source == "shards":
         return ShardBatches(cfg.data, seed=cfg.train.seed)
+    if cfg.data.source == "stream":
+        return StreamBatches(cfg.data, seed=cfg.train.seed, accumulate=cfg.train.accumulate)
     if cfg.data.cache:  # decoded once, then read as shards
         return ShardBatches(cached_shards(cfg.data), seed=cfg.train.seed)
     return FolderBatches(cfg.data, seed=cfg.train.seed)
@@ -97,7 +100,7 @@ def pretrain(cfg: PretrainConfig, out: str | Path, resume: bool = True, progress
     trained_on = {"clips": source.num_videos > 0, "images": source.num_images > 0}
     config = {**to_dict(cfg), "trained_on": trained_on, **({"init": str(init)} if init is not None else {})}
     trainer = Trainer(objective, source, cfg.optim, cfg.train, out, kind="pretrain", config=config,
-                      progress=progress, workers=cfg.data.workers)
+                      progress=progress, workers=cfg.data.workers, split_ranks=cfg.data.split_ranks)
     return trainer.fit(resume=resume, until=until)
 
 

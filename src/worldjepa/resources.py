@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from .config import PretrainConfig, resolve
+from .data.batches import split_counts
 
 FP32, BF16 = 4, 2
 H100_BF16_TFLOPS = 989.0  # dense bf16 peak of an H100 / H200 SXM
@@ -87,8 +88,8 @@ def _mask_tokens(objective, batch: int, draws: int = 4) -> tuple[list[float], li
 def estimate(cfg: PretrainConfig, name: str = "", gpus: int = 1, gpu_memory_gb: float = 80.0, mfu: float = 0.45,
              peak_tflops: float = H100_BF16_TFLOPS, sharded: bool | None = None,
              mask_tokens: tuple[list[float], list[float]] | None = None) -> StepEstimate:
-    """The step of pretraining config `cfg` on `gpus` GPUs of `gpu_memory_gb` (clips only: the still share,
-    if any, costs a quarter of a clip's tokens or less and is left out). `mask_tokens`: (visible, predicted)
+    """The step of pretraining config `cfg` on `gpus` GPUs of `gpu_memory_gb` (memory for clips, the larger
+    samples; FLOPs for clips and stills). `mask_tokens`: (visible, predicted)
     tokens per mask type, when known (default: the mean of a few draws of the run's masks)."""
     from .pretrain import build_objective, token_grids
 
@@ -146,7 +147,12 @@ def estimate(cfg: PretrainConfig, name: str = "", gpus: int = 1, gpu_memory_gb: 
                 micro -= 1
             break
     used = state_gpu + micro * ((ckpt if checkpointing else acts) + frames)
-    step = flops_sample * cfg.data.batch_size
+    # stills at a clip's cost per token (their attention is cheaper: a slight overestimate); the step's time is
+    # its busiest process's: under data.split_ranks a clip process holds batch/gpus clips, the stills elsewhere
+    clips, stills = split_counts(cfg.data.batch_size, cfg.data.image_fraction)
+    still_flops = flops_sample * (cfg.data.image_size // m.patch_size) ** 2 / n
+    step = flops_sample * clips + still_flops * stills
+    busiest = flops_sample * per_gpu if cfg.data.split_ranks and stills and gpus > 1 else step / gpus
     return StepEstimate(
         config=name, parameters=params, trainable=trainable, tokens_per_clip=n, context_tokens=ctx,
         target_tokens=tgt, flops_per_sample=flops_sample, flops_per_step=step, activation_bytes_per_sample=acts,
@@ -154,7 +160,7 @@ def estimate(cfg: PretrainConfig, name: str = "", gpus: int = 1, gpu_memory_gb: 
         gpu_memory_gb=gpu_memory_gb, mfu=mfu, peak_tflops=peak_tflops, global_batch=cfg.data.batch_size,
         micro_batch=micro, accumulate=math.ceil(per_gpu / micro) if micro else 0, checkpointing=checkpointing,
         sharded=shard, memory_per_gpu_gb=used / 1e9,
-        seconds_per_step=step / (gpus * peak_tflops * 1e12 * mfu))
+        seconds_per_step=busiest / (peak_tflops * 1e12 * mfu))
 
 
 def format_estimate(e: StepEstimate) -> str:

@@ -40,17 +40,65 @@ class Batch:
                        proprio=move(self.proprio))
 
 
-    def part(self, index: int, parts: int) -> "Batch":
-        """Slice `index` of `parts` equal contiguous slices of the clips and of the stills (with their actions
-        and proprio): a rank's share of the global batch in a run of several processes."""
-        if parts == 1:
+    def part(self, rows: "Share") -> "Batch":
+        """A process's rows of this global batch (with their actions and proprio); None for a kind of sample
+        it takes none of (V-JEPA 2.1's split of processes between stills and clips)."""
+        if rows.parts == 1:
             return self
+        clips, stills = rows.clips(self.video.shape[0] if self.video is not None else 0), \
+            rows.stills(self.image.shape[0] if self.image is not None else 0)
 
-        def cut(x: Tensor | None, what: str) -> Tensor | None:
-            return None if x is None else x[share(x.shape[0], index, parts, what)]
+        def cut(x: Tensor | None, keep: slice | None) -> Tensor | None:
+            return None if x is None or keep is None else x[keep]
 
-        return replace(self, video=cut(self.video, "clips"), image=cut(self.image, "stills"),
-                       actions=cut(self.actions, "clips"), proprio=cut(self.proprio, "clips"))
+        return replace(self, video=cut(self.video, clips), image=cut(self.image, stills),
+                       actions=cut(self.actions, clips), proprio=cut(self.proprio, clips))
+
+
+@dataclass(frozen=True)
+class Share:
+    """Which rows of every step's global batch process `index` of `parts` trains on (docs/scaling.md): an equal
+    contiguous slice of the clips and one of the stills; or, under V-JEPA 2.1's split of processes
+    (`data.split_ranks`), the first `still_ranks` processes take only stills and the others only clips."""
+
+    index: int = 0
+    parts: int = 1
+    still_ranks: int = 0
+
+    def clips(self, count: int) -> slice | None:
+        """This process's slice of a batch's `count` clips; None when it takes no clips."""
+        if not self.still_ranks:
+            return share(count, self.index, self.parts, "clips")
+        if self.index < self.still_ranks:
+            return None
+        return share(count, self.index - self.still_ranks, self.parts - self.still_ranks, "clips")
+
+    def stills(self, count: int) -> slice | None:
+        """This process's slice of a batch's `count` stills; None when it takes no stills."""
+        if not self.still_ranks:
+            return share(count, self.index, self.parts, "stills")
+        if self.index >= self.still_ranks:
+            return None
+        return share(count, self.index, self.still_ranks, "stills")
+
+
+def still_ranks(world: int, clips: int, stills: int) -> int:
+    """How many of `world` processes train on stills only under V-JEPA 2.1's split, so that the stills' share of
+    the averaged gradient is their share of the batch, as in one process (0 for one process: it takes both)."""
+    if world == 1:
+        return 0
+    ranks = world * stills / (clips + stills)
+    if not stills or not clips or ranks != int(ranks):
+        share = stills / (clips + stills)
+        fits = [n for n in range(2, 4 * world + 1) if clips and stills and (n * share).is_integer()][:3]
+        raise ValueError(
+            f"data.split_ranks: {world} processes cannot split between stills and clips a batch of {clips} clips and "
+            f"{stills} stills: the still processes' share of the processes must be the stills' share of the batch "
+            f"({share:g}), so that both weigh in the averaged gradient as in one process. "
+            + (f"Start a number of processes such as {', '.join(map(str, fits))}, or " if fits else
+               "A batch needs both clips and stills for the split (data.image_fraction between 0 and 1); or ")
+            + "set data.split_ranks=false (every process trains on its share of both)")
+    return int(ranks)
 
 
 class BatchSource(Protocol):

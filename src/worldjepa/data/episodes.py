@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from ..config import DataConfig
-from .batches import Batch, seed_for, share, split_counts, to_tensor
+from .batches import Batch, Share, seed_for, split_counts, to_tensor
 from .lerobot import is_lerobot, read_lerobot
 
 FORMAT, VERSION = "worldjepa-episodes", 1
@@ -188,11 +188,11 @@ class EpisodeBatches:
     def batch(self, step: int, micro: int = 0) -> Batch:
         return self.batch_part(step, micro)
 
-    def batch_part(self, step: int, micro: int = 0, index: int = 0, parts: int = 1) -> Batch:
-        """Slice `index` of `parts` of the batch (a rank's share), reading only its own windows."""
+    def batch_part(self, step: int, micro: int = 0, rows: Share = Share()) -> Batch:
+        """A process's rows of the batch, reading only its own windows."""
         rng = np.random.default_rng(seed_for(self.seed, step, micro, 7))
         picks = self.index[rng.integers(len(self.index), size=self.batch_size)]
-        picks = picks[share(self.batch_size, index, parts, "windows")]
+        picks = picks[rows.clips(self.batch_size)]
         return self.collate([self.store.window(int(e), int(s), self.length, self.frameskip) for e, s in picks])
 
     def collate(self, windows: list[dict[str, np.ndarray]]) -> Batch:

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import DataConfig
-from .batches import Batch, apply_boxes, crop_boxes, seed_for, share, split_counts, to_tensor
+from .batches import Batch, Share, apply_boxes, crop_boxes, seed_for, split_counts, to_tensor
 from .folder import list_media, load_image, read_manifest, resize_square
 from .video import MediaError, read_video, video_fps
 
@@ -192,8 +192,8 @@ class ShardBatches:
     def batch(self, step: int, micro: int = 0) -> Batch:
         return self.batch_part(step, micro)
 
-    def batch_part(self, step: int, micro: int = 0, index: int = 0, parts: int = 1) -> Batch:
-        """Slice `index` of `parts` of the batch (a rank's share): every pick is drawn, only the slice read."""
+    def batch_part(self, step: int, micro: int = 0, rows: Share = Share()) -> Batch:
+        """A process's rows of the batch: every pick is drawn, only its rows read."""
         rng = np.random.default_rng(seed_for(self.seed, step, micro, 5))
         c = self.cfg
         span = (c.frames - 1) * c.frame_step + 1
@@ -205,19 +205,19 @@ class ShardBatches:
         for i in rng.integers(len(self.images), size=self.num_images) if self.num_images else []:
             stills.append((self.images[i], int(rng.integers(self.images[i].frames))))
 
-        def mine(picks: list, what: str) -> list:
-            return picks[share(len(picks), index, parts, what)]
-
         crops = np.random.default_rng(seed_for(self.seed, step, micro, 9))
         video = image = None
-        if clips:
+        mine = rows.clips(len(clips))
+        if clips:  # the crop boxes are drawn whatever this process keeps, so that the stills' boxes stay the same
             boxes = crop_boxes(len(clips), c.image_size, c.image_size, c.crop_scale, c.crop_ratio, crops)
-            video = to_tensor(np.stack([self._frames(s, start, c.frames, c.frame_step) for s, start in mine(clips, "clips")]))
-            video = apply_boxes(video, boxes and mine(boxes, "clips"))
-        if stills:
+            if mine is not None:
+                video = to_tensor(np.stack([self._frames(s, start, c.frames, c.frame_step) for s, start in clips[mine]]))
+                video = apply_boxes(video, boxes and boxes[mine])
+        mine = rows.stills(len(stills))
+        if stills and mine is not None:
             boxes = crop_boxes(len(stills), c.image_size, c.image_size, c.crop_scale, c.crop_ratio, crops)
-            image = to_tensor(np.stack([self._frames(s, i, 1, 1)[0] for s, i in mine(stills, "stills")]))
-            image = apply_boxes(image, boxes and mine(boxes, "stills"))
+            image = to_tensor(np.stack([self._frames(s, i, 1, 1)[0] for s, i in stills[mine]]))
+            image = apply_boxes(image, boxes and boxes[mine])
         return Batch(video, image, skipped=self.skipped)
 
 

@@ -101,7 +101,7 @@ class MaskedLatentPrediction(nn.Module):
         processes they are drawn for the global batch and each rank keeps its rows, as one process would draw."""
         generator = torch.Generator().manual_seed(seed_for(self.seed, step, modality, 3))
         samplers = self.video_masks if modality == VIDEO else self.image_masks
-        rows, mine = global_rows(batch_size)
+        rows, mine = global_rows(batch_size, stills=modality == IMAGE)
         return [sampler.sample(rows, generator).rows(mine) for sampler in samplers]
 
     def _modality_loss(self, obs: Tensor, modality: int, step: int) -> tuple[Tensor, dict[str, float]]:

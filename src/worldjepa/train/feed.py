@@ -13,31 +13,31 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
-from ..data.batches import Batch, BatchSource
+from ..data.batches import Batch, BatchSource, Share
 
 
 class StepBatches(torch.utils.data.Dataset):
     """Step index → that step's micro-batches; in a run of several processes, this rank's part of each (a
-    source that can build only some rows offers `batch_part(step, micro, index, parts)`; any other builds
-    the global batch and keeps the part)."""
+    source that can build only some rows offers `batch_part(step, micro, rows)`; any other builds the global
+    batch and keeps the rows)."""
 
-    def __init__(self, source: BatchSource, accumulate: int, part: int = 0, parts: int = 1):
-        self.source, self.accumulate, self.part, self.parts = source, accumulate, part, parts
+    def __init__(self, source: BatchSource, accumulate: int, rows: Share = Share()):
+        self.source, self.accumulate, self.rows = source, accumulate, rows
 
     def __getitem__(self, step: int) -> list[Batch]:
-        if self.parts == 1:
+        if self.rows.parts == 1:
             return [self.source.batch(step, m) for m in range(self.accumulate)]
         build = getattr(self.source, "batch_part", None)
         if build is not None:
-            return [build(step, m, self.part, self.parts) for m in range(self.accumulate)]
-        return [self.source.batch(step, m).part(self.part, self.parts) for m in range(self.accumulate)]
+            return [build(step, m, self.rows) for m in range(self.accumulate)]
+        return [self.source.batch(step, m).part(self.rows) for m in range(self.accumulate)]
 
 
-def step_feed(source: BatchSource, accumulate: int, start: int, stop: int, workers: int = 0, part: int = 0,
-              parts: int = 1) -> Iterator[list[Batch]]:
-    """The micro-batches of steps start..stop-1 (part `part` of `parts` of each), in order, built ahead of the
+def step_feed(source: BatchSource, accumulate: int, start: int, stop: int, workers: int = 0,
+              rows: Share = Share()) -> Iterator[list[Batch]]:
+    """The micro-batches of steps start..stop-1 (this process's rows of each), in order, built ahead of the
     step that needs them."""
-    steps = StepBatches(source, accumulate, part, parts)
+    steps = StepBatches(source, accumulate, rows)
     if start >= stop:
         return
     if workers > 0:

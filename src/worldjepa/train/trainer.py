@@ -28,9 +28,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..config import OptimConfig, TrainConfig
-from ..data.batches import Batch, BatchSource
+from ..data.batches import Batch, BatchSource, Share, still_ranks
 from ..device import autocast, resolve_device
-from ..distributed import barrier, global_batch, join, laid_out_like, reduce_mean, shard, whole
+from ..distributed import barrier, global_batch, join, laid_out_like, mean_over_ranks, reduce_mean, shard, whole
 from ..nn.transformer import Block
 from .checkpoint import (CHECKPOINT, FORMAT_VERSION, KINDS, flatten_optimizer, load_checkpoint, load_module,
                          module_tensors, read_checkpoint_meta, remove_stale_temporaries, run_kind, save_checkpoint,
@@ -77,6 +77,14 @@ def recompute_blocks(module: nn.Module) -> None:
             block.forward = forward
 
 
+def compile_blocks(module: nn.Module) -> None:
+    """`torch.compile` every transformer block under `module`, in place (weights and names unchanged), with
+    dynamic shapes: the masks change a block's token count from step to step."""
+    for block in module.modules():
+        if isinstance(block, Block):
+            block.compile(dynamic=True)
+
+
 class _Loss(nn.Module):
     """The objective's loss as a forward pass: the form through which DDP synchronises gradients and FSDP
     gathers parameters (its monitors too, under FSDP)."""
@@ -106,14 +114,19 @@ class StepResult:
 class Trainer:
     def __init__(self, objective: Objective, source: BatchSource, optim: OptimConfig, train: TrainConfig,
                  run_dir: str | Path, kind: str, config: dict[str, Any] | None = None, progress: bool = True,
-                 workers: int = 0):
+                 workers: int = 0, split_ranks: bool = False):
         check_objective(objective)
         if kind not in KINDS:
             raise ValueError(f"run kind must be one of {KINDS}, got {kind!r}")
         self.ranks, self.device = join(resolve_device(train.device))
+        # V-JEPA 2.1's arrangement: the first processes train on stills only, the rest on clips only
+        stills_only = still_ranks(self.ranks.world, source.num_videos, source.num_images) if split_ranks else 0
+        self.rows = Share(self.ranks.rank, self.ranks.world, stills_only)
         self.objective = objective.to(self.device)
         if train.activation_checkpointing:
             recompute_blocks(self.objective)
+        if train.compile:
+            compile_blocks(self.objective)
         self.replica: nn.Module = _Loss(self.objective)
         self.sharded = self.ranks.world > 1 and train.parallel == "fsdp"
         if self.sharded:  # the transformer blocks are FSDP's units; AdaLN blocks and the rest gather at the root
@@ -206,15 +219,15 @@ class Trainer:
             # (FSDP reduce-scatters after every micro-batch: skipping it would keep whole gradients on every rank)
             last = i == len(micro) - 1
             with (contextlib.nullcontext() if last or self.ranks.world == 1 or self.sharded else self.replica.no_sync()):
-                with autocast(self.device, cfg.precision), global_batch():
+                with autocast(self.device, cfg.precision), global_batch(self.rows.still_ranks):
                     total, named = self.replica(batch.to(self.device), step)
                 (total / len(micro)).backward()
             loss += float(total.detach()) / len(micro)
             for k, v in named.items():
                 parts[k] = parts.get(k, 0.0) + v / len(micro)
         if self.ranks.world > 1:  # every rank logs, and its guard judges, the global batch's loss
-            loss, *values = reduce_mean([loss, *parts.values()], self.device)
-            parts = dict(zip(parts, values))
+            loss, = reduce_mean([loss], self.device)
+            parts = mean_over_ranks(parts)
         max_norm = self.optim_cfg.grad_clip if self.optim_cfg.grad_clip > 0 else math.inf
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, max_norm))
         result = StepResult(loss, parts, grad_norm, lr, wd, self.guard.reason(loss, grad_norm))
@@ -243,7 +256,7 @@ class Trainer:
                 log.close()
             return {"steps": stop, "resumed_from": start, "skipped_steps": self.skipped_steps,
                     "train_seconds": self.elapsed}  # a finished run: the time it took, as when it finished
-        feed = step_feed(self.source, cfg.accumulate, start, stop, self.workers, self.ranks.rank, self.ranks.world)
+        feed = step_feed(self.source, cfg.accumulate, start, stop, self.workers, self.rows)
         bar = tqdm(total=cfg.steps, initial=start, disable=not (self.progress and main), unit="step",
                    dynamic_ncols=True)
         window_samples, window_start = 0, time.perf_counter()
