@@ -44,7 +44,8 @@ def test_shards_give_the_frames_the_folder_reader_gives(corpus):
     assert summary["samples"] == 3 and summary["frames"] == 10 + 7 + 1 and summary["skipped"] == 0
     videos, images, broken = index_shards(corpus / "shards")
     assert [v.frames for v in videos] == [10, 7] and [v.label for v in videos] == ["walk", "run"] and not broken
-    assert len(tarfile.open(corpus / "shards" / "shard-000000.tar").getnames()) == 6  # KEY.npy + KEY.json each
+    assert len(tarfile.open(corpus / "shards" / "shard-000000.tar").getnames()) == 4  # KEY.npy + KEY.json each
+    assert len(tarfile.open(corpus / "shards" / "stills-000000.tar").getnames()) == 2  # stills in their own shards
     reference = {len(r): r for r in (np.stack([resize_square(f, 32) for f in read_video(corpus / name, step=2)])
                                      for name in ("a.mp4", "b.mp4"))}
     source = ShardBatches(DataConfig(source="shards", path=str(corpus / "shards"), image_size=32, frames=3,

@@ -5,6 +5,7 @@ shards; a resumed reader gives the batches an uninterrupted one gives; a broken 
 import functools
 import http.server
 import io
+import json
 import tarfile
 import threading
 
@@ -14,19 +15,22 @@ import pytest
 from worldjepa.config import DataConfig
 from worldjepa.data.batches import Share
 from worldjepa.data.stream import StreamBatches, expand, shard_samples
+from worldjepa.data.video import MediaError
 
 MEAN, STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
 
 
-def make_shards(folder, frames: int = 1, size: int = 8):
-    """6 shards of 4 videos each; video v's frames are filled with the value v (0..23)."""
+def make_shards(folder, frames: int = 1, size: int = 8, stills: int = 0):
+    """6 shards of 4 videos each, video v's frames filled with the value v (0..23); and `stills` still shards of
+    4 images each, image i filled with 100 + i."""
     folder.mkdir()
-    for s in range(6):
-        with tarfile.open(folder / f"shard-{s:06d}.tar", "w", format=tarfile.USTAR_FORMAT) as tar:
-            for j in range(4):
-                v = 4 * s + j
-                add(tar, f"{v:08d}.npy", npy(np.full((frames, size, size, 3), v, np.uint8)))
-                add(tar, f"{v:08d}.json", b'{"kind": "video"}')
+    for prefix, count, kind, base in (("shard", 6, "video", 0), ("stills", stills, "image", 100)):
+        for s in range(count):
+            with tarfile.open(folder / f"{prefix}-{s:06d}.tar", "w", format=tarfile.USTAR_FORMAT) as tar:
+                for j in range(4):
+                    v = base + 4 * s + j
+                    add(tar, f"{v:08d}.npy", npy(np.full((frames if kind == "video" else 1, size, size, 3), v, np.uint8)))
+                    add(tar, f"{v:08d}.json", json.dumps({"kind": kind}).encode())
     return folder
 
 
@@ -47,9 +51,10 @@ def add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-def values(batch) -> list[int]:
-    """The video index each clip of a batch came from (its constant pixel value)."""
-    pixels = batch.video[:, 0, 0, 0, 0].numpy() * STD[0] + MEAN[0]
+def values(batch, field: str = "video") -> list[int]:
+    """The sample each clip (or still) of a batch came from (its constant pixel value)."""
+    x = getattr(batch, field)
+    pixels = x.reshape(x.shape[0], -1)[:, 0].numpy() * STD[0] + MEAN[0]
     return [int(round(p * 255)) for p in pixels]
 
 
@@ -71,7 +76,7 @@ def test_addresses_expand_like_webdataset(shards, tmp_path):
 def test_each_sample_once_an_epoch_disjoint_processes_and_exact_resume(shards):
     """Two processes × 1 lane: 6 shards, 3 each, 12 samples each an epoch = 6 batches of 2 (a buffer of 2, so
     that no sample of the next epoch comes in early); in an epoch every video reaches exactly one process, once.
-    A reader started at step 6 gives what one that ran from 0 gives."""
+    A reader started at step 7 gives what one that ran from 0 gives."""
     cfg = config(f"pipe:cat {shards}/shard-{{000000..000005}}.tar", shuffle_buffer=2)
     readers = [StreamBatches(cfg, seed=3) for _ in range(2)]
     batches = [[values(readers[r].batch_part(s, 0, Share(r, 2))) for s in range(12)] for r in range(2)]
@@ -84,12 +89,34 @@ def test_each_sample_once_an_epoch_disjoint_processes_and_exact_resume(shards):
     assert [values(resumed.batch_part(s, 0, Share(0, 2))) for s in range(7, 12)] == batches[0][7:]
 
 
+def test_stills_come_from_their_own_shards_and_split_processes_open_only_theirs(tmp_path):
+    """A corpus of 6 clip shards and 2 still shards listed in a .txt: a mixed batch draws each kind from its own
+    shards; under V-JEPA 2.1's split the still process reads only still shards and the clip process only clip
+    shards. A batch that needs stills from a corpus without still shards says so before reading."""
+    folder = make_shards(tmp_path / "s", stills=2)
+    listing = tmp_path / "corpus.txt"
+    listing.write_text(f"pipe:cat {folder}/shard-{{000000..000005}}.tar\n{folder}/stills-{{000000..000001}}.tar\n")
+    mixed = StreamBatches(config(listing, batch_size=4, image_fraction=0.5, shuffle_buffer=2), seed=0)
+    batches = [mixed.batch(s) for s in range(4)]
+    assert sorted(sum((values(b, "image") for b in batches), [])) == list(range(100, 108))
+    assert set(sum((values(b) for b in batches), [])) <= set(range(24))
+    split = [StreamBatches(config(listing, batch_size=4, image_fraction=0.5), seed=0) for _ in range(2)]
+    still, clip = (split[r].batch_part(0, 0, Share(r, 2, still_ranks=1)) for r in range(2))
+    assert still.video is None and set(values(still, "image")) <= set(range(100, 108)) and len(still.image) == 2
+    assert clip.image is None and len(clip.video) == 2
+    with pytest.raises(MediaError, match="names no still shards"):
+        StreamBatches(config(f"{folder}/shard-{{000000..000005}}.tar", image_fraction=0.5))
+
+
 def test_http_stream_and_a_broken_member_counted(shards):
     with tarfile.open(shards / "shard-000002.tar", "a") as tar:  # a member that is not a frame array
         add(tar, "99999999.npy", b"not an array")
         add(tar, "99999999.json", b'{"kind": "video"}')
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(shards))
-    handler.log_message = lambda *a: None
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=str(shards))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:

@@ -38,6 +38,12 @@ def test_constant_schedule_decays_linearly_over_its_last_steps():
     assert [learning_rate(s, 100, cfg) for s in (89, 90, 94, 99)] == pytest.approx(expected, rel=1e-12)
     cooldown = OptimConfig(lr=6e-4, min_lr=1e-6, warmup_steps=0, schedule="constant", decay_steps=12)
     assert learning_rate(0, 12, cooldown) == pytest.approx(6e-4 - (6e-4 - 1e-6) / 12)
+    from worldjepa.config import ConfigError, load
+
+    with pytest.raises(ConfigError, match="optim.decay_steps=10 shapes the constant schedule"):
+        load("tiny-cpu", ["optim.decay_steps=10"])
+    with pytest.raises(ConfigError, match=r"warmup_steps=50 \+ optim.decay_steps=60 exceed train.steps=100"):
+        load("tiny-cpu", ["optim.schedule=constant", "optim.decay_steps=60", "train.steps=100"])
 
 
 @pytest.mark.parametrize("step,wd", [(0, 0.04), (55, 0.22), (110, 0.4), (200, 0.4)])

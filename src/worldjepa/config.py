@@ -303,6 +303,7 @@ class PretrainConfig(Section):
                               "images or a smaller patch")
         if o.masking == "ijepa" and d.image_fraction < 1.0:
             raise ConfigError("objective.masking=ijepa works on images: set data.image_fraction=1.0")
+        _check_schedule(self.optim, self.train.steps)
         if d.split_ranks and o.regularizer == "sigreg":
             raise ConfigError("data.split_ranks=true with objective.regularizer=sigreg: SIGReg's statistic spans the "
                               "global batch, which would mix still and clip processes' latents; keep the EMA teacher "
@@ -417,12 +418,22 @@ class WorldModelConfig(Section):
         if self.objective.rollout_steps > self.data.window - 1:
             raise ConfigError(f"objective.rollout_steps={self.objective.rollout_steps} exceeds the {self.data.window - 1} "
                               "predicted frames of a window: raise data.window or lower objective.rollout_steps")
+        _check_schedule(self.optim, self.train.steps)
         if self.model.form == "patch" and not self.model.encoder_run:
             raise ConfigError("model.form=patch plans on a frozen pretrained encoder: set model.encoder_run=RUN_DIR "
                               "(a `worldjepa pretrain` run folder)")
         if self.model.form != "patch" and (self.model.predict_change or self.objective.token_weights != "uniform"):
             raise ConfigError("model.predict_change and objective.token_weights=change act on patch tokens: set "
                               "model.form=patch, or leave them at false and uniform")
+
+
+def _check_schedule(optim: OptimConfig, steps: int) -> None:
+    if optim.decay_steps and optim.schedule != "constant":
+        raise ConfigError(f"optim.decay_steps={optim.decay_steps} shapes the constant schedule: set "
+                          "optim.schedule=constant, or optim.decay_steps=0 for the cosine one")
+    if optim.decay_steps and optim.warmup_steps + optim.decay_steps > steps:
+        raise ConfigError(f"optim.warmup_steps={optim.warmup_steps} + optim.decay_steps={optim.decay_steps} exceed "
+                          f"train.steps={steps}: shorten them or train longer")
 
 
 def check_world_model(cfg: WorldModelConfig) -> WorldModelConfig:

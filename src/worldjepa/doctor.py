@@ -57,5 +57,7 @@ def checkpoint_records(run_dir: str | Path, batches: int = 4, device: str | None
     objective.to(where)
     source = build_source(cfg)
     steps = range(max(0, cfg.train.steps - batches), cfg.train.steps)
+    if getattr(source, "replays", False):  # a stream would read everything before them again: its first batches
+        steps = range(batches)
     with torch.no_grad(), autocast(where, cfg.train.precision):
         return [{"step": s, **objective.monitors(source.batch(s, 0).to(where), s)} for s in steps]

@@ -12,8 +12,9 @@ in order, and keeps every `stride`-th frame (or the frames nearest `fps` per sec
     KEY.json   {"source": path, "kind": "video" | "image", "fps": frames per second of the kept frames,
                 "label": the manifest's label or null}
 
-Members are stored uncompressed, so a clip is read straight from its frames' bytes in the tar file (memory-mapped;
-nothing else of the video is touched). A shard closes when it passes --shard-mb. The shards are plain tar files:
+Videos go into `shard-NNNNNN.tar`, stills into their own `stills-NNNNNN.tar` (a streaming reader then takes each
+kind from its own shards, data/stream.py). Members are stored uncompressed, so a clip is read straight from its
+frames' bytes in the tar file (memory-mapped; nothing else of the video is touched). A shard closes when it passes --shard-mb. The shards are plain tar files:
 `tar tf` lists them, and WebDataset readers read them. A member that cannot be read (truncated, a header that
 is not a frame array) is skipped with a warning and counted, its shard's other samples staying in use; a shard
 whose tar index cannot be read at all is skipped whole and counted the same way.
@@ -56,10 +57,11 @@ def write_shards(src: str | Path, out: str | Path, size: int, stride: int = 1, f
     videos, images = list_media(src)
     labels = read_manifest(src)[1] if Path(src).suffix.lower() == ".csv" else {}
     out = Path(out)
-    if any(out.glob("shard-*.tar")):  # new shards beside old ones would train on both
+    if any(out.glob("shard-*.tar")) or any(out.glob("stills-*.tar")):  # new shards beside old ones: both trained on
         raise ValueError(f"{out} already holds shards: write to an empty folder, or delete them first")
     out.mkdir(parents=True, exist_ok=True)
-    writer = _ShardWriter(out, shard_mb * 1e6)
+    # stills in their own shards, so that a streaming reader (data/stream.py) finds each kind without reading the other
+    writers = {"video": _ShardWriter(out, shard_mb * 1e6), "image": _ShardWriter(out, shard_mb * 1e6, "stills")}
     skipped, frames_kept = [], 0
     try:
         for path in tqdm([*videos, *images], desc="shard", unit="file", disable=not progress):
@@ -76,16 +78,17 @@ def write_shards(src: str | Path, out: str | Path, size: int, stride: int = 1, f
                 warnings.warn(f"skipping unreadable file ({len(skipped)} skipped so far): {err}", stacklevel=2)
                 continue
             frames_kept += len(arr)
-            writer.add(arr, {"source": str(path), "kind": kind, "fps": rate, "label": labels.get(path)})
+            writers[kind].add(arr, {"source": str(path), "kind": kind, "fps": rate, "label": labels.get(path)})
     finally:
-        writer.close()
-    return {"shards": writer.count, "samples": writer.samples, "frames": frames_kept, "skipped": len(skipped),
-            "bytes": writer.total}
+        for writer in writers.values():
+            writer.close()
+    return {"shards": sum(w.count for w in writers.values()), "samples": sum(w.samples for w in writers.values()),
+            "frames": frames_kept, "skipped": len(skipped), "bytes": sum(w.total for w in writers.values())}
 
 
 class _ShardWriter:
-    def __init__(self, out: Path, limit: float):
-        self.out, self.limit = out, limit
+    def __init__(self, out: Path, limit: float, prefix: str = "shard"):
+        self.out, self.limit, self.prefix = out, limit, prefix
         self.tar: tarfile.TarFile | None = None
         self.count = self.samples = self.total = 0
         self.size = 0
@@ -93,7 +96,7 @@ class _ShardWriter:
     def add(self, frames: np.ndarray, meta: dict) -> None:
         if self.tar is None or self.size >= self.limit:
             self._next()
-        key = f"{self.samples:08d}"
+        key = f"{self.prefix}-{self.samples:08d}"
         buffer = io.BytesIO()
         np.save(buffer, np.ascontiguousarray(frames, dtype=np.uint8))
         for name, data in ((f"{key}.npy", buffer.getvalue()), (f"{key}.json", json.dumps(meta).encode())):
@@ -106,7 +109,7 @@ class _ShardWriter:
 
     def _next(self) -> None:
         self.close()
-        self.tar = tarfile.open(self.out / f"shard-{self.count:06d}.tar", "w", format=tarfile.USTAR_FORMAT)
+        self.tar = tarfile.open(self.out / f"{self.prefix}-{self.count:06d}.tar", "w", format=tarfile.USTAR_FORMAT)
         self.count += 1
         self.size = 0
 
@@ -235,7 +238,7 @@ def cached_shards(cfg: DataConfig, progress: bool = True) -> DataConfig:
             time.sleep(2)
     elif not current():
         record.unlink(missing_ok=True)
-        for old in cache.glob("shard-*.tar"):
+        for old in [*cache.glob("shard-*.tar"), *cache.glob("stills-*.tar")]:
             old.unlink()
         write_shards(cfg.path, cache, cfg.image_size, progress=progress)
         temporary = record.with_suffix(".tmp")

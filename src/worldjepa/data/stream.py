@@ -23,6 +23,7 @@ import json
 import re
 import subprocess
 import tarfile
+import time
 import urllib.request
 import warnings
 from collections.abc import Iterator
@@ -47,8 +48,9 @@ def expand(spec: str) -> list[str]:
             if not found:
                 raise FileNotFoundError(f"no .tar shards in {path}: write them with `worldjepa shard SRC --out {path}`")
             return found
-        if path.suffix == ".txt" and path.is_file():
-            return [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+        if path.suffix == ".txt" and path.is_file():  # one address (or range) a line: clips and stills together
+            return [a for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")
+                    for a in expand(line.strip())]
     match = re.search(r"\{(\d+)\.\.(\d+)\}", spec)
     if not match:
         return [spec]
@@ -69,38 +71,57 @@ def open_stream(address: str) -> BinaryIO:
     return open(address, "rb")
 
 
-def shard_samples(address: str, broken: list[str]) -> Iterator[tuple[np.ndarray, dict]]:
+def shard_samples(address: str, broken: list[str], tries: int = 3) -> Iterator[tuple[np.ndarray, dict]]:
     """(frames, meta) of each sample of one shard, in the order they arrive; unreadable members (and a shard that
-    cannot be opened or ends early) are appended to `broken` and skipped."""
+    cannot be opened or ends early) are appended to `broken` and skipped. A shard that fails before its first
+    sample (a network error) is tried again, `tries` times in all, a second and then two apart."""
+    for attempt in range(tries):
+        yielded = 0
+        try:
+            for sample in _read_shard(address, broken):
+                yielded += 1
+                yield sample
+            return
+        except FileNotFoundError as err:
+            _note(broken, f"{address} ({err})")
+            return
+        except (OSError, tarfile.TarError) as err:
+            if yielded or attempt == tries - 1:
+                _note(broken, f"{address} ({err})")
+                return
+            time.sleep(2 ** attempt)
+
+
+def _read_shard(address: str, broken: list[str]) -> Iterator[tuple[np.ndarray, dict]]:
     pending: dict[str, dict] = {}
-    try:
-        with open_stream(address) as raw, tarfile.open(fileobj=raw, mode="r|") as tar:
-            for member in tar:
-                if not member.isfile():
-                    continue
-                key, _, ext = member.name.rpartition(".")
-                try:
-                    data = tar.extractfile(member).read()
-                    item = pending.setdefault(key, {})
-                    if ext == "npy":
-                        frames = np.load(io.BytesIO(data), allow_pickle=False)
-                        if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[3] != 3:
-                            raise ValueError(f"not a frame array: {frames.dtype} {frames.shape}")
-                        item["frames"] = frames
-                    elif ext == "json":
-                        item["meta"] = json.loads(data)
-                except (ValueError, OSError, tarfile.TarError) as err:
-                    _note(broken, f"{address}:{member.name} ({err})")
-                    pending.pop(key, None)
-                    continue
-                if "frames" in pending.get(key, {}) and "meta" in pending[key]:
-                    item = pending.pop(key)
-                    yield item["frames"], item["meta"]
-    except (OSError, tarfile.TarError) as err:
-        _note(broken, f"{address} ({err})")
-    for key, item in pending.items():  # a frame array without its json (or the reverse)
-        if "frames" in item:
-            yield item["frames"], item.get("meta", {})
+    dead: set[str] = set()  # keys with a broken member: the other member goes too, uncounted
+    with open_stream(address) as raw, tarfile.open(fileobj=raw, mode="r|") as tar:
+        for member in tar:
+            if not member.isfile():
+                continue
+            key, _, ext = member.name.rpartition(".")
+            if key in dead:
+                continue
+            try:
+                data = tar.extractfile(member).read()
+                item = pending.setdefault(key, {})
+                if ext == "npy":
+                    frames = np.load(io.BytesIO(data), allow_pickle=False)
+                    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[3] != 3:
+                        raise ValueError(f"not a frame array: {frames.dtype} {frames.shape}")
+                    item["frames"] = frames
+                elif ext == "json":
+                    item["meta"] = json.loads(data)
+            except ValueError as err:  # the member's bytes arrived but are not what a shard holds
+                _note(broken, f"{address}:{member.name} ({err})")
+                pending.pop(key, None)
+                dead.add(key)
+                continue
+            if "frames" in pending.get(key, {}) and "meta" in pending[key]:
+                item = pending.pop(key)
+                yield item["frames"], item["meta"]
+    for key, item in pending.items():  # a frame array without its json (or the reverse): its kind is unknown
+        _note(broken, f"{address}:{key} (no {'json' if 'frames' in item else 'npy'} beside it)")
 
 
 def _note(broken: list[str], entry: str) -> None:
@@ -113,21 +134,36 @@ class _Lane:
     """One (process, lane)'s reading position: the samples it has cut and not yet drawn, and where it is."""
 
     rng: np.random.Generator
-    samples: Iterator
+    clip_samples: Iterator | None  # None: this process trains on no clips (or no stills)
+    still_samples: Iterator | None
     position: int = 0  # batches built so far
     clips: list = field(default_factory=list)
     stills: list = field(default_factory=list)
-    kinds: set = field(default_factory=set)  # "video", "image": what its stream has held so far
+
+
+def is_still_shard(address: str) -> bool:
+    """`worldjepa shard` writes stills into their own shards, `stills-*.tar`, beside the clips' `shard-*.tar`."""
+    return re.split(r"[/\\ ]", address.rstrip("/ -"))[-1].startswith("stills-")
 
 
 class StreamBatches:
     """Pretraining batches from streamed shards (`data.source=stream`); see the module's docstring."""
 
+    replays = True  # resuming reads each lane's stream again up to where it was (train/feed.py, doctor.py)
+
     def __init__(self, cfg: DataConfig, seed: int = 0, accumulate: int = 1):
         self.cfg, self.seed, self.accumulate = cfg, seed, accumulate
-        self.shards = expand(cfg.path)
+        addresses = expand(cfg.path)
+        self.still_shards = [a for a in addresses if is_still_shard(a)]
+        self.clip_shards = [a for a in addresses if not is_still_shard(a)]
         self.lanes = max(1, cfg.workers)
         self.num_videos, self.num_images = split_counts(cfg.batch_size, cfg.image_fraction)
+        for kind, shards, count in (("clip", self.clip_shards, self.num_videos),
+                                    ("still", self.still_shards, self.num_images)):
+            if count and not shards:
+                raise MediaError(f"data.path names no {kind} shards ({'shard' if kind == 'clip' else 'stills'}-*.tar, "
+                                 f"as `worldjepa shard` names them) but the batch holds {count} {kind}s: add them to "
+                                 f"data.path, or set data.image_fraction={'1.0' if kind == 'clip' else '0.0'}")
         self.broken: list[str] = []
         self._warned = 0
         self._lanes: dict[int, _Lane] = {}
@@ -140,10 +176,10 @@ class StreamBatches:
         come in the order of its steps and their micro-batches; asked for a later one (a resumed run), the lane
         reads on to it, for an earlier one it starts again."""
         lane, k = step % self.lanes, (step // self.lanes) * self.accumulate + micro
+        clips, stills = _count(rows.clips(self.num_videos)), _count(rows.stills(self.num_images))
         state = self._lanes.get(lane)
         if state is None or state.position > k:
-            state = self._lanes[lane] = self._start(lane, rows)
-        clips, stills = _count(rows.clips(self.num_videos)), _count(rows.stills(self.num_images))
+            state = self._lanes[lane] = self._start(lane, rows, clips > 0, stills > 0)
         while state.position < k:  # replay: the same draws, nothing kept
             self._draw(state, clips, stills, keep=False)
         batch = self._draw(state, clips, stills)
@@ -153,50 +189,40 @@ class StreamBatches:
                           f"{self.broken[-1]})", stacklevel=2)
         return batch
 
-    def _start(self, lane: int, rows: Share) -> _Lane:
-        pairs = rows.parts * self.lanes
-        if len(self.shards) < pairs:
-            raise ValueError(f"{len(self.shards)} shards cannot feed {rows.parts} processes × {self.lanes} loader lanes "
-                             f"(data.workers) a shard each: write more, smaller shards (`worldjepa shard --shard-mb`) "
-                             "or use fewer workers")
-        me = rows.index * self.lanes + lane
+    def _start(self, lane: int, rows: Share, clips: bool, stills: bool) -> _Lane:
+        pairs, me = rows.parts * self.lanes, rows.index * self.lanes + lane
         rng = np.random.default_rng(seed_for(self.seed, rows.index, lane, 11))
 
-        def samples() -> Iterator[tuple[np.ndarray, dict, int]]:
+        def samples(shards: list[str], kind: str, stream: int) -> Iterator[tuple[np.ndarray, dict]]:
             for epoch in range(1_000_000):
-                order = np.random.default_rng(seed_for(self.seed, epoch, 13)).permutation(len(self.shards))
+                order = np.random.default_rng(seed_for(self.seed, epoch, stream)).permutation(len(shards))
+                # dealt round-robin; with fewer shards than (process, lane) pairs, pairs share them
+                mine = order[me::pairs] if len(shards) >= pairs else order[[me % len(shards)]]
                 count = 0
-                for i in order[me::pairs]:
-                    for frames, meta in shard_samples(self.shards[i], self.broken):
-                        count += 1
-                        yield frames, meta, epoch
+                for i in mine:
+                    for frames, meta in shard_samples(shards[i], self.broken):
+                        if meta.get("kind", "video") == kind:
+                            count += 1
+                            yield frames, meta
                 if not count:
-                    raise MediaError(f"no readable samples in this process's {len(order[me::pairs])} streamed shards "
-                                     f"(first: {self.shards[order[me]]}; {len(self.broken)} unreadable so far)")
+                    raise MediaError(f"a whole epoch of this process's {len(mine)} streamed {kind} shards (first: "
+                                     f"{shards[mine[0]]}) held no readable {kind}; {len(self.broken)} unreadable so far")
 
-        return _Lane(rng, samples())
+        return _Lane(rng, samples(self.clip_shards, "video", 13) if clips else None,
+                     samples(self.still_shards, "image", 17) if stills else None)
 
     def _draw(self, state: _Lane, clips: int, stills: int, keep: bool = True) -> Batch | None:
         c, buffer = self.cfg, max(self.cfg.shuffle_buffer, clips, stills)
         span = (c.frames - 1) * c.frame_step + 1
-        while (clips and len(state.clips) < buffer) or (stills and len(state.stills) < buffer):
-            frames, meta, epoch = next(state.samples)
-            if frames.shape[1] != c.image_size or frames.shape[2] != c.image_size:
-                raise ValueError(f"streamed shards hold {frames.shape[1]} px frames but data.image_size={c.image_size}:"
-                                 f" set data.image_size to theirs, or shard again with --size {c.image_size}")
-            missing = [k for k, n in (("video", clips), ("image", stills)) if n and k not in state.kinds]
-            if epoch and missing:  # a whole epoch went by without one
-                kind = "clips" if missing[0] == "video" else "stills"
-                raise MediaError(f"a whole epoch of this process's streamed shards held no {kind}: set "
-                                 f"data.image_fraction={'1.0' if kind == 'clips' else '0.0'} or add {kind} to the corpus")
-            state.kinds.add(meta.get("kind", "video"))
-            if meta.get("kind") == "image":
-                if stills:
-                    _keep(state.stills, frames[int(state.rng.integers(len(frames)))], buffer, state.rng)
-            elif clips:
-                start = int(state.rng.integers(0, len(frames) - span + 1)) if len(frames) > span else 0
-                index = np.minimum(start + c.frame_step * np.arange(c.frames), len(frames) - 1)
-                _keep(state.clips, frames[index], buffer, state.rng)
+        while clips and len(state.clips) < buffer:
+            frames, _ = next(state.clip_samples)
+            self._check_size(frames)
+            start = int(state.rng.integers(0, len(frames) - span + 1)) if len(frames) > span else 0
+            state.clips.append(frames[np.minimum(start + c.frame_step * np.arange(c.frames), len(frames) - 1)])
+        while stills and len(state.stills) < buffer:
+            frames, _ = next(state.still_samples)
+            self._check_size(frames)
+            state.stills.append(frames[int(state.rng.integers(len(frames)))])
         state.position += 1
         picked = [_take(state.clips, state.rng) for _ in range(clips)], [_take(state.stills, state.rng) for _ in range(stills)]
         boxes = [crop_boxes(len(p), c.image_size, c.image_size, c.crop_scale, c.crop_ratio, state.rng) if p else None
@@ -206,17 +232,15 @@ class StreamBatches:
         video, image = (apply_boxes(to_tensor(np.stack(p)), b) if p else None for p, b in zip(picked, boxes))
         return Batch(video, image, skipped=tuple(self.broken))
 
+    def _check_size(self, frames: np.ndarray) -> None:
+        size = self.cfg.image_size
+        if frames.shape[1] != size or frames.shape[2] != size:
+            raise ValueError(f"streamed shards hold {frames.shape[1]} px frames but data.image_size={size}: set "
+                             f"data.image_size to theirs, or shard again with --size {size}")
+
 
 def _count(rows: slice | None) -> int:
     return 0 if rows is None else rows.stop - rows.start
-
-
-def _keep(buffer: list, item: np.ndarray, size: int, rng: np.random.Generator) -> None:
-    """Into the buffer; a full one (the other kind still filling) gives up a random item for it."""
-    if len(buffer) < size:
-        buffer.append(item)
-    else:
-        buffer[int(rng.integers(size))] = item
 
 
 def _take(buffer: list, rng: np.random.Generator) -> np.ndarray:

@@ -52,7 +52,7 @@ class MaskedLatentPrediction(nn.Module):
         start, end = cfg.lambda_warmup
         if start < 0:
             start, end = int(0.05 * total_steps), int(0.10 * total_steps)
-        self.lambda_warmup = (start, max(end, start + 1))
+        self.lambda_warmup = (start, max(end, start))  # start = end: λ at full weight from `start` on
 
     def trainable(self) -> nn.ModuleDict:
         """The modules the optimizer updates (the teacher follows by EMA)."""

@@ -38,11 +38,12 @@ def step_feed(source: BatchSource, accumulate: int, start: int, stop: int, worke
     """The micro-batches of steps start..stop-1 (this process's rows of each), in order, built ahead of the
     step that needs them."""
     steps = StepBatches(source, accumulate, rows)
+    replays = getattr(source, "replays", False)  # a stream's first step after a resume may take long: no timeout
     if start >= stop:
         return
     if workers > 0:
         loader = torch.utils.data.DataLoader(steps, batch_size=None, sampler=range(start, stop), num_workers=workers,
-                                             prefetch_factor=2, timeout=600)
+                                             prefetch_factor=2, timeout=0 if replays else 600)
         yield from loader
         return
     pool = ThreadPoolExecutor(max_workers=1)

@@ -226,8 +226,12 @@ class Trainer:
             for k, v in named.items():
                 parts[k] = parts.get(k, 0.0) + v / len(micro)
         if self.ranks.world > 1:  # every rank logs, and its guard judges, the global batch's loss
-            loss, = reduce_mean([loss], self.device)
-            parts = mean_over_ranks(parts)
+            if self.rows.still_ranks:  # still and clip processes log different parts: each over those that have it
+                loss, = reduce_mean([loss], self.device)
+                parts = mean_over_ranks(parts)
+            else:
+                loss, *values = reduce_mean([loss, *parts.values()], self.device)
+                parts = dict(zip(parts, values))
         max_norm = self.optim_cfg.grad_clip if self.optim_cfg.grad_clip > 0 else math.inf
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, max_norm))
         result = StepResult(loss, parts, grad_norm, lr, wd, self.guard.reason(loss, grad_norm))
