@@ -104,3 +104,26 @@ def test_patch_form_chain_on_an_encoder_pretrained_on_the_worlds_frames(tmp_path
     assert latents.shape == (3, 16, teacher.dim)
     torch.testing.assert_close(latents, expected, rtol=1e-5, atol=1e-5)
     assert np.isfinite(results["final_distance_mean"])
+
+
+@pytest.mark.parametrize("form,size", [("autoregressive", ["model.predictor_width=32", "model.predictor_heads=2",
+                                                            "model.codes=16", "model.tokenizer_channels=[8,8]"]),
+                                        ("diffusion", ["model.unet_channels=[8,16]", "model.sampling_steps=2"])])
+def test_the_other_paradigms_train_and_plan_through_the_same_commands(tmp_path, capsys, form, size):
+    """The autoregressive and diffusion baselines: `train-wm model.form=...` trains them by the same trainer on the
+    same episode store (its log holds their own losses and the shared health numbers), and `plan` plans with them
+    through the same MPC, on distances between generated frames and the goal frame."""
+    data, run = tmp_path / "data", tmp_path / "run"
+    assert main(["collect", "--world", "two-rooms", "--episodes", "4", "--steps", "12", "--out", str(data),
+                 "--image-size", "32"]) == 0
+    assert main(["train-wm", "--data", str(data), "--out", str(run), "--quiet", *SMALL_WM, f"model.form={form}",
+                 *size, "model.predictor_depth=1", "train.steps=3", "train.log_every=1", "data.batch_size=4"]) == 0
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    losses = {k for r in log for k in r}
+    assert ("next_token" in losses and "reconstruction" in losses) if form == "autoregressive" else "denoise" in losses
+    assert any("health/predict" in r for r in log)
+    capsys.readouterr()
+    assert main(["plan", "--checkpoint", str(run), "--episodes", "1", "--record", "0", "--quiet", "samples=4",
+                 "iterations=1", "elites=2", "horizon=1", "budget=2", "precision=fp32"]) == 0
+    results = json.loads((run / "plan" / "results.json").read_text())
+    assert results["episodes"] == 1 and "success" in capsys.readouterr().out

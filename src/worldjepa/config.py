@@ -343,7 +343,10 @@ class EpisodeDataConfig(Section):
 
 @dataclass
 class DynamicsConfig(ModelSize):
-    form: Literal["compact", "patch"] = "compact"  # compact: one latent per frame, AdaLN-zero (LeWM); patch: V-JEPA 2-AC
+    # compact: one latent per frame, AdaLN-zero (LeWM); patch: V-JEPA 2-AC; autoregressive (IRIS-like: VQ tokens and
+    # a causal transformer of predictor_depth x predictor_width) and diffusion (DIAMOND-like EDM U-Net): the other
+    # paradigms' baselines, on frames (dynamics/autoregressive.py, dynamics/diffusion.py)
+    form: Literal["compact", "patch", "autoregressive", "diffusion"] = "compact"
     predictor_width: Positive = 128
     predictor_heads: Positive = 4
     token_dim: Positive = 16  # compact: channels kept per patch token before the flattening projector
@@ -355,6 +358,11 @@ class DynamicsConfig(ModelSize):
     predict_change: bool = False  # patch form: predict z_{k+1} as LN(z_k + Δ), so copying the frame is free
     use_proprio: bool = False  # feed proprioception to the predictor (dynamics/unroll.py's rule)
     tiled_rope: bool = False  # patch form: the released 2-AC predictor's RoPE frequencies (nn/rope.py), for its weights
+    codes: Positive = 64  # autoregressive: the VQ tokenizer's codebook size
+    tokenizer_channels: list[Positive] = field(default_factory=lambda: [32, 64])  # autoregressive: one per halving
+    unet_channels: list[Positive] = field(default_factory=lambda: [32, 64, 64])  # diffusion: one per U-Net level
+    context_frames: Positive = 2  # diffusion: previous frames the denoiser sees
+    sampling_steps: Positive = 3  # diffusion: Euler steps per generated frame (DIAMOND: 3)
 
 
 @dataclass

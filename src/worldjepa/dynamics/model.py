@@ -19,8 +19,11 @@ from ..data.episodes import EpisodeBatches, EpisodeStore, StoreMeta
 from ..device import autocast, resolve_device
 from ..train.checkpoint import checkpoint_path, load_checkpoint, load_module, require_kind
 from ..train.trainer import Trainer
+from .autoregressive import AutoregressivePredictor
 from .compact import ActionPredictor, FrameEncoder
+from .diffusion import DiffusionPredictor
 from .energy import horizon_weights, latent_energy
+from .generative import GenerativeObjective
 from .objective import WorldModelObjective
 from .patch import PatchActionPredictor
 from .unroll import unroll
@@ -108,6 +111,17 @@ def build_objective(cfg: WorldModelConfig, meta: StoreMeta) -> WorldModelObjecti
     if cfg.objective.proprio_anchor > 0 and m.form != "compact":
         raise ValueError("objective.proprio_anchor shapes a trained encoder; the patch form's encoder is frozen: set "
                          "objective.proprio_anchor=0 or model.form=compact")
+    if m.form in ("autoregressive", "diffusion"):
+        if m.use_proprio:
+            raise ValueError(f"the {m.form} baseline reads no proprio: set model.use_proprio=false")
+        if m.form == "autoregressive":
+            predictor = AutoregressivePredictor(cfg.image_size, action_dim, m.codes, m.predictor_width, m.predictor_depth,
+                                                m.predictor_heads, context=cfg.data.window,
+                                                tokenizer={"channels": tuple(m.tokenizer_channels)}, seed=cfg.train.seed)
+        else:
+            predictor = DiffusionPredictor(cfg.image_size, action_dim, tuple(m.unet_channels), m.context_frames,
+                                           sampling_steps=m.sampling_steps, seed=cfg.train.seed)
+        return GenerativeObjective(predictor, cfg.objective, cfg.train.seed)
     if m.form == "compact":
         encoder = FrameEncoder(m.size(), m.patch_size, cfg.image_size, m.token_dim, m.projector_hidden, m.latent_dim,
                                m.pool)

@@ -1,0 +1,51 @@
+"""The autoregressive baseline (dynamics/autoregressive.py): its transformer is causal (no output depends on a
+later token), and tokenizer and transformer together learn a tiny action-dependent world, so that the frame it
+generates token by token for each action is the true next frame."""
+
+import torch
+
+from worldjepa.dynamics.autoregressive import AutoregressivePredictor
+
+
+def test_no_token_depends_on_a_later_one():
+    torch.manual_seed(0)
+    model = AutoregressivePredictor(16, 2, codes=8, width=32, depth=2, heads=2, context=3,
+                                    tokenizer={"dim": 8, "channels": (8, 8)})
+    x = torch.randn(2, 3 * model.per_frame, 32, requires_grad=True)
+    logits = model.logits(x)
+    for i in (0, 7, model.per_frame, 3 * model.per_frame - 2):
+        grad, = torch.autograd.grad(logits[:, i].sum(), x, retain_graph=True)
+        assert grad[:, i + 1:].abs().max() == 0 and grad[:, :i + 1].abs().max() > 0, i
+    changed = x.detach().clone()
+    changed[:, 10:] += 1.0
+    assert torch.equal(model.logits(changed)[:, :10], logits[:, :10].detach())
+
+
+def world(actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """16 px frames of a bright 4 × 4 square, moved 4 px right (action +1) or left (−1)."""
+    B = actions.shape[0]
+    frames = torch.full((B, 2, 3, 16, 16), -1.0)
+    frames[:, 0, :, 4:8, 6:10] = 1.0
+    for b in range(B):
+        x = 6 + 4 * int(actions[b])
+        frames[b, 1, :, 4:8, x:x + 4] = 1.0
+    return frames, actions[:, None, None].float()
+
+
+def test_tokenizer_and_transformer_learn_an_action_dependent_step():
+    torch.manual_seed(0)
+    model = AutoregressivePredictor(16, 1, codes=16, width=64, depth=2, heads=2, context=2,
+                                    tokenizer={"dim": 16, "channels": (16, 32)})
+    frames, a = world(torch.tensor([1, -1] * 4))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(600):  # measured: next-token loss 0.0024, generated frame error 1.5e-4 against 0.5 for a copy
+        optimizer.zero_grad()
+        loss, parts = model.token_loss(frames, a)
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        generated = model.rollout(frames[:2, 0], a[:2])[:, 0]  # greedy, token by token
+    truth, copy = frames[:2, 1], frames[:2, 0]
+    error, baseline = float((generated - truth).pow(2).mean()), float((copy - truth).pow(2).mean())
+    assert parts["next_token"] < 0.1, parts
+    assert error < 0.1 * baseline, (error, baseline)  # each action's own next frame, not the frame copied
