@@ -47,7 +47,8 @@ def test_autocast_sets_the_matmul_precision():
 ARGS = {"demo": [], "pretrain": ["--out", "x"], "embed": ["x", "--checkpoint", "y"], "generate": ["--out", "x"],
         "collect": ["--out", "x"], "train-wm": ["--data", "x", "--out", "y"], "plan": ["--checkpoint", "x"],
         "eval": ["--checkpoint", "x"], "report": ["x"], "doctor": ["x"], "convert": ["x", "--out", "y"],
-        "export": ["x", "--out", "y"], "configs": [], "shard": ["x", "--out", "y"], "resources": []}
+        "export": ["x", "--out", "y"], "configs": [], "shard": ["x", "--out", "y"], "resources": [],
+        "arena": ["--out", "x"]}
 
 
 @pytest.mark.skipif(not NO_CUDA, reason="this machine has CUDA")

@@ -1,7 +1,7 @@
 """The `worldjepa` command: one small function per subcommand, found through `COMMANDS`.
 
     worldjepa demo | pretrain | embed | generate | collect | export | train-wm | plan | eval | report | doctor | convert
-              | configs | resources | shard
+              | configs | resources | shard | arena
 
 (`worldjepa COMMAND --help` says more; `python -m worldjepa` is the same command.) Every subcommand takes
 --device (auto, cpu, cuda, mps). Errors caused by the input (a bad config key, a missing or unreadable
@@ -197,6 +197,14 @@ def _parser() -> argparse.ArgumentParser:
                     help="shard weights, gradients and moments over the GPUs (default: when weights pass 8 GB)")
     rs.add_argument("--json", action="store_true")
     rs.add_argument("overrides", nargs="*", help="config overrides section.key=value")
+
+    ar = sub.add_parser("arena", help="autoregressive, diffusion and JEPA world models on the same data, trainer, "
+                                      "planner and budget (docs/arena.md)")
+    ar.add_argument("--worlds", default="two-rooms", help="comma-separated worlds with a wm-WORLD preset (default two-rooms)")
+    ar.add_argument("--seeds", default="3", help="a count (3: seeds 0, 1, 2) or a list (0,4,7)")
+    ar.add_argument("--out", required=True, help="folder for the data, the runs, results.json, table.md, horizon.png")
+    ar.add_argument("--quick", action="store_true", help="toy scale, for a check that it all runs (about a minute)")
+    ar.add_argument("--quiet", action="store_true")
     return p
 
 
@@ -398,6 +406,20 @@ def _resources(args: argparse.Namespace) -> None:
     print(json.dumps(e.as_dict(), indent=1) if args.json else format_estimate(e))
 
 
+def _arena(args: argparse.Namespace) -> None:
+    from .arena.run import QUICK, Scale, parse_seeds, run_arena
+    from .config import presets
+
+    seeds = parse_seeds(args.seeds)
+    worlds = [w.strip() for w in args.worlds.split(",") if w.strip()]
+    known = sorted(p[3:] for p in presets() if p.startswith("wm-"))
+    unknown = [w for w in worlds if w not in known]
+    if not worlds or unknown:
+        raise ValueError(f"--worlds: {', '.join(unknown) or 'none given'} has no wm-WORLD preset; choose from "
+                         f"{', '.join(known)}")
+    run_arena(worlds, seeds, args.out, QUICK if args.quick else Scale(), progress=not args.quiet, device=args.device)
+
+
 def _configs(args: argparse.Namespace) -> None:
     from .config import presets
 
@@ -408,7 +430,7 @@ COMMANDS = {"demo": _demo, "pretrain": _pretrain, "embed": _embed, "generate": _
             "export": _export,
             "train-wm": _train_wm, "plan": _plan, "eval": _eval, "report": _report, "doctor": _doctor,
             "convert": _convert, "configs": _configs, "resources": _resources,
-            "shard": _shard}
+            "shard": _shard, "arena": _arena}
 
 
 if __name__ == "__main__":

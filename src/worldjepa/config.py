@@ -360,7 +360,8 @@ class DynamicsConfig(ModelSize):
     tiled_rope: bool = False  # patch form: the released 2-AC predictor's RoPE frequencies (nn/rope.py), for its weights
     codes: Positive = 64  # autoregressive: the VQ tokenizer's codebook size
     tokenizer_channels: list[Positive] = field(default_factory=lambda: [32, 64])  # autoregressive: one per halving
-    unet_channels: list[Positive] = field(default_factory=lambda: [32, 64, 64])  # diffusion: one per U-Net level
+    # diffusion: one per U-Net level; the noise-level and action embedding is 4 × the first wide
+    unet_channels: list[Positive] = field(default_factory=lambda: [32, 64, 64])
     context_frames: Positive = 2  # diffusion: previous frames the denoiser sees
     sampling_steps: Positive = 3  # diffusion: Euler steps per generated frame (DIAMOND: 3)
 

@@ -120,7 +120,8 @@ def build_objective(cfg: WorldModelConfig, meta: StoreMeta) -> WorldModelObjecti
                                                 tokenizer={"channels": tuple(m.tokenizer_channels)}, seed=cfg.train.seed)
         else:
             predictor = DiffusionPredictor(cfg.image_size, action_dim, tuple(m.unet_channels), m.context_frames,
-                                           sampling_steps=m.sampling_steps, seed=cfg.train.seed)
+                                           emb=4 * m.unet_channels[0], sampling_steps=m.sampling_steps,
+                                           seed=cfg.train.seed)
         return GenerativeObjective(predictor, cfg.objective, cfg.train.seed)
     if m.form == "compact":
         encoder = FrameEncoder(m.size(), m.patch_size, cfg.image_size, m.token_dim, m.projector_hidden, m.latent_dim,

@@ -1,0 +1,80 @@
+"""State readers: how the arena reads a world's state (two-rooms: the agent's position) off any model's
+predictions, so that three paradigms' errors are counted in one unit.
+
+A reader maps a model's "latent" space to the state: a small convolutional regressor on frames for the models
+whose latents are frames (autoregressive, diffusion), a small MLP on latents for a JEPA model. It is trained on
+real data only (frames, or the model's encodings of them, with their recorded state) and judged on held-out
+episodes; it may judge predictions only if it reads real held-out data with R² >= `min_r2` (0.9): a reader that
+cannot read the truth cannot say how far a prediction is from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ..eval.probes import r2_score
+
+
+def frame_reader(state_dim: int, image_size: int, channels: tuple[int, ...] = (16, 32, 32)) -> nn.Module:
+    """Frames [B, 3, S, S] → state [B, state_dim]: strided convolutions, global average, a linear head."""
+    layers, c = [], 3
+    for out in channels:
+        layers += [nn.Conv2d(c, out, 3, stride=2, padding=1), nn.SiLU()]
+        c = out
+    return nn.Sequential(*layers, nn.Flatten(), nn.LazyLinear(128), nn.SiLU(), nn.Linear(128, state_dim))
+
+
+def latent_reader(state_dim: int, hidden: int = 256) -> nn.Module:
+    """Latents [B, *L] → state [B, state_dim]: a two-layer MLP on the flattened latent."""
+    return nn.Sequential(nn.Flatten(), nn.LazyLinear(hidden), nn.SiLU(), nn.Linear(hidden, state_dim))
+
+
+@dataclass
+class Reader:
+    """A trained reader and how well it reads real held-out data."""
+
+    module: nn.Module
+    mean: Tensor  # the state's mean and spread on the training data: the reader predicts standardised state
+    std: Tensor
+    held_out_r2: float
+    min_r2: float = 0.9
+
+    @torch.no_grad()
+    def read(self, latents: Tensor, chunk: int = 512) -> Tensor:
+        """The state read off latents (or frames) [N, *L] → [N, state_dim]; refuses if the reader failed its check."""
+        if not self.held_out_r2 >= self.min_r2:
+            raise ValueError(f"this state reader reads held-out real data with R² {self.held_out_r2:.3f} < "
+                             f"{self.min_r2}: it cannot judge predictions (train it longer or on more data)")
+        return self._apply(latents, chunk)
+
+    @torch.no_grad()
+    def _apply(self, latents: Tensor, chunk: int = 512) -> Tensor:
+        self.module.eval()
+        out = torch.cat([self.module(latents[i:i + chunk].float()) for i in range(0, len(latents), chunk)])
+        return out * self.std + self.mean
+
+
+def fit_reader(module: nn.Module, train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor], steps: int = 1500,
+               batch: int = 128, lr: float = 2e-3, seed: int = 0, min_r2: float = 0.9) -> Reader:
+    """Train `module` to read standardised state from inputs (AdamW, mean squared error), then its R² on `test`."""
+    x, y = train
+    mean, std = y.float().mean(0), y.float().std(0).clamp_min(1e-6)
+    target = (y.float() - mean) / std
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    module(x[:2].float())  # materialise lazy layers
+    optimizer = torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
+    module.train()
+    for _ in range(steps):
+        pick = torch.randint(len(x), (min(batch, len(x)),), generator=generator)
+        optimizer.zero_grad(set_to_none=True)
+        (module(x[pick].float()) - target[pick]).pow(2).mean().backward()
+        optimizer.step()
+        schedule.step()
+    reader = Reader(module, mean, std, held_out_r2=float("nan"), min_r2=min_r2)
+    reader.held_out_r2 = r2_score(test[1].float(), reader._apply(test[0]))
+    return reader

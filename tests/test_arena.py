@@ -1,0 +1,97 @@
+"""The arena's measurements (worldjepa/arena/): a state reader judges predictions only after it reads real
+held-out data with R² >= 0.9; the rollout error against horizon is the planted truth for a model that replays
+the real future (the reader's own error) and grows with the horizon for one that copies the first frame."""
+
+import numpy as np
+import pytest
+import torch
+
+from worldjepa.arena.horizon import held_out_windows, rollout_errors, train_reader
+from worldjepa.arena.readers import fit_reader, latent_reader
+from worldjepa.cli import main
+from worldjepa.data.episodes import EpisodeStore
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    data = tmp_path_factory.mktemp("arena") / "data"
+    assert main(["collect", "--world", "two-rooms", "--episodes", "60", "--steps", "20", "--out", str(data),
+                 "--image-size", "32"]) == 0
+    return EpisodeStore(data)
+
+
+class Frames:
+    """A model whose latents are frames: replays the real future (`future`), or copies the first frame."""
+
+    proprio_dim = 0
+
+    def __init__(self, future: torch.Tensor | None = None):
+        self.future = future
+
+    def encode(self, x):
+        return x
+
+    def rollout(self, z0, actions, proprio=None):
+        H = actions.shape[2]
+        if self.future is not None:
+            return self.future[:, None]
+        return z0[:, None, None].expand(-1, 1, H, -1, -1, -1)
+
+
+def test_a_reader_that_cannot_read_the_truth_refuses_to_judge():
+    x, y = torch.randn(200, 8), torch.randn(200, 2)  # no relation: held-out R² about 0
+    reader = fit_reader(latent_reader(2), (x[:150], y[:150]), (x[150:], y[150:]), steps=50)
+    assert reader.held_out_r2 < 0.9
+    with pytest.raises(ValueError, match="cannot judge predictions"):
+        reader.read(x)
+
+
+def test_rollout_error_is_the_readers_own_for_the_real_future_and_grows_for_a_copy(store):
+    test = held_out_windows(store, range(48, 60), 4, 2, per_episode=6, seed=1)
+    reader = train_reader(Frames(), store, range(0, 48), range(48, 60), steps=800)
+    assert reader.held_out_r2 >= 0.9, reader.held_out_r2  # measured: 0.995 on frames of held-out episodes
+    truth = rollout_errors(Frames(test.frames[:, 1:]), reader, test, chunk=len(test.frames))
+    copy = rollout_errors(Frames(), reader, test, chunk=len(test.frames))
+    moved = (test.states[:, 1:] - test.states[:, :1]).norm(dim=-1).mean(0).numpy()  # how far the agent went
+    read_error = (reader.read(test.frames[:, 1:].flatten(0, 1)).unflatten(0, (len(test.frames), 3))
+                  - test.states[:, 1:]).norm(dim=-1).mean(0).numpy()
+    assert np.allclose(truth, read_error, atol=1e-5)  # replaying the real future costs only the reading
+    assert np.all(np.diff(copy) > 0) and np.all(copy > 2 * truth)  # copying falls behind more at every step
+    assert np.allclose(copy, moved, atol=3 * read_error.max())  # by about the distance the agent moved
+
+
+def test_quick_arena_runs_all_three_paradigms_end_to_end(tmp_path):
+    """`worldjepa arena --quick`: the three paradigms at equal parameter counts (within 10%), trained, read, rolled
+    out and planned; the frames' reader judges the generative models' rollouts."""
+    import json
+
+    assert main(["arena", "--quick", "--seeds", "1", "--out", str(tmp_path), "--quiet"]) == 0
+    rows = json.loads((tmp_path / "results.json").read_text())["worlds"]["two-rooms"]
+    assert [r["form"] for r in rows] == ["compact", "autoregressive", "diffusion"]
+    target = rows[0]["trainable_parameters"]
+    assert all(abs(r["trainable_parameters"] - target) <= 0.1 * target for r in rows)
+    for r in rows[1:]:  # frames are read by a reader of real frames, whatever the model
+        assert r["reader_r2"] >= 0.9 and len(r["rollout_error"]) == 3, r
+    for name in ("table.md", "horizon.png"):
+        assert (tmp_path / name).stat().st_size > 0
+
+
+def test_arena_input_errors_stop_before_any_training(tmp_path, capsys):
+    assert main(["arena", "--seeds", "two", "--out", str(tmp_path)]) == 2
+    assert "--seeds takes a count" in capsys.readouterr().err
+    assert main(["arena", "--worlds", "two-room", "--out", str(tmp_path)]) == 2
+    assert "two-room has no wm-WORLD preset; choose from" in capsys.readouterr().err
+    from worldjepa import config
+    from worldjepa.arena.sizes import check_band, matched
+    from worldjepa.data.episodes import StoreMeta
+
+    with pytest.raises(ValueError, match=r"\+20.0% from the JEPA model's 1,000: outside the ±10% band"):
+        check_band("diffusion", 1200, 1000)
+    meta = StoreMeta("two-rooms", 32, 2, [-1, -1], [1, 1])
+    with pytest.raises(ValueError, match="outside the ±10% band"):  # a JEPA model smaller than any diffusion U-Net
+        matched(config.load_world_model("wm-two-rooms", ["image_size=32", "model.depth=1", "model.width=8",
+                                                           "model.heads=1", "model.token_dim=2", "model.projector_hidden=8",
+                                                           "model.latent_dim=4", "model.predictor_depth=1",
+                                                           "model.predictor_width=8", "model.predictor_heads=1"]),
+                meta, "diffusion")
+    assert not any(tmp_path.iterdir())  # nothing written
