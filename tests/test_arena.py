@@ -87,11 +87,15 @@ def test_arena_input_errors_stop_before_any_training(tmp_path, capsys):
 
     with pytest.raises(ValueError, match=r"\+20.0% from the JEPA model's 1,000: outside the ±10% band"):
         check_band("diffusion", 1200, 1000)
+    from worldjepa.arena.run import QUICK, run_arena
+
+    tiny = ["model.depth=1", "model.width=8", "model.heads=1", "model.token_dim=2", "model.projector_hidden=8",
+            "model.latent_dim=4", "model.predictor_depth=1", "model.predictor_width=8", "model.predictor_heads=1"]
     meta = StoreMeta("two-rooms", 32, 2, [-1, -1], [1, 1])
     with pytest.raises(ValueError, match="outside the ±10% band"):  # a JEPA model smaller than any diffusion U-Net
-        matched(config.load_world_model("wm-two-rooms", ["image_size=32", "model.depth=1", "model.width=8",
-                                                           "model.heads=1", "model.token_dim=2", "model.projector_hidden=8",
-                                                           "model.latent_dim=4", "model.predictor_depth=1",
-                                                           "model.predictor_width=8", "model.predictor_heads=1"]),
-                meta, "diffusion")
-    assert not any(tmp_path.iterdir())  # nothing written
+        matched(config.load_world_model("wm-two-rooms", ["image_size=32", *tiny]), meta, "diffusion")
+    import dataclasses
+
+    with pytest.raises(ValueError, match="outside the ±10% band"):
+        run_arena(["two-rooms"], [0], tmp_path / "run", dataclasses.replace(QUICK, model=tiny), progress=False)
+    assert not any(tmp_path.iterdir())  # nothing written: no data collected, no folder made

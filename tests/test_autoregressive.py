@@ -49,3 +49,28 @@ def test_tokenizer_and_transformer_learn_an_action_dependent_step():
     error, baseline = float((generated - truth).pow(2).mean()), float((copy - truth).pow(2).mean())
     assert parts["next_token"] < 0.1, parts
     assert error < 0.1 * baseline, (error, baseline)  # each action's own next frame, not the frame copied
+
+
+def test_cached_generation_gives_the_tokens_of_a_whole_causal_pass_per_token():
+    torch.manual_seed(0)
+    model = AutoregressivePredictor(16, 2, codes=8, width=32, depth=2, heads=2, context=3,
+                                    tokenizer={"dim": 8, "channels": (8, 8)}).eval()
+    for p in model.parameters():  # sharper logits than at initialisation, so that ties cannot hide a difference
+        p.data.mul_(3)
+    index, actions = torch.randint(8, (4, 2, 4, 4)), torch.randn(4, 2, 2)
+    fast = model._generate(index, actions, torch.Generator().manual_seed(0))
+    slow = model._generate_uncached(index, actions, torch.Generator().manual_seed(0))
+    assert torch.equal(fast, slow) and len(fast.unique()) > 1
+
+
+def test_rollout_is_its_own_teacher_forcing_fed_back():
+    """The Predictor rule (dynamics/unroll.py): rolling out equals calling the model on the sequence grown by its
+    own last prediction, over more steps than its context holds."""
+    from worldjepa.dynamics.unroll import feed_back
+
+    torch.manual_seed(0)
+    model = AutoregressivePredictor(16, 2, codes=8, width=32, depth=2, heads=2, context=2,
+                                    tokenizer={"dim": 8, "channels": (8, 8)}).eval()
+    z0, actions = torch.randn(2, 3, 16, 16), torch.randn(2, 3, 2)
+    with torch.no_grad():
+        assert torch.allclose(model.rollout(z0, actions), feed_back(model, z0, actions), atol=1e-6)

@@ -72,3 +72,17 @@ def test_a_denoiser_learns_an_action_dependent_step_and_sampling_steps_approach_
         rolled = model.rollout(frames[:2, 0], a[:2])
         again = model.sample(frames[:2, :1], a[:2, 0], torch.Generator().manual_seed(model.seed))
     assert rolled.shape == (2, 1, 3, 16, 16) and torch.allclose(rolled[:, 0], again)
+
+
+def test_rollout_is_its_own_teacher_forcing_fed_back():
+    from worldjepa.dynamics.unroll import feed_back
+
+    torch.manual_seed(0)
+    model = DiffusionPredictor(16, 2, channels=(8, 16), context=2, emb=32, sampling_steps=2).eval()
+    for p in model.net.out.parameters():  # the zero-initialised output layer would make every sample the same
+        p.data.normal_(0, 0.1)
+    z0, actions = torch.randn(2, 3, 16, 16), torch.randn(2, 3, 2)
+    with torch.no_grad():
+        rolled = model.rollout(z0, actions)
+        assert torch.allclose(rolled, feed_back(model, z0, actions), atol=1e-5)
+        assert not torch.allclose(rolled[:, 0], rolled[:, 1])

@@ -412,7 +412,9 @@ def _arena(args: argparse.Namespace) -> None:
 
     seeds = parse_seeds(args.seeds)
     worlds = [w.strip() for w in args.worlds.split(",") if w.strip()]
-    known = sorted(p[3:] for p in presets() if p.startswith("wm-"))
+    from .config import read_yaml_config
+
+    known = sorted(p[3:] for p in presets() if p.startswith("wm-") and read_yaml_config(p).get("world") == p[3:])
     unknown = [w for w in worlds if w not in known]
     if not worlds or unknown:
         raise ValueError(f"--worlds: {', '.join(unknown) or 'none given'} has no wm-WORLD preset; choose from "

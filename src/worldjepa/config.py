@@ -431,6 +431,9 @@ class WorldModelConfig(Section):
         if self.model.form == "patch" and not self.model.encoder_run:
             raise ConfigError("model.form=patch plans on a frozen pretrained encoder: set model.encoder_run=RUN_DIR "
                               "(a `worldjepa pretrain` run folder)")
+        if self.model.form == "autoregressive" and self.plan.solver == "gd":
+            raise ConfigError("plan.solver=gd needs gradients through the rollout; the autoregressive baseline samples "
+                              "discrete tokens: use plan.solver=cem, mppi or random")
         if self.model.form != "patch" and (self.model.predict_change or self.objective.token_weights != "uniform"):
             raise ConfigError("model.predict_change and objective.token_weights=change act on patch tokens: set "
                               "model.form=patch, or leave them at false and uniform")

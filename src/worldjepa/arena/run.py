@@ -25,7 +25,7 @@ from ..data.episodes import EpisodeStore
 from ..dynamics.model import load_world_model, train_world_model
 from ..planning.evaluate import evaluate_planning
 from ..worlds import make_world
-from ..worlds.collect import collect
+from ..worlds.collect import collect, store_meta
 from .horizon import held_out_windows, rollout_errors, train_reader
 from .sizes import matched, trainable
 
@@ -69,11 +69,15 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def arena_configs(world: str, scale: Scale, meta) -> dict[str, tuple[WorldModelConfig, int, int]]:
+def arena_configs(world: str, scale: Scale, meta, train_episodes: int) -> dict[str, tuple[WorldModelConfig, int, int]]:
     """Each paradigm's config for `world`, with its trainable parameters and the JEPA model's (the target);
-    a baseline outside the band stops here, before any training."""
+    a baseline outside the band stops here, before any training. No model reads proprio (the baselines cannot,
+    and the JEPA model would be given the state it is judged on); all train on the first `train_episodes`."""
     data = read_yaml_config(f"wm-{world}")
-    for item in [f"image_size={scale.image_size}", f"train.steps={scale.train_steps}",
+    if data.get("world") != world:
+        raise ValueError(f"the preset wm-{world} is for the world {data.get('world')!r}, not {world!r}")
+    for item in [f"image_size={scale.image_size}", f"train.steps={scale.train_steps}", "model.use_proprio=false",
+                 f"data.limit={train_episodes}", "plan.precision=fp32",
                  f"data.batch_size={scale.batch_size}", "train.log_every=10", "train.checkpoint_every=100000",
                  "optim.warmup_steps=0" if scale.train_steps < 20 else "optim.warmup_steps=20", *scale.model]:
         apply_override(data, item, WorldModelConfig)
@@ -87,10 +91,15 @@ def arena_configs(world: str, scale: Scale, meta) -> dict[str, tuple[WorldModelC
 
 def run_arena(worlds: list[str], seeds: list[int], out: str | Path, scale: Scale = Scale(),
               progress: bool = True, device: str | None = None) -> dict[str, Any]:
+    say = print if progress else (lambda *a, **k: None)
+    split = max(1, scale.episodes * 4 // 5)  # the models and readers train on the first 4/5; the rest is held out
+    # every world's three configs (and the parameter band) first, before anything is collected or trained
+    configs = {world: arena_configs(world, scale, store_meta(make_world(world, image_size=scale.image_size), world, {}),
+                                    split) for world in worlds}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    say = print if progress else (lambda *a, **k: None)
-    results: dict[str, Any] = {"worlds": {}, "scale": dataclasses.asdict(scale), "seeds": seeds}
+    results: dict[str, Any] = {"worlds": {}, "scale": dataclasses.asdict(scale), "seeds": seeds,
+                               "held_out_episodes": scale.episodes - split}
     for world in worlds:
         data = out / world / "data"
         if not (data / "meta.json").exists():
@@ -98,11 +107,12 @@ def run_arena(worlds: list[str], seeds: list[int], out: str | Path, scale: Scale
             collect(make_world(world, image_size=scale.image_size), world, data, scale.episodes,
                     scale.steps_per_episode, progress=progress)
         store = EpisodeStore(data)
-        configs = arena_configs(world, scale, store.meta)  # the band is checked before any training
-        split = max(1, len(store) * 4 // 5)
+        if len(store) != scale.episodes:
+            raise ValueError(f"{data} holds {len(store)} readable episodes, not {scale.episodes}: delete it to collect "
+                             "again")
         rows = []
         for seed in seeds:
-            for form, (cfg, params, target) in configs.items():
+            for form, (cfg, params, target) in configs[world].items():
                 cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed,
                                                                          device=device or cfg.train.device))
                 run = out / world / f"{form}-seed{seed}"
@@ -122,7 +132,7 @@ def run_arena(worlds: list[str], seeds: list[int], out: str | Path, scale: Scale
 
 def _measure(world, form, seed, run, store, split, cfg, scale, params, target, train_seconds, out, progress,
              device) -> dict:
-    model, _, _ = load_world_model(run, device=device)
+    model, _, _ = load_world_model(run, {"precision": "fp32"}, device=device)
     length, skip = cfg.data.window, cfg.data.frameskip
     test = held_out_windows(store, range(split, len(store)), length, skip, scale.windows_per_episode, seed + 1)
     reader = train_reader(model, store, range(0, split), range(split, len(store)), steps=scale.reader_steps, seed=seed)

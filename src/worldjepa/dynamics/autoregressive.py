@@ -125,17 +125,48 @@ class AutoregressivePredictor(nn.Module):
 
     @torch.no_grad()
     def _generate(self, index: Tensor, actions: Tensor, generator: torch.Generator) -> Tensor:
-        """Codes [B, g, g] of the frame after codes [B, T, g, g] under actions [B, T, A], one token at a time."""
+        """Codes [B, g, g] of the frame after codes [B, T, g, g] under actions [B, T, A], one token at a time: the
+        history passes the transformer once (causally, keeping each block's keys and values), then each new token
+        attends to those and to the tokens generated before it (Block.forward_cached)."""
+        B, g = index.shape[0], self.tokenizer.grid
+        x = self.sequence(index[:, -self.context + 1:], actions[:, -self.context + 1:])
+        N = x.shape[1]
+        x = x + self.position[:N]
+        mask = torch.ones(N, N, dtype=torch.bool, device=x.device).tril()
+        keys, values = [], []
+        for block in self.blocks:
+            a = block.attn
+            _, k, v = a.qkv(block.norm1(x)).view(B, N, 3, a.heads, a.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+            keys.append([k])
+            values.append([v])
+            x = block(x, None, mask)
+        logits = self.head(self.norm(x[:, -1]))
+        out = []
+        for i in range(g * g):
+            token = self._pick(logits, generator)
+            out.append(token)
+            if i == g * g - 1:
+                break
+            h = self.token_embed(token)[:, None] + self.position[N + i]
+            for block, k, v in zip(self.blocks, keys, values):
+                h = block.forward_cached(h, None, k, v)
+            logits = self.head(self.norm(h[:, -1]))
+        return torch.stack(out, 1).view(B, g, g)
+
+    def _pick(self, logits: Tensor, generator: torch.Generator) -> Tensor:
+        if self.temperature > 0:
+            probs = (logits.float() / self.temperature).softmax(-1)
+            return torch.multinomial(probs.cpu(), 1, generator=generator).to(logits.device)[:, 0]
+        return logits.argmax(-1)
+
+    @torch.no_grad()
+    def _generate_uncached(self, index: Tensor, actions: Tensor, generator: torch.Generator) -> Tensor:
+        """The same tokens by a whole causal pass per token (the reference the cached path is tested against)."""
         B, g = index.shape[0], self.tokenizer.grid
         prefix = self.sequence(index[:, -self.context + 1:], actions[:, -self.context + 1:])
         out = []
         for _ in range(g * g):
-            logits = self.logits(prefix)[:, -1]
-            if self.temperature > 0:
-                probs = (logits / self.temperature).softmax(-1)
-                token = torch.multinomial(probs.cpu(), 1, generator=generator).to(logits.device)[:, 0]
-            else:
-                token = logits.argmax(-1)
+            token = self._pick(self.logits(prefix)[:, -1], generator)
             out.append(token)
             prefix = torch.cat([prefix, self.token_embed(token)[:, None]], dim=1)
         return torch.stack(out, 1).view(B, g, g)
@@ -146,9 +177,10 @@ class AutoregressivePredictor(nn.Module):
         index = self.tokenizer.tokenize(z0)[:, None]
         out = []
         for t in range(actions.shape[1]):
-            nxt = self._generate(index, actions[:, :t + 1], generator)
-            index = torch.cat([index, nxt[:, None]], dim=1)
-            out.append(self.tokenizer.detokenize(nxt))
+            frame = self.tokenizer.detokenize(self._generate(index, actions[:, :t + 1], generator))
+            out.append(frame)
+            # the frame fed back, as `feed_back` feeds it: tokenised again (decoding and encoding need not round-trip)
+            index = torch.cat([index, self.tokenizer.tokenize(frame)[:, None]], dim=1)
         return torch.stack(out, dim=1)
 
     def forward(self, z: Tensor, actions: Tensor, proprio: Tensor | None = None) -> Tensor:
