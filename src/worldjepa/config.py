@@ -359,7 +359,7 @@ class DynamicsConfig(ModelSize):
     use_proprio: bool = False  # feed proprioception to the predictor (dynamics/unroll.py's rule)
     tiled_rope: bool = False  # patch form: the released 2-AC predictor's RoPE frequencies (nn/rope.py), for its weights
     codes: Positive = 64  # autoregressive: the VQ tokenizer's codebook size
-    tokenizer_channels: list[Positive] = field(default_factory=lambda: [32, 64])  # autoregressive: one per halving
+    tokenizer_channels: list[Positive] = field(default_factory=lambda: [32, 64, 64])  # autoregressive: one per halving
     # diffusion: one per U-Net level; the noise-level and action embedding is 4 × the first wide
     unet_channels: list[Positive] = field(default_factory=lambda: [32, 64, 64])
     context_frames: Positive = 2  # diffusion: previous frames the denoiser sees

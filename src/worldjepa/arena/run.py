@@ -78,7 +78,8 @@ def arena_configs(world: str, scale: Scale, meta, train_episodes: int) -> dict[s
         raise ValueError(f"the preset wm-{world} is for the world {data.get('world')!r}, not {world!r}")
     for item in [f"image_size={scale.image_size}", f"train.steps={scale.train_steps}", "model.use_proprio=false",
                  f"data.limit={train_episodes}", "plan.precision=fp32",
-                 f"data.batch_size={scale.batch_size}", "train.log_every=10", "train.checkpoint_every=100000",
+                 f"data.batch_size={scale.batch_size}", "train.checkpoint_every=100000",
+                 f"train.log_every={max(10, scale.train_steps // 12)}",  # the baselines' monitors generate frames
                  "optim.warmup_steps=0" if scale.train_steps < 20 else "optim.warmup_steps=20", *scale.model]:
         apply_override(data, item, WorldModelConfig)
     base = from_dict(WorldModelConfig, data)

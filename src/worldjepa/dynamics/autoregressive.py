@@ -22,7 +22,7 @@ from ..nn.transformer import Block
 class VQTokenizer(nn.Module):
     """Frames [B, 3, S, S] ↔ codes [B, g, g] in [0, codes), g = S / 2^len(channels)."""
 
-    def __init__(self, image_size: int, codes: int = 64, dim: int = 32, channels: tuple[int, ...] = (32, 64),
+    def __init__(self, image_size: int, codes: int = 64, dim: int = 32, channels: tuple[int, ...] = (32, 64, 64),
                  beta: float = 0.25):
         super().__init__()
         if image_size % 2 ** len(channels):
