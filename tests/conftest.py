@@ -87,3 +87,15 @@ class LinearSource:
         x = torch.randn(self.batch_size, 3, generator=g)
         y = x @ torch.tensor([[1.0, -2.0], [0.5, 0.0], [0.0, 3.0]]) + 0.1 * torch.randn(self.batch_size, 2, generator=g)
         return Batch(image=x, actions=y)
+
+
+def moving_square(actions, top: int = 6):
+    """A toy world for the generative baselines: 16 px frames of a bright 4 × 4 square on a dark field (rows
+    top..top+3), moved 4 px right (action +1) or left (−1). Returns (frames [B, 2, 3, 16, 16], actions [B, 1, 1])."""
+    B = actions.shape[0]
+    frames = torch.full((B, 2, 3, 16, 16), -1.0)
+    frames[:, 0, :, top:top + 4, 6:10] = 1.0
+    for b in range(B):
+        x = 6 + 4 * int(actions[b])
+        frames[b, 1, :, top:top + 4, x:x + 4] = 1.0
+    return frames, actions[:, None, None].float()

@@ -4,6 +4,7 @@ the true next frame, and each sampling step brings the sample closer to it."""
 
 import pytest
 import torch
+from conftest import moving_square
 
 from worldjepa.dynamics.diffusion import DiffusionPredictor, edm_sigmas, euler_sample
 
@@ -33,22 +34,11 @@ def test_euler_sampler_with_the_exact_denoiser_of_a_gaussian_gives_its_spread():
     assert abs(float(out.mean()) - mu) < 0.02 and abs(float(out.std()) - s) < 0.02
 
 
-def world(actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """16 px frames of a bright 4 × 4 square on a dark field, moved 4 px right (action +1) or left (−1)."""
-    B = actions.shape[0]
-    frames = torch.full((B, 2, 3, 16, 16), -1.0)
-    frames[:, 0, :, 6:10, 6:10] = 1.0
-    for b in range(B):
-        x = 6 + 4 * int(actions[b])
-        frames[b, 1, :, 6:10, x:x + 4] = 1.0
-    return frames, actions[:, None, None].float()
-
-
 def test_a_denoiser_learns_an_action_dependent_step_and_sampling_steps_approach_the_truth():
     torch.manual_seed(0)
     model = DiffusionPredictor(16, 1, channels=(8, 16), context=1, emb=32, sampling_steps=4)
     actions = torch.tensor([1, -1] * 4)
-    frames, a = world(actions)
+    frames, a = moving_square(actions)
     optimizer = torch.optim.AdamW(model.parameters(), lr=4e-3)
     generator = torch.Generator().manual_seed(1)
     for _ in range(400):

@@ -107,7 +107,8 @@ def test_patch_form_chain_on_an_encoder_pretrained_on_the_worlds_frames(tmp_path
 
 
 @pytest.mark.parametrize("form,size", [("autoregressive", ["model.predictor_width=32", "model.predictor_heads=2",
-                                                            "model.codes=16", "model.tokenizer_channels=[8,8]"]),
+                                                            "model.codes=16", "model.tokenizer_channels=[8,8]",
+                                                            "model.tokenizer_share=0.5"]),
                                         ("diffusion", ["model.unet_channels=[8,16]", "model.sampling_steps=2"])])
 def test_the_other_paradigms_train_and_plan_through_the_same_commands(tmp_path, capsys, form, size):
     """The autoregressive and diffusion baselines: `train-wm model.form=...` trains them by the same trainer on the

@@ -360,6 +360,7 @@ class DynamicsConfig(ModelSize):
     tiled_rope: bool = False  # patch form: the released 2-AC predictor's RoPE frequencies (nn/rope.py), for its weights
     codes: Positive = 64  # autoregressive: the VQ tokenizer's codebook size
     tokenizer_channels: list[Positive] = field(default_factory=lambda: [32, 64, 64])  # autoregressive: one per halving
+    tokenizer_share: Fraction = 0.3  # autoregressive: the first share of the steps trains the tokenizer alone (IRIS)
     # diffusion: one per U-Net level; the noise-level and action embedding is 4 × the first wide
     unet_channels: list[Positive] = field(default_factory=lambda: [32, 64, 64])
     context_frames: Positive = 2  # diffusion: previous frames the denoiser sees

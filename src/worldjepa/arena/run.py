@@ -80,7 +80,7 @@ def arena_configs(world: str, scale: Scale, meta, train_episodes: int) -> dict[s
                  f"data.limit={train_episodes}", "plan.precision=fp32",
                  f"data.batch_size={scale.batch_size}", "train.checkpoint_every=100000",
                  f"train.log_every={max(10, scale.train_steps // 12)}",  # the baselines' monitors generate frames
-                 "optim.warmup_steps=0" if scale.train_steps < 20 else "optim.warmup_steps=20", *scale.model]:
+                 *(["optim.warmup_steps=0"] if scale.train_steps < 100 else []), *scale.model]:
         apply_override(data, item, WorldModelConfig)
     base = from_dict(WorldModelConfig, data)
     target = trainable(base, meta)

@@ -43,9 +43,9 @@ class VQTokenizer(nn.Module):
 
     def quantize(self, e: Tensor) -> tuple[Tensor, Tensor]:
         """(codes [B, g, g], their vectors [B, D, g, g]) of encoder outputs e [B, D, g, g]."""
-        flat = e.permute(0, 2, 3, 1).reshape(-1, e.shape[1])
-        distance = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ self.codebook.weight.T + \
-            self.codebook.weight.pow(2).sum(1)[None]
+        flat, book = e.permute(0, 2, 3, 1).reshape(-1, e.shape[1]).float(), self.codebook.weight.float()
+        with torch.autocast(e.device.type, enabled=False):  # nearest codes in fp32: bf16 distances tie and flip
+            distance = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ book.T + book.pow(2).sum(1)[None]
         index = distance.argmin(1).view(e.shape[0], e.shape[2], e.shape[3])
         return index, self.codebook(index).permute(0, 3, 1, 2)
 
@@ -71,7 +71,7 @@ class AutoregressivePredictor(nn.Module):
 
     def __init__(self, image_size: int, action_dim: int, codes: int = 64, width: int = 128, depth: int = 4,
                  heads: int = 4, context: int = 4, tokenizer: dict | None = None, temperature: float = 0.0,
-                 proprio_dim: int = 0, seed: int = 0):
+                 proprio_dim: int = 0, seed: int = 0, tokenizer_steps: int = 0):
         super().__init__()
         if proprio_dim:
             raise ValueError("the autoregressive baseline reads no proprio: set model.use_proprio=false")
@@ -79,6 +79,7 @@ class AutoregressivePredictor(nn.Module):
             raise ValueError(f"context={context}: the predictor needs at least the frame it starts from and the next")
         self.image_size, self.action_dim, self.proprio_dim = image_size, action_dim, 0
         self.context, self.temperature, self.seed = context, temperature, seed
+        self.tokenizer_steps = tokenizer_steps
         self.tokenizer = VQTokenizer(image_size, codes, **(tokenizer or {}))
         self.per_frame = self.tokenizer.grid ** 2 + 1  # frame tokens, then the action
         self.token_embed = nn.Embedding(codes, width)
@@ -104,24 +105,30 @@ class AutoregressivePredictor(nn.Module):
             x = block(x, None, mask)
         return self.head(self.norm(x))
 
-    def token_loss(self, frames: Tensor, actions: Tensor) -> tuple[Tensor, dict[str, float]]:
-        """Tokenizer loss on every frame plus the cross-entropy of each frame token after the first frame, for
-        frames [B, T, 3, S, S] and actions [B, T−1, A] (T ≤ context)."""
+    def token_loss(self, frames: Tensor, actions: Tensor, tokenizer: bool = True) -> tuple[Tensor, dict[str, float]]:
+        """The cross-entropy of each frame token after the first frame, for frames [B, T, 3, S, S] and actions
+        [B, T−1, A] (T ≤ context), plus the tokenizer's loss on every frame when `tokenizer` (trained jointly)."""
         B, T = frames.shape[:2]
-        vq, parts = self.tokenizer.loss(frames.flatten(0, 1))
+        vq, parts = self.tokenizer.loss(frames.flatten(0, 1)) if tokenizer else (0.0, {})
         index = self.tokenizer.tokenize(frames.flatten(0, 1)).unflatten(0, (B, T))
         padded = torch.cat([actions, actions.new_zeros(B, 1, actions.shape[-1])], dim=1)  # the last action: unused
         logits = self.logits(self.sequence(index, padded))
         g2 = self.per_frame - 1
         # position p predicts token p + 1; frame k's tokens sit at k·(g²+1) … k·(g²+1) + g² − 1
         predicted = torch.cat([logits[:, k * self.per_frame - 1: k * self.per_frame - 1 + g2] for k in range(1, T)], 1)
-        ce = F.cross_entropy(predicted.flatten(0, 1), index[:, 1:].flatten(1).flatten())
+        ce = F.cross_entropy(predicted.flatten(0, 1).float(), index[:, 1:].flatten(1).flatten())
         parts.update({"next_token": float(ce.detach())})
         return vq + ce, parts
 
-    def training_loss(self, frames: Tensor, actions: Tensor, generator: torch.Generator | None = None
-                      ) -> tuple[Tensor, dict[str, float]]:
-        return self.token_loss(frames, actions)
+    def training_loss(self, frames: Tensor, actions: Tensor, generator: torch.Generator | None = None,
+                      step: int = 0) -> tuple[Tensor, dict[str, float]]:
+        """IRIS's two stages in one run: the tokenizer alone for the first `tokenizer_steps` steps, then the
+        transformer alone on the frozen tokenizer's codes (trained together, each code reassignment would change the
+        transformer's targets under it: on two-rooms the loss then spikes ten-fold and training stops)."""
+        if step < self.tokenizer_steps:
+            return self.tokenizer.loss(frames.flatten(0, 1))
+        self.tokenizer.requires_grad_(False)
+        return self.token_loss(frames, actions, tokenizer=False)
 
     @torch.no_grad()
     def _generate(self, index: Tensor, actions: Tensor, generator: torch.Generator) -> Tensor:

@@ -142,8 +142,8 @@ class DiffusionPredictor(nn.Module):
         weight = (sigma ** 2 + SIGMA_DATA ** 2) / (sigma * SIGMA_DATA) ** 2
         return (weight[:, None, None, None] * (denoised - target) ** 2).mean()
 
-    def training_loss(self, frames: Tensor, actions: Tensor, generator: torch.Generator | None = None
-                      ) -> tuple[Tensor, dict[str, float]]:
+    def training_loss(self, frames: Tensor, actions: Tensor, generator: torch.Generator | None = None,
+                      step: int = 0) -> tuple[Tensor, dict[str, float]]:
         loss = self.denoising_loss(frames, actions, generator)
         return loss, {"denoise": float(loss.detach())}
 

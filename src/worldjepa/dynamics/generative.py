@@ -31,5 +31,5 @@ class GenerativeObjective(WorldModelObjective):
         if batch.video is None or batch.actions is None:
             raise ValueError("world-model batches need frames (video) and actions")
         generator = torch.Generator().manual_seed(seed_for(self.seed, step, 21))
-        total, parts = self.predictor.training_loss(batch.video, batch.actions, generator)
+        total, parts = self.predictor.training_loss(batch.video, batch.actions, generator, step)
         return Losses(total, parts)

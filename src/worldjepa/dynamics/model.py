@@ -117,7 +117,8 @@ def build_objective(cfg: WorldModelConfig, meta: StoreMeta) -> WorldModelObjecti
         if m.form == "autoregressive":
             predictor = AutoregressivePredictor(cfg.image_size, action_dim, m.codes, m.predictor_width, m.predictor_depth,
                                                 m.predictor_heads, context=cfg.data.window,
-                                                tokenizer={"channels": tuple(m.tokenizer_channels)}, seed=cfg.train.seed)
+                                                tokenizer={"channels": tuple(m.tokenizer_channels)}, seed=cfg.train.seed,
+                                                tokenizer_steps=int(m.tokenizer_share * cfg.train.steps))
         else:
             predictor = DiffusionPredictor(cfg.image_size, action_dim, tuple(m.unet_channels), m.context_frames,
                                            emb=4 * m.unet_channels[0], sampling_steps=m.sampling_steps,
