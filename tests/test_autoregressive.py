@@ -68,3 +68,22 @@ def test_rollout_is_its_own_teacher_forcing_fed_back():
     z0, actions = torch.randn(2, 3, 16, 16), torch.randn(2, 3, 2)
     with torch.no_grad():
         assert torch.allclose(model.rollout(z0, actions), feed_back(model, z0, actions), atol=1e-6)
+
+
+def test_dead_codes_restart_on_the_batchs_encoder_outputs():
+    """A codebook where every cell picks one code (measured on two-rooms: the tokenizer then never learns) gets its
+    unused codes moved onto encoder outputs of the batch, after which the cells spread over many codes."""
+    from worldjepa.dynamics.autoregressive import VQTokenizer
+
+    torch.manual_seed(0)
+    tokenizer = VQTokenizer(16, codes=8, dim=4, channels=(8, 8))
+    with torch.no_grad():
+        tokenizer.codebook.weight.fill_(100.0)
+        tokenizer.codebook.weight[0] = 0.0  # the only code near the encoder's outputs
+    frames = torch.randn(6, 3, 16, 16)
+    assert len(tokenizer.tokenize(frames).unique()) == 1
+    _, parts = tokenizer.loss(frames)
+    assert parts["codes_restarted"] == 7 and len(tokenizer.tokenize(frames).unique()) > 4
+    tokenizer.eval()
+    tokenizer.codebook.weight.data[1:] = 100.0
+    assert tokenizer.loss(frames)[1]["codes_restarted"] == 0  # only while training

@@ -43,11 +43,23 @@ class VQTokenizer(nn.Module):
 
     def quantize(self, e: Tensor) -> tuple[Tensor, Tensor]:
         """(codes [B, g, g], their vectors [B, D, g, g]) of encoder outputs e [B, D, g, g]."""
-        flat, book = e.permute(0, 2, 3, 1).reshape(-1, e.shape[1]).float(), self.codebook.weight.float()
-        with torch.autocast(e.device.type, enabled=False):  # nearest codes in fp32: bf16 distances tie and flip
+        with torch.no_grad(), torch.autocast(e.device.type, enabled=False):  # fp32: bf16 distances tie and flip
+            flat, book = e.permute(0, 2, 3, 1).reshape(-1, e.shape[1]).float(), self.codebook.weight.float()
             distance = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ book.T + book.pow(2).sum(1)[None]
         index = distance.argmin(1).view(e.shape[0], e.shape[2], e.shape[3])
         return index, self.codebook(index).permute(0, 3, 1, 2)
+
+    @torch.no_grad()
+    def restart_dead_codes(self, e: Tensor, index: Tensor) -> int:
+        """Codes no cell of this batch chose move onto encoder outputs of the batch drawn at random (a tokenizer
+        whose cells all fall on one code otherwise stays there: measured on two-rooms). Returns how many moved."""
+        dead = torch.bincount(index.flatten(), minlength=self.codes) == 0
+        count = int(dead.sum())
+        if count:
+            flat = e.detach().permute(0, 2, 3, 1).reshape(-1, e.shape[1]).float()
+            pick = torch.randint(len(flat), (count,), generator=torch.Generator().manual_seed(int(index.sum())))
+            self.codebook.weight[dead] = flat[pick.to(flat.device)].to(self.codebook.weight.dtype)
+        return count
 
     @torch.no_grad()
     def tokenize(self, frames: Tensor) -> Tensor:
@@ -58,11 +70,15 @@ class VQTokenizer(nn.Module):
 
     def loss(self, frames: Tensor) -> tuple[Tensor, dict[str, float]]:
         e = self.encoder(frames)
-        _, q = self.quantize(e)
+        index, q = self.quantize(e)
+        restarted = self.restart_dead_codes(e, index) if self.training else 0
+        if restarted:
+            index, q = self.quantize(e)
         straight = e + (q - e).detach()
         recon = (self.decoder(straight) - frames).pow(2).mean()
         codebook, commit = (q - e.detach()).pow(2).mean(), (e - q.detach()).pow(2).mean()
-        return recon + codebook + self.beta * commit, {"reconstruction": float(recon.detach())}
+        return recon + codebook + self.beta * commit, {"reconstruction": float(recon.detach()),
+                                                       "codes_restarted": float(restarted)}
 
 
 class AutoregressivePredictor(nn.Module):
