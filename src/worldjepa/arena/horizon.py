@@ -63,7 +63,7 @@ def train_reader(model, store: EpisodeStore, train: range | list[int], test: ran
     (f_train, s_train), (f_test, s_test) = episode_frames(store, train), episode_frames(store, test)
     x_train, x_test = encode_all(model, f_train), encode_all(model, f_test)
     state_dim = s_train.shape[-1]
-    module = frame_reader(state_dim, x_train.shape[-1]) if x_train.dim() == 4 and x_train.shape[1] == 3 else \
+    module = frame_reader(state_dim) if x_train.dim() == 4 and x_train.shape[1] == 3 else \
         latent_reader(state_dim)
     return fit_reader(module, (x_train, s_train), (x_test, s_test), steps=steps, seed=seed)
 

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from ..eval.probes import r2_score
 
 
-def frame_reader(state_dim: int, image_size: int, channels: tuple[int, ...] = (16, 32, 32)) -> nn.Module:
+def frame_reader(state_dim: int, channels: tuple[int, ...] = (16, 32, 32)) -> nn.Module:
     """Frames [B, 3, S, S] → state [B, state_dim]: strided convolutions, global average, a linear head."""
     layers, c = [], 3
     for out in channels:

@@ -23,7 +23,7 @@ import numpy as np
 from ..config import WorldModelConfig, apply_override, from_dict, read_yaml_config
 from ..data.episodes import EpisodeStore
 from ..dynamics.model import load_world_model, train_world_model
-from ..planning.evaluate import evaluate_planning
+from ..planning.evaluate import evaluate_planning, plan_overrides
 from ..worlds import make_world
 from ..worlds.collect import collect, store_meta
 from .horizon import held_out_windows, rollout_errors, train_reader
@@ -153,8 +153,6 @@ def _measure(world, form, seed, run, store, split, cfg, scale, params, target, t
 
 
 def _plan(scale: Scale) -> dict[str, Any]:
-    from ..planning.evaluate import plan_overrides
-
     return plan_overrides([f"{k}={v}" for k, v in scale.plan.items()] + ["precision=fp32"])
 
 
