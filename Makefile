@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/worldjepa demo $(ARGS)
 
+# two workers, each test file on one of them: the demo recipe's test (half the time) runs beside the rest
 test: $(STAMP)
-	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m pytest -q -n 2 --dist loadfile $(ARGS)
 
 bench: $(STAMP)
 	$(PY) benchmarks/pretrain_throughput.py $(ARGS)

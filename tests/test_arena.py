@@ -71,9 +71,21 @@ def test_quick_arena_runs_all_three_paradigms_end_to_end(tmp_path):
     target = rows[0]["trainable_parameters"]
     assert all(abs(r["trainable_parameters"] - target) <= 0.1 * target for r in rows)
     for r in rows[1:]:  # frames are read by a reader of real frames, whatever the model
-        assert r["reader_r2"] >= 0.9 and len(r["rollout_error"]) == 3, r
-    for name in ("table.md", "horizon.png"):
+        assert r["reader_r2"] >= 0.9 and len(r["rollout_error"]["clean"]) == 3, r
+        # the pixel models plan twice on clean frames: by pixels and in the JEPA model's embedding
+        assert list(r["planning"]) == ["clean", "clean, cost in the JEPA embedding", "noise=0.1", "distractors=2"]
+        assert r["rollout_error"]["noise=0.1"] != r["rollout_error"]["clean"]  # the corrupted frames are seen
+    for r in rows:
+        assert r["train_seconds"] > 0 and set(r["surprise"]) == {"teleport", "vanish"}
+        assert all(0 <= t["paired_accuracy"] <= 1 and t["pairs"] == 12 for t in r["surprise"].values())
+    table = (tmp_path / "table.md").read_text()
+    assert "success noise=0.1" in table and "teleport accuracy" in table
+    verdicts = table.split("Verdicts:")[1].strip().splitlines()  # one per claim: held, did not hold or not judged
+    assert len(verdicts) == 7, verdicts
+    assert all(sum(f": {word} (" in v for word in ("held", "did not hold", "not judged")) == 1 for v in verdicts)
+    for name in ("horizon.png", "robustness.png", "surprise.png", "report.html"):
         assert (tmp_path / name).stat().st_size > 0
+    assert "data:image/png;base64" in (tmp_path / "report.html").read_text()
 
 
 def test_arena_input_errors_stop_before_any_training(tmp_path, capsys):

@@ -1,5 +1,9 @@
 import json
 import math
+import os
+
+import pytest
+import torch
 
 from worldjepa.demo import run_demo, world_model_demo
 
@@ -17,7 +21,17 @@ def test_demo_pipeline_writes_everything(tmp_path, small_overrides):
     assert saved["doctor"]["verdicts"] and "rankme" in saved["doctor"]["numbers"]  # the doctor's verdict is kept
 
 
-def test_pretraining_beats_random_features(tmp_path):
+@pytest.fixture
+def both_cores():
+    """This test computes on both cores even under `make test`'s two workers (tests/conftest.py): it is half the
+    suite, and the other worker's tests, on one thread, leave it most of the machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    yield
+    torch.set_num_threads(before)
+
+
+def test_pretraining_beats_random_features(tmp_path, both_cores):
     """A short real run of the demo recipe (480 of its 720 steps, ~4 min) must already give features
     from which a linear probe reads ball positions and velocities better than from a random encoder."""
     report = run_demo(tmp_path, ["train.steps=480"], probe_train=600, probe_test=200, progress=False,

@@ -41,7 +41,7 @@ def test_a_denoiser_learns_an_action_dependent_step_and_sampling_steps_approach_
     frames, a = moving_square(actions)
     optimizer = torch.optim.AdamW(model.parameters(), lr=4e-3)
     generator = torch.Generator().manual_seed(1)
-    for _ in range(400):
+    for _ in range(600):
         optimizer.zero_grad()
         model.denoising_loss(frames, a, generator).backward()
         optimizer.step()
@@ -54,7 +54,7 @@ def test_a_denoiser_learns_an_action_dependent_step_and_sampling_steps_approach_
             generated = model.sample(frames[:2, :1], a[:2, 0], torch.Generator().manual_seed(seed), trace)
             errors.append(float((generated - truth).pow(2).mean()))
             traces.append([float((x - truth).pow(2).mean()) for x in trace])
-    # measured: median 0.012 against 0.5 for copying the frame (the square left where it was)
+    # measured: median 0.004 against 0.5 for copying the frame (the square left where it was)
     assert sorted(errors)[4] < 0.05 * baseline, errors
     best = traces[errors.index(min(errors))]
     assert all(u >= v - 1e-4 for u, v in zip(best, best[1:])) and best[0] > 10 * best[-1], best

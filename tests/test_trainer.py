@@ -136,6 +136,28 @@ def test_a_rejected_step_changes_no_weight_and_no_optimizer_moment(tmp_path):
     assert trainer.step([source.batch(22)], 22).rejected is None  # the next ordinary batch trains again
 
 
+def test_a_new_training_stage_is_not_a_spike(tmp_path):
+    """An objective whose loss changes scale at a listed stage start (the autoregressive baseline's switch from
+    its tokenizer to its transformer) trains on; the same jump elsewhere is rejected."""
+
+    class Staged(LinearObjective):
+        stage_starts = (21,)
+
+        def loss(self, batch, step):
+            out = super().loss(batch, step)
+            return type(out)(out.total * (1000.0 if step >= 21 else 1.0), out.parts)
+
+    for stages, rejected in (((21,), None), ((), "loss spike")):
+        objective = Staged()
+        objective.stage_starts = stages
+        trainer = Trainer(objective, None, OPTIM, TrainConfig(steps=30, precision="fp32"), tmp_path / str(stages),
+                          kind="pretrain", progress=False)
+        source = LinearSource()
+        assert all(trainer.step([source.batch(s)], s).rejected is None for s in range(21))
+        result = trainer.step([source.batch(21)], 21).rejected
+        assert result is None if rejected is None else result.startswith(rejected), (stages, result)
+
+
 class Joined:
     """One batch holding both micro-batches of `source`'s step."""
 

@@ -16,6 +16,7 @@ from torch import Tensor
 
 from ..data.batches import to_tensor
 from ..data.episodes import EpisodeStore
+from ..worlds.corrupt import Corruption
 from .readers import Reader, fit_reader, frame_reader, latent_reader
 
 
@@ -27,8 +28,9 @@ class Windows:
 
 
 def held_out_windows(store: EpisodeStore, episodes: range | list[int], length: int, frameskip: int,
-                     per_episode: int = 4, seed: int = 0) -> Windows:
-    """Up to `per_episode` windows of `length` frames from each of the given episodes, starts drawn by `seed`."""
+                     per_episode: int = 4, seed: int = 0, corruption: Corruption | None = None) -> Windows:
+    """Up to `per_episode` windows of `length` frames from each of the given episodes, starts drawn by `seed`;
+    with `corruption`, their frames as a noisy camera would see them (worlds/corrupt.py; the same starts)."""
     rng = np.random.default_rng(seed)
     picked = []
     for e in episodes:
@@ -36,7 +38,10 @@ def held_out_windows(store: EpisodeStore, episodes: range | list[int], length: i
         if last < 0:
             continue
         for start in sorted(rng.choice(last + 1, size=min(per_episode, last + 1), replace=False)):
-            picked.append(store.window(e, int(start), length, frameskip))
+            window = store.window(e, int(start), length, frameskip)
+            if corruption is not None:
+                window["obs"] = corruption.apply(window["obs"], start + frameskip * np.arange(length), e)
+            picked.append(window)
     if not picked:
         raise ValueError(f"no held-out episode is long enough for windows of {length} frames at frame-skip {frameskip}")
     return Windows(to_tensor(np.stack([w["obs"] for w in picked])),

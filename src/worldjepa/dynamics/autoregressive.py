@@ -96,6 +96,7 @@ class AutoregressivePredictor(nn.Module):
         self.image_size, self.action_dim, self.proprio_dim = image_size, action_dim, 0
         self.context, self.temperature, self.seed = context, temperature, seed
         self.tokenizer_steps = tokenizer_steps
+        self.stage_starts = (tokenizer_steps,) if tokenizer_steps else ()  # the loss becomes cross-entropy there
         self.tokenizer = VQTokenizer(image_size, codes, **(tokenizer or {}))
         self.per_frame = self.tokenizer.grid ** 2 + 1  # frame tokens, then the action
         self.token_embed = nn.Embedding(codes, width)

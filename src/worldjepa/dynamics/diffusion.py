@@ -9,7 +9,9 @@ themselves (normalised pixels [3, S, S]), so planning compares generated frames 
     sampling: σ_i = (σ_max^(1/ρ) + i/(N−1)·(σ_min^(1/ρ) − σ_max^(1/ρ)))^ρ, then 0; Euler x ← x + (σ_{i+1} − σ_i)·(x − D)/σ_i
 
 F is a small U-Net whose input is the noisy frame beside the `context` previous frames (channels stacked), and
-whose blocks are modulated (FiLM) by an embedding of the noise level and the action chunk.
+whose blocks are modulated (FiLM) by an embedding of the noise level and the action chunk. Its activations are
+channels-last, the layout the CPU's convolution kernels want: at 64 px and 1.8 M parameters, a training step on
+96 transitions took 4.3 s in bf16 and 2.5 s channels-last, generating 320 × 2 frames 41 s and 20 s (2 cores).
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ class UNet(nn.Module):
         nn.init.zeros_(self.out.bias)
 
     def forward(self, x: Tensor, emb: Tensor) -> Tensor:
-        h, skips = self.stem(x), []
+        h, skips = self.stem(x.contiguous(memory_format=torch.channels_last)), []
         for i, block in enumerate(self.down):
             h = block(h, emb)
             skips.append(h)
@@ -91,7 +93,7 @@ class UNet(nn.Module):
             if h.shape[-1] != skip.shape[-1]:
                 h = F.interpolate(h, size=skip.shape[-2:], mode="nearest")
             h = block(torch.cat([h, skip], dim=1), emb)
-        return self.out(F.silu(h))
+        return self.out(F.silu(h)).contiguous()
 
 
 class DiffusionPredictor(nn.Module):
@@ -131,10 +133,15 @@ class DiffusionPredictor(nn.Module):
         return frames[:, index]
 
     def denoising_loss(self, frames: Tensor, actions: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """EDM's weighted denoising loss over every transition of frames [B, T, 3, S, S], actions [B, T−1, A]."""
+        """EDM's weighted denoising loss on one transition of each window, drawn at random (DIAMOND: one next frame
+        per sampled sequence), of frames [B, T, 3, S, S], actions [B, T−1, A]: an early one sees its first frame
+        repeated as the context before it, as a rollout from one frame does."""
         B, T = frames.shape[:2]
-        past = torch.stack([self._past(frames, t) for t in range(T - 1)], dim=1).flatten(0, 1)
-        target, a = frames[:, 1:].flatten(0, 1), actions.flatten(0, 1)
+        t = torch.randint(T - 1, (B,), generator=generator).to(frames.device)
+        rows = torch.arange(B, device=frames.device)
+        index = torch.clamp(t[:, None] + torch.arange(1 - self.context, 1, device=frames.device), min=0)
+        past = frames[rows[:, None], index]  # [B, context, 3, S, S]
+        target, a = frames[rows, t + 1], actions[rows, t]
         n = target.shape[0]
         sigma = (P_MEAN + P_STD * torch.randn(n, generator=generator)).exp().to(frames.device)
         noise = torch.randn(target.shape, generator=generator).to(frames.device)

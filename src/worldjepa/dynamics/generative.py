@@ -27,9 +27,33 @@ class GenerativeObjective(WorldModelObjective):
     def __init__(self, predictor: nn.Module, cfg: WMObjectiveConfig, seed: int = 0):
         super().__init__(Pixels(), predictor, cfg, frozen_encoder=True, use_proprio=False, seed=seed)
 
+    @property
+    def stage_starts(self) -> tuple[int, ...]:
+        return getattr(self.predictor, "stage_starts", ())
+
     def loss(self, batch: Batch, step: int) -> Losses:
         if batch.video is None or batch.actions is None:
             raise ValueError("world-model batches need frames (video) and actions")
         generator = torch.Generator().manual_seed(seed_for(self.seed, step, 21))
         total, parts = self.predictor.training_loss(batch.video, batch.actions, generator, step)
         return Losses(total, parts)
+
+
+class EmbeddedCost:
+    """A pixel world model whose planning energy is measured in another model's latent space: the generated
+    frames and the goal frame are encoded by `embedder` (a trained world model, e.g. the JEPA of the same data)
+    and compared by its energy. Everything else is the pixel model's own."""
+
+    def __init__(self, model, embedder):
+        if model.image_size != embedder.image_size:
+            raise ValueError(f"the embedding model reads {embedder.image_size}² frames, the pixel model makes "
+                             f"{model.image_size}² ones")
+        self.model, self.embedder = model, embedder
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def energy(self, z_pred: Tensor, z_goal: Tensor) -> Tensor:
+        lead = z_pred.shape[:3]  # [B, C, H] generated frames
+        embedded = self.embedder.encode(z_pred.flatten(0, 2)).unflatten(0, lead)
+        return self.embedder.energy(embedded, self.embedder.encode(z_goal))

@@ -7,9 +7,12 @@
 - `ate` / `rte`: absolute and relative trajectory error of predicted positions (TartanDrive, NWM): the
   RMS distance to the true trajectory, and the RMS error of the displacement over `delta` steps.
 - `rmse`.
+- `sign_test`: the one-sided exact sign test of paired differences.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -69,3 +72,11 @@ def rte(pred, true, delta: int = 1) -> float:
         raise ValueError(f"trajectories of {p.shape[1]} steps have no displacement over {delta} steps")
     d = np.linalg.norm((p[:, delta:] - p[:, :-delta]) - (t[:, delta:] - t[:, :-delta]), axis=-1)
     return float(np.sqrt(np.mean(d ** 2)))
+
+
+def sign_test(differences) -> float:
+    """One-sided exact sign test: the chance of at least this many positive differences among the non-zero
+    ones if positive and negative were equally likely (paired scores, no assumption on their distribution)."""
+    d = np.asarray(differences)
+    n, k = int((d != 0).sum()), int((d > 0).sum())
+    return float(sum(math.comb(n, i) for i in range(k, n + 1)) / 2 ** n) if n else 1.0

@@ -19,8 +19,10 @@ from ..config import PlanConfig, WorldModelConfig, apply_override, from_dict, to
 from ..device import resolve_device
 from ..dynamics.ensemble import EnsembleWorldModel
 from ..data.episodes import EpisodeStore
+from ..dynamics.generative import EmbeddedCost
 from ..dynamics.model import load_world_model
 from ..worlds import make_world
+from ..worlds.corrupt import Corruption, CorruptedWorld
 from .goals import dataset_tasks
 from .mpc import MPCResult, run_mpc
 from .solvers import make_solver
@@ -41,11 +43,20 @@ def evaluate_planning(run_dir: str | Path, out: str | Path | None = None, episod
                       plan_overrides: dict[str, Any] | None = None, record: int = 4, progress: bool = True,
                       world: str | None = None, ensemble: list[str | Path] | None = None,
                       device: str | None = None, goals: str | Path | None = None,
-                      goal_offset: int = 25) -> dict[str, Any]:
+                      goal_offset: int = 25, corruption: Corruption | None = None,
+                      cost_model: str | Path | None = None) -> dict[str, Any]:
     """Plan `episodes` goal episodes with the world model of `run_dir` (with `ensemble`, more runs of the
     same world planned together with it: dynamics/ensemble.py) and write results.json, a video of the
-    first `record` episodes and a plot of distance and energy over time into `out`."""
+    first `record` episodes and a plot of distance and energy over time into `out`. With `corruption`, the
+    model sees every observation and goal through it (worlds/corrupt.py); with `cost_model`, a pixel model's
+    energy is measured in that world-model run's latent space (dynamics/generative.py's EmbeddedCost)."""
     model, cfg, smeta = load_world_model(run_dir, plan_overrides, device=device)
+    if cost_model is not None:
+        embedder, _, emeta = load_world_model(cost_model, plan_overrides, device=device)
+        if emeta.world != smeta.world:
+            raise ValueError(f"the cost model {cost_model} was trained on {emeta.world!r} data, {run_dir} on "
+                             f"{smeta.world!r}")
+        model = EmbeddedCost(model, embedder)
     if ensemble:
         members = [model]
         for other in ensemble:
@@ -62,6 +73,8 @@ def evaluate_planning(run_dir: str | Path, out: str | Path | None = None, episod
     if world and world != smeta.world:
         raise ValueError(f"this world model was trained on {smeta.world!r} data, not {world!r}")
     worlds = [make_world(name, image_size=cfg.image_size) for _ in range(plan.episodes)]
+    if corruption is not None:
+        worlds = [CorruptedWorld(w, corruption, seed=plan.seed + i) for i, w in enumerate(worlds)]
     rng = np.random.default_rng(plan.seed)
     if goals is not None:  # the field's protocol: goals `goal_offset` steps ahead on recorded episodes
         tasks = dataset_tasks(EpisodeStore(goals, image_size=cfg.image_size), worlds[0], plan.episodes, goal_offset,
@@ -74,6 +87,8 @@ def evaluate_planning(run_dir: str | Path, out: str | Path | None = None, episod
                "frameskip": cfg.data.frameskip, "success_radius": worlds[0].success_radius,
                "precision": plan.precision, "device": str(resolve_device(device or cfg.train.device)),
                **({"goals": str(goals), "goal_offset": goal_offset} if goals is not None else {}),
+               **({"corruption": corruption.name} if corruption is not None else {}),
+               **({"cost_model": str(cost_model)} if cost_model is not None else {}),
                **({"ensemble": [str(run_dir), *map(str, ensemble)]} if ensemble else {})}
     if summary["success_rate"] is None:
         summary["not_judged"] = (f"{name} has neither a settable state nor a success signal (info['is_success']): "

@@ -4,7 +4,9 @@ A step is rejected when its loss or gradient norm is not finite, or when its los
 the median of the last `window` accepted losses (a bad batch, or the start of a divergence), once at
 least `min_history` losses are known. A rejected step changes no weight; the trainer logs it and stops
 with a diagnosis after `max_skips` rejections in a row. The history is part of the checkpoint, so a
-resumed run judges its steps exactly as the uninterrupted one.
+resumed run judges its steps exactly as the uninterrupted one. An objective whose loss changes meaning
+at given steps (a new training stage: the autoregressive baseline's tokenizer, then its transformer) lists
+them in `stage_starts`; the guard forgets the losses before each, so a new stage's scale is not a spike.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ class SpikeGuard:
             if loss > self.factor * median:
                 return f"loss spike ({loss:.4g} > {self.factor:g} × median {median:.4g})"
         return None
+
+    def forget(self) -> None:
+        self.recent.clear()
 
     def accept(self, loss: float) -> None:
         self.recent.append(loss)

@@ -10,6 +10,9 @@ An objective is an `nn.Module` (so that it moves between devices and saves its s
                                             health numbers at log steps (train/monitors.py), read by the
                                             live health watch and `worldjepa doctor`; {} if it has none
 
+and may list `stage_starts`, the steps at which its loss changes meaning (a new training stage), so that the
+step guard does not take the new scale for a spike (train/guard.py).
+
 Every method receives the step, so whatever depends on it (masks, schedules, SIGReg's projections) is a
 pure function of the step and a resumed run repeats an uninterrupted one. The trainer knows nothing
 else about the method: masked latent prediction (ssl/objective.py) and world-model training

@@ -145,6 +145,7 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(param_groups(objective.trainable()), lr=optim.lr,
                                            betas=optim.betas, eps=optim.eps, weight_decay=0.0, fused=fused)
         self.guard = SpikeGuard(train.spike_factor)
+        self.stage_starts = set(getattr(objective, "stage_starts", ()))  # train/guard.py: the loss changes meaning
         self.skipped_steps = 0
         self.skipped_files: set[str] = set()  # unreadable inputs met so far, from any data process
         self.elapsed = 0.0
@@ -234,6 +235,8 @@ class Trainer:
                 parts = dict(zip(parts, values))
         max_norm = self.optim_cfg.grad_clip if self.optim_cfg.grad_clip > 0 else math.inf
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, max_norm))
+        if step in self.stage_starts:
+            self.guard.forget()
         result = StepResult(loss, parts, grad_norm, lr, wd, self.guard.reason(loss, grad_norm))
         if result.rejected is None:
             self.optimizer.step()

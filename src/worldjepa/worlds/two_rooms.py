@@ -107,6 +107,10 @@ class TwoRooms(ActingWorld):
         paint(canvas, disk_mask(self.image_size, np.asarray(state), self.layout.radius * self.image_size), self.AGENT)
         return (canvas + 0.5).astype(np.uint8)
 
+    def render_vanished(self, state):
+        """The picture of `state` with the agent gone (the arena's impossible "vanish" event)."""
+        return (self._scene + 0.5).astype(np.uint8)
+
     def expert(self, rng, noise=0.0) -> Policy:
         """Head for the door when the goal is in the other room, then for the goal."""
         lay = self.layout
