@@ -86,6 +86,14 @@ def test_quick_arena_runs_all_three_paradigms_end_to_end(tmp_path):
     for name in ("horizon.png", "robustness.png", "surprise.png", "report.html"):
         assert (tmp_path / name).stat().st_size > 0
     assert "data:image/png;base64" in (tmp_path / "report.html").read_text()
+    # run again: every model and row is reused, not trained or measured again; another training budget is refused
+    import dataclasses
+
+    from worldjepa.arena.run import QUICK, run_arena
+
+    assert run_arena(["two-rooms"], [0], tmp_path, QUICK, progress=False)["worlds"]["two-rooms"] == rows
+    with pytest.raises(ValueError, match="trained with another train.steps"):
+        run_arena(["two-rooms"], [0], tmp_path, dataclasses.replace(QUICK, train_steps=5), progress=False)
 
 
 def test_arena_input_errors_stop_before_any_training(tmp_path, capsys):

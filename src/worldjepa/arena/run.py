@@ -20,20 +20,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import WorldModelConfig, apply_override, from_dict, read_yaml_config
+from ..config import WorldModelConfig, apply_override, from_dict, read_yaml_config, to_dict
 from ..data.episodes import EpisodeStore
 from ..dynamics.model import load_world_model, train_world_model
 from ..planning.evaluate import evaluate_planning, plan_overrides
+from ..train.checkpoint import CHECKPOINT, read_checkpoint_meta
 from ..worlds import make_world
 from ..worlds.collect import collect, store_meta
 from ..worlds.corrupt import Corruption
 from .horizon import held_out_windows, rollout_errors, train_reader
-from .page import write_page
+from .page import EMBEDDING, FORMS, write_page
 from .sizes import matched, trainable
 from .surprise import KINDS, impossible_pairs, surprise_test
 
-FORMS = ("compact", "autoregressive", "diffusion")
-EMBEDDING = "clean, cost in the JEPA embedding"  # the pixel models' second planning cost
 
 
 @dataclass
@@ -129,8 +128,12 @@ def run_arena(worlds: list[str], seeds: list[int], out: str | Path, scale: Scale
                 cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed,
                                                                          device=device or cfg.train.device))
                 run = out / world / f"{form}-seed{seed}"
-                measured = run / "arena.json"  # a row already measured (a resumed arena) is not measured again
-                if measured.exists() and json.loads(measured.read_text()).get("scale") == results["scale"]:
+                check_trained_with(run, cfg)
+                # a row already measured (a resumed arena) is not measured again, unless the scale or the JEPA model
+                # the pixel models' second cost uses has changed since
+                key = {"scale": results["scale"], "jepa": _identity(out / world / f"compact-seed{seed}")}
+                measured = run / "arena.json"
+                if measured.exists() and json.loads(measured.read_text()).get("key") == key:
                     rows.append(json.loads(measured.read_text())["row"])
                     continue
                 say(f"arena: {world}, seed {seed}: training {form} ({params:,} trainable parameters)")
@@ -142,7 +145,8 @@ def run_arena(worlds: list[str], seeds: list[int], out: str | Path, scale: Scale
                 row.update(measure(world, run, out / world / f"compact-seed{seed}", store, split, cfg, scale,
                                    corruptions, seed, progress, device))
                 row["measure_seconds"] = time.perf_counter() - start
-                measured.write_text(json.dumps({"scale": results["scale"], "row": row}, indent=2))
+                measured.write_text(json.dumps({"key": {**key, "jepa": _identity(out / world / f"compact-seed{seed}")},
+                                                "row": row}, indent=2))
                 rows.append(row)
         results["worlds"][world] = rows
     (out / "results.json").write_text(json.dumps(results, indent=2))
@@ -150,6 +154,26 @@ def run_arena(worlds: list[str], seeds: list[int], out: str | Path, scale: Scale
     say((out / "table.md").read_text())
     say(f"arena: wrote {out}/results.json, table.md, the plots and {page.name}")
     return results
+
+
+def check_trained_with(run: Path, cfg: WorldModelConfig) -> None:
+    """A model already in `run` must have been trained as `cfg` says (model, objective, optimiser, steps, seed):
+    resuming would otherwise reuse it, or train it on under another schedule, without a word."""
+    checkpoint = run / CHECKPOINT
+    if not checkpoint.exists():
+        return
+    saved, wanted = read_checkpoint_meta(checkpoint).get("config", {}), to_dict(cfg)
+    keys = [k for k in ("model", "objective", "optim") if saved.get(k) != wanted[k]]
+    keys += [f"train.{k}" for k in ("steps", "seed") if saved.get("train", {}).get(k) != wanted["train"][k]]
+    if keys:
+        raise ValueError(f"{run} holds a model trained with another {', '.join(keys)} than this arena's: delete the "
+                         "folder to train it again, or use another --out")
+
+
+def _identity(run: Path) -> int | None:
+    """When the run's checkpoint was written (None before it exists)."""
+    checkpoint = run / CHECKPOINT
+    return checkpoint.stat().st_mtime_ns if checkpoint.exists() else None
 
 
 def measure(world: str, run: Path, jepa: Path, store: EpisodeStore, split: int, cfg: WorldModelConfig, scale: Scale,
@@ -179,7 +203,7 @@ def measure(world: str, run: Path, jepa: Path, store: EpisodeStore, split: int, 
                               corruption=corruption, cost_model=embedding)
         row["planning"][name] = {k: p[k] for k in ("success_rate", "final_distance_mean", "seconds_per_plan")}
     world_env = make_world(world, image_size=scale.image_size)
-    for kind in [k for k in KINDS if k != "vanish" or hasattr(world_env, "render_vanished")]:
+    for kind in [k for k, needs in KINDS.items() if hasattr(world_env, needs)]:
         pairs = impossible_pairs(world_env, store, held_out, kind, scale.horizon + 1, skip, scale.event, seed=seed + 2)
         row["surprise"][kind] = surprise_test(model, pairs, seed=seed)
     return row

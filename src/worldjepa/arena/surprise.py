@@ -3,7 +3,8 @@
 From a held-out recorded episode, two episodes that share everything up to an event: the possible one is the
 recording itself (re-rendered from its states); in the impossible one, at the event the agent either teleports
 (jumps to a random place at least `min_jump` away, then moves on from there by the same recorded actions
-under the world's own physics) or vanishes (every later frame drawn without it). A model's surprise at a step
+under the world's own physics) or vanishes (every later frame drawn without it). A world stages them with its
+`teleport` and `render_vanished` (two-rooms has both; a world without one is not given that test). A model's surprise at a step
 is its energy between what it predicts one step ahead from the real previous frame and the real next frame,
 in its own latent space (a JEPA's latents; the frames themselves for a generative model). The test: is the
 surprise at the event higher in the impossible episode than in its pair, how often (the paired accuracy), and
@@ -21,7 +22,7 @@ from ..data.episodes import EpisodeStore
 from ..eval.metrics import sign_test
 from ..eval.surprise import pair_accuracy
 
-KINDS = ("teleport", "vanish")
+KINDS = {"teleport": "teleport", "vanish": "render_vanished"}  # each event, and what a world needs to stage it
 
 
 @dataclass
@@ -37,13 +38,13 @@ def impossible_pairs(world, store: EpisodeStore, episodes, kind: str, length: in
                      seed: int = 0, min_jump: float = 0.3) -> Pairs:
     """One pair per episode (a window of `length` frames at a random start): `kind` is "teleport" or "vanish"."""
     if kind not in KINDS:
-        raise ValueError(f"an impossible event is one of {KINDS}, got {kind!r}")
+        raise ValueError(f"an impossible event is one of {tuple(KINDS)}, got {kind!r}")
     if not 1 <= event < length:
         raise ValueError(f"the event must fall on a frame after the first and within the window (1..{length - 1}), "
                          f"got {event}")
-    if kind == "vanish" and not hasattr(world, "render_vanished"):
-        raise ValueError(f"{type(world).__name__} cannot draw a frame without its agent: the vanish test needs "
-                         "render_vanished(state)")
+    if not hasattr(world, KINDS[kind]):
+        raise ValueError(f"{type(world).__name__} cannot stage a {kind}: the test needs the world's {KINDS[kind]}() "
+                         "(worlds/two_rooms.py has both)")
     rng = np.random.default_rng(seed)
     span = (length - 1) * frameskip
     possible, impossible, chunks = [], [], []
@@ -73,13 +74,9 @@ def impossible_pairs(world, store: EpisodeStore, episodes, kind: str, length: in
 
 def _teleported(world, state: np.ndarray, actions: np.ndarray, rng: np.random.Generator,
                 min_jump: float) -> np.ndarray:
-    """States from a random place at least `min_jump` from `state`, moved on by `actions` by the world's physics."""
-    for _ in range(1000):
-        _, info = world.reset(seed=int(rng.integers(2**31)))
-        if world.distance(info["state"], state) >= min_jump:
-            break
-    else:
-        raise ValueError(f"no random state of {type(world).__name__} lies {min_jump} from {state}")
+    """States from the world's teleport of `state` (its agent at least `min_jump` away), moved on by `actions`
+    under the world's physics."""
+    _, info = world.reset(options={"state": world.teleport(state, rng, min_jump)})
     out = [info["state"]]
     for a in actions:
         out.append(world.step(a)[4]["state"])

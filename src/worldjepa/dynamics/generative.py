@@ -42,7 +42,8 @@ class GenerativeObjective(WorldModelObjective):
 class EmbeddedCost:
     """A pixel world model whose planning energy is measured in another model's latent space: the generated
     frames and the goal frame are encoded by `embedder` (a trained world model, e.g. the JEPA of the same data)
-    and compared by its energy. Everything else is the pixel model's own."""
+    and compared by its energy. Everything else is the pixel model's own. For sampling solvers (CEM, MPPI): the
+    embedding carries no gradient."""
 
     def __init__(self, model, embedder):
         if model.image_size != embedder.image_size:

@@ -67,7 +67,7 @@ class Corruption:
         size = frame.shape[0]
         seed = list(np.atleast_1d(seed).astype(np.int64))
         if self.distractors:
-            rng = np.random.default_rng(seed + [0])  # the same squares and paths at every step of an episode
+            rng = np.random.default_rng(seed + [1])  # the same squares and paths at every step of an episode
             side = max(2, round(self.size * size))
             room = 1.0 - side / size
             for k in range(self.distractors):
@@ -78,7 +78,7 @@ class Corruption:
                 c, r = int(round(x * size)), int(round(y * size))
                 frame[r:r + side, c:c + side] = colour
         if self.noise:
-            rng = np.random.default_rng(seed + [1, t])
+            rng = np.random.default_rng(seed + [2, t + 1])  # tags not ending in 0: a seed ignores trailing zeros
             frame = frame + rng.normal(0.0, self.noise * 255.0, frame.shape).astype(np.float32)
         return frame
 
@@ -105,4 +105,4 @@ class CorruptedWorld:
 
     def goal_image(self, task) -> np.ndarray:
         # the goal is seen through the same camera, on a stream of its own
-        return self.corruption.apply(self.world.goal_image(task), 0, (self.seed, 1))
+        return self.corruption.apply(self.world.goal_image(task), 0, (self.seed, 3))

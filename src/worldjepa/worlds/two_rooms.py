@@ -107,6 +107,15 @@ class TwoRooms(ActingWorld):
         paint(canvas, disk_mask(self.image_size, np.asarray(state), self.layout.radius * self.image_size), self.AGENT)
         return (canvas + 0.5).astype(np.uint8)
 
+    def teleport(self, state, rng: np.random.Generator, min_jump: float) -> np.ndarray:
+        """The state with the agent moved to a free place at least `min_jump` from where it is (the arena's impossible
+        "teleport" event)."""
+        for _ in range(1000):
+            jumped = self._random_state(rng)
+            if self.distance(jumped, state) >= min_jump:
+                return jumped
+        raise ValueError(f"no free place lies {min_jump} from {state}")
+
     def render_vanished(self, state):
         """The picture of `state` with the agent gone (the arena's impossible "vanish" event)."""
         return (self._scene + 0.5).astype(np.uint8)
