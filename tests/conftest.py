@@ -51,6 +51,18 @@ SMALL_WM = ["image_size=32", "data.window=3", "data.frameskip=2", "data.batch_si
 TINY_PLAN = ["samples=16", "iterations=2", "elites=4", "horizon=2", "budget=6"]
 
 
+@pytest.fixture(scope="session")
+def two_rooms_store(tmp_path_factory):
+    """60 collected two-rooms episodes of 20 steps at 32 px (states and proprio recorded)."""
+    from worldjepa.cli import main
+    from worldjepa.data.episodes import EpisodeStore
+
+    data = tmp_path_factory.mktemp("two-rooms") / "data"
+    assert main(["collect", "--world", "two-rooms", "--episodes", "60", "--steps", "20", "--out", str(data),
+                 "--image-size", "32"]) == 0
+    return EpisodeStore(data)
+
+
 @pytest.fixture
 def small_wm_overrides():
     return list(SMALL_WM)

@@ -9,15 +9,11 @@ import torch
 from worldjepa.arena.horizon import held_out_windows, rollout_errors, train_reader
 from worldjepa.arena.readers import fit_reader, latent_reader
 from worldjepa.cli import main
-from worldjepa.data.episodes import EpisodeStore
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    data = tmp_path_factory.mktemp("arena") / "data"
-    assert main(["collect", "--world", "two-rooms", "--episodes", "60", "--steps", "20", "--out", str(data),
-                 "--image-size", "32"]) == 0
-    return EpisodeStore(data)
+def store(two_rooms_store):
+    return two_rooms_store
 
 
 class Frames:

@@ -10,9 +10,7 @@ import pytest
 import torch
 
 from worldjepa.arena.surprise import impossible_pairs, surprise, surprise_test
-from worldjepa.cli import main
 from worldjepa.data.batches import to_tensor, to_uint8
-from worldjepa.data.episodes import EpisodeStore
 from worldjepa.dynamics.generative import EmbeddedCost
 from worldjepa.eval.metrics import sign_test
 from worldjepa.planning.oracle import ExactTwoRoomsModel
@@ -23,11 +21,8 @@ SKIP = 2
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    data = tmp_path_factory.mktemp("surprise") / "data"
-    assert main(["collect", "--world", "two-rooms", "--episodes", "12", "--steps", "20", "--out", str(data),
-                 "--image-size", "32"]) == 0
-    return EpisodeStore(data)
+def store(two_rooms_store):
+    return two_rooms_store
 
 
 @pytest.fixture(scope="module")

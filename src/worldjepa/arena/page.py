@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..plots import pyplot
+from ..plots import pyplot, save_figure
 from ..report.html import STYLE, image_tag, markdown_to_html
 
 FORMS = ("compact", "autoregressive", "diffusion")
@@ -149,10 +149,7 @@ def horizon_figure(results: dict, path: Path, name: str = "clean") -> Path:
             ax.legend()
         else:
             ax.text(0.5, 0.5, "no state reader reached R² 0.9", ha="center", va="center", transform=ax.transAxes)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def robustness_figure(results: dict, path: Path) -> Path:
@@ -173,10 +170,7 @@ def robustness_figure(results: dict, path: Path) -> Path:
         ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names)
         ax.set(title=world, ylabel="planning success", ylim=(0, 1.05))
         ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def surprise_figure(results: dict, path: Path) -> Path:
@@ -204,10 +198,7 @@ def surprise_figure(results: dict, path: Path) -> Path:
         ax.set(title=f"{world}: {kind}", xlabel="frame predicted (dashed: the event)",
                ylabel="surprise, impossible / possible")
         ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def write_page(results: dict, out: Path) -> Path:
