@@ -131,10 +131,11 @@ def run_arena(worlds: list[str], seeds: list[int], out: str | Path, scale: Scale
                 check_trained_with(run, cfg)
                 # a row already measured (a resumed arena) is not measured again, unless the scale or the JEPA model
                 # the pixel models' second cost uses has changed since
-                key = {"scale": results["scale"], "jepa": _identity(out / world / f"compact-seed{seed}")}
+                jepa = out / world / f"compact-seed{seed}"
                 measured = run / "arena.json"
-                if measured.exists() and json.loads(measured.read_text()).get("key") == key:
-                    rows.append(json.loads(measured.read_text())["row"])
+                kept = json.loads(measured.read_text()) if measured.exists() else {}
+                if kept.get("key") == {"scale": results["scale"], "jepa": _identity(jepa)}:
+                    rows.append(kept["row"])
                     continue
                 say(f"arena: {world}, seed {seed}: training {form} ({params:,} trainable parameters)")
                 trained = train_world_model(cfg, data, run, progress=progress)
@@ -142,10 +143,10 @@ def run_arena(worlds: list[str], seeds: list[int], out: str | Path, scale: Scale
                        "jepa_parameters": target, "train_seconds": trained["train_seconds"]}
                 say(f"arena: {world}, seed {seed}: measuring {form}")
                 start = time.perf_counter()
-                row.update(measure(world, run, out / world / f"compact-seed{seed}", store, split, cfg, scale,
-                                   corruptions, seed, progress, device))
+                row.update(measure(world, run, jepa, store, split, cfg, scale, corruptions, seed, progress, device))
                 row["measure_seconds"] = time.perf_counter() - start
-                measured.write_text(json.dumps({"key": {**key, "jepa": _identity(out / world / f"compact-seed{seed}")},
+                # keyed after training: the JEPA model of this seed may just have been written
+                measured.write_text(json.dumps({"key": {"scale": results["scale"], "jepa": _identity(jepa)},
                                                 "row": row}, indent=2))
                 rows.append(row)
         results["worlds"][world] = rows
@@ -189,19 +190,21 @@ def measure(world: str, run: Path, jepa: Path, store: EpisodeStore, split: int, 
         row["not_judged"] = (f"its state reader reads the state off its encodings of held-out real frames with R² "
                              f"{reader.held_out_r2:.3f} < 0.9: its predictions are not judged")
     plan = plan_overrides([f"{k}={v}" for k, v in scale.plan.items()] + [f"precision={scale.precision}"])
-    costs = [(c.name, c, None) for c in corruptions]
-    if cfg.model.form != "compact":
-        costs.insert(1, (EMBEDDING, corruptions[0], jepa))
-    for name, corruption, embedding in costs:
-        if name in [c.name for c in corruptions]:
-            windows = held_out_windows(store, held_out, scale.horizon + 1, skip, scale.windows_per_episode, seed + 1,
-                                       corruption)
-            row["rollout_error"][name] = rollout_errors(model, reader, windows).tolist() if judged else None
+
+    def planned(name: str, corruption: Corruption, cost_model: Path | None = None) -> dict[str, Any]:
         label = name.replace(" ", "-").replace(",", "_").replace("=", "")
         p = evaluate_planning(run, run.parent / f"plan-{run.name}-{label}", episodes=scale.plan_episodes,
                               plan_overrides=plan, record=0, progress=progress, device=device,
-                              corruption=corruption, cost_model=embedding)
-        row["planning"][name] = {k: p[k] for k in ("success_rate", "final_distance_mean", "seconds_per_plan")}
+                              corruption=corruption, cost_model=cost_model)
+        return {k: p[k] for k in ("success_rate", "final_distance_mean", "seconds_per_plan")}
+
+    for corruption in corruptions:
+        windows = held_out_windows(store, held_out, scale.horizon + 1, skip, scale.windows_per_episode, seed + 1,
+                                   corruption)
+        row["rollout_error"][corruption.name] = rollout_errors(model, reader, windows).tolist() if judged else None
+        row["planning"][corruption.name] = planned(corruption.name, corruption)
+        if corruption is corruptions[0] and cfg.model.form != "compact":  # clean frames, the pixel models' second cost
+            row["planning"][EMBEDDING] = planned(EMBEDDING, corruption, jepa)
     world_env = make_world(world, image_size=scale.image_size)
     for kind in [k for k, needs in KINDS.items() if hasattr(world_env, needs)]:
         pairs = impossible_pairs(world_env, store, held_out, kind, scale.horizon + 1, skip, scale.event, seed=seed + 2)

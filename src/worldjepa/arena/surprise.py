@@ -1,7 +1,7 @@
 """Surprise on impossible transitions: LeWM's violation-of-expectation test, for every paradigm.
 
 From a held-out recorded episode, two episodes that share everything up to an event: the possible one is the
-recording itself (re-rendered from its states); in the impossible one, at the event the agent either teleports
+recording itself; in the impossible one, at the event the agent either teleports
 (jumps to a random place at least `min_jump` away, then moves on from there by the same recorded actions
 under the world's own physics) or vanishes (every later frame drawn without it). A world stages them with its
 `teleport` and `render_vanished` (two-rooms has both; a world without one is not given that test). A model's surprise at a step
@@ -57,15 +57,15 @@ def impossible_pairs(world, store: EpisodeStore, episodes, kind: str, length: in
         start = int(rng.integers(len(ep["action"]) - span + 1))
         states = ep["state"][start:start + span + 1]
         actions = ep["action"][start:start + span]
-        broken = states.copy()
+        frames = ep["obs"][start:start + span + 1:frameskip]  # the recording itself
         at = event * frameskip
         if kind == "teleport":
-            broken[at:] = _teleported(world, states[at], actions[at:], rng, min_jump)
-        frames = [world.render_state(s) for s in states[::frameskip]]
-        other = [world.render_vanished(s) if kind == "vanish" and i >= event else world.render_state(s)
-                 for i, s in enumerate(broken[::frameskip])]
-        possible.append(np.stack(frames))
-        impossible.append(np.stack(other))
+            jumped = _teleported(world, states[at], actions[at:], rng, min_jump)
+            after = [world.render_state(s) for s in jumped[::frameskip]]
+        else:
+            after = [world.render_vanished(s) for s in states[at::frameskip]]
+        possible.append(frames)
+        impossible.append(np.concatenate([frames[:event], np.stack(after)]))
         chunks.append(actions.reshape(length - 1, -1))
     if not possible:
         raise ValueError(f"no episode is long enough for windows of {length} frames at frame-skip {frameskip}")
