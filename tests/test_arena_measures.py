@@ -34,7 +34,7 @@ def world():
 def test_impossible_episodes_differ_from_their_pairs_only_at_the_event(store, world, kind):
     pairs = impossible_pairs(world, store, range(12), kind, length=7, frameskip=SKIP, event=3, seed=0)
     assert pairs.possible.shape == pairs.impossible.shape == (12, 7, 32, 32, 3)
-    # the possible episode is the recording: its frames re-rendered from the recorded states are the stored ones
+    # the possible episode is the recording: its frames are the stored ones
     for p in pairs.possible:
         assert any(np.array_equal(p, e["obs"][s:s + 13:SKIP]) for e in store.episodes for s in range(9))
     assert np.array_equal(pairs.possible[:, :3], pairs.impossible[:, :3])  # identical before the event
