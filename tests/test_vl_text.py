@@ -1,0 +1,108 @@
+"""VL-JEPA's data and metrics: texts from planted ground truth, held-out templates, CIDEr-D against the COCO
+caption evaluation, recall at k."""
+
+import numpy as np
+import pytest
+
+from worldjepa.config import WorldConfig
+from worldjepa.vl.captions import CAPTIONS, QUESTIONS, captions, clip_facts, events, questions, two_rooms_texts
+from worldjepa.vl.metrics import cider_d, recall_at
+from worldjepa.worlds.balls import BallWorld, Clips
+
+
+def planted(T: int = 8) -> Clips:
+    """Two balls, one clip: the green ball bounces off the top wall at frame 2, the balls collide at frame 5 and
+    the red ball crosses behind a bar at x ∈ [0.4, 0.56] (wholly hidden at frames 3–4); the blue-less world."""
+    K = 2
+    pos = np.zeros((1, T, K, 2), np.float32)
+    pos[0, :, 0, 0] = [0.20, 0.28, 0.36, 0.46, 0.50, 0.62, 0.70, 0.75][:T]  # the red ball, radius 0.05
+    pos[0, :, 1, 0] = 0.85
+    walls = np.zeros((1, T, K, 4), bool)
+    walls[0, 2, 1, 2] = True  # green, top
+    collisions = np.zeros((1, T, K, K), bool)
+    collisions[0, 5, 0, 1] = collisions[0, 5, 1, 0] = True
+    return Clips(frames=np.zeros((1, T, 8, 8, 3), np.uint8), positions=pos, velocities=np.zeros_like(pos),
+                 radii=np.array([[0.05, 0.05]], np.float32), layers=np.array([[1.0, 1.4]], np.float32), walls=walls,
+                 collisions=collisions, occluder=np.array([0.4], np.float32), depth=None)
+
+
+def test_events_and_captions_of_planted_ground_truth():
+    clips = planted()
+    found = [(e.t, e.kind, e.balls, e.wall) for e in events(clips, 0, 0, 8)]
+    assert found == [(2, "wall", (1,), "top"), (3, "occlusion", (0,), ""), (5, "collision", (0, 1), "")]
+    facts = clip_facts(clips, 0, frames=8)
+    assert facts.direction == {0: "right"} and facts.nearest == 0 and facts.occluder and facts.hidden_at_end == []
+    texts = {t.kind: t.answer for t in captions(facts, clip=0, template=0)}
+    assert texts == {"wall": "the green ball bounces off the top wall",
+                     "occlusion": "the red ball goes behind the bar and comes out again",
+                     "collision": "the red and green balls collide", "count": "there are two balls",
+                     "direction": "the red ball moves to the right", "nearest": "the red ball is the nearest"}
+    asked = {t.kind: t for t in questions(facts, 0, 1, np.random.default_rng(0))}
+    assert asked["count"].answer == "two" and asked["which_wall"].answer == "the green ball"
+    assert asked["which_wall"].query == "which ball hits the top wall first?"
+    times = {e.phrase(0): e.t for e in facts.events}
+    assert asked["order"].answer == min(asked["order"].choices, key=times.get)
+    assert "next" not in asked  # nothing happens after the clip's end
+    # cut at frame 5: the red ball is behind the bar at the end (not yet out: no occlusion event), the collision next
+    facts = clip_facts(clips, 0, frames=5)
+    assert [e.kind for e in facts.events] == ["wall"] and facts.hidden_at_end == [0]
+    asked = {t.kind: t for t in questions(facts, 0, 0, np.random.default_rng(0))}
+    assert asked["hidden"].answer == "behind the bar" and asked["hidden"].query == "where is the red ball at the end?"
+    assert asked["next"].answer == "the red and green balls collide" and "order" not in asked
+    # cut at frame 3: the red ball is still in view, and its passage behind the bar is what happens next
+    asked = {t.kind: t for t in questions(clip_facts(clips, 0, frames=3), 0, 0, np.random.default_rng(0))}
+    assert asked["hidden"].answer == "in view"
+    assert asked["next"].answer == "the red ball goes behind the bar and comes out again"
+    assert len(asked["next"].choices) == 4
+
+
+def test_generated_texts_are_consistent_and_hold_out_the_last_template():
+    world = BallWorld(WorldConfig(num_balls=4, occluder=0.5), image_size=16)
+    clips = world.generate(24, 30, seed=3)
+    rng = np.random.default_rng(0)
+    exists = []
+    for b in range(24):
+        facts = clip_facts(clips, b, frames=20)
+        for template in range(4):
+            for text in questions(facts, b, template, rng):
+                assert text.answer in text.choices and len(set(text.choices)) == len(text.choices)
+                assert text.held_out == (template == len(QUESTIONS[text.kind]) - 1)
+                exists += [text.answer] if text.kind == "exists" else []
+            for text in captions(facts, b, template):
+                assert text.held_out == (template == len(CAPTIONS[text.kind]) - 1) and " a o" not in text.answer
+    assert 0.3 < exists.count("yes") / len(exists) < 0.7  # existence questions ask about absent colours too
+
+
+def test_two_rooms_texts_follow_the_agent():
+    path = np.stack([np.linspace(0.2, 0.8, 10), np.full(10, 0.5)], -1)
+    caption, question = two_rooms_texts(path, clip=7, template=0)
+    assert caption.answer == "the agent passes through the door into the right room" and caption.clip == 7
+    assert question.answer == "the right room" and question.answer in question.choices
+    caption, question = two_rooms_texts(path[::-1][:4], clip=0, template=2)
+    assert caption.answer == "the agent moves about the right room" and question.answer == "the right room"
+
+
+def test_cider_d_equals_the_coco_caption_evaluation():
+    # per-item scores of the COCO caption evaluation's CiderScorer (tylin/coco-caption, pycocoevalcap/cider,
+    # n = 4, sigma = 6), computed once on these five items
+    cases = {
+        0: ("the red ball bounces off the left wall", ["the red ball bounces off the left wall",
+                                                      "the red ball hits the left wall"]),
+        1: ("the blue ball hits the top wall", ["the green ball hits the top wall",
+                                                "a green ball rebounds from the top wall"]),
+        2: ("there are three balls", ["there are two balls", "two balls are in the box"]),
+        3: ("the red and green balls collide collide", ["the red and green balls collide",
+                                                        "the red ball bumps into the green ball"]),
+        4: ("balls", ["the agent stays in the left room", "the agent never leaves the left room"]),
+    }
+    coco = [6.682358108412592, 4.300803570917862, 1.7402333598736286, 4.4216086153892915, 0.0]
+    mean, scores = cider_d({k: c for k, (c, _) in cases.items()}, {k: r for k, (_, r) in cases.items()})
+    assert [scores[k] for k in cases] == pytest.approx(coco, rel=1e-12)
+    assert mean == pytest.approx(3.4290007309186747, rel=1e-12)
+    with pytest.raises(ValueError, match="same items"):
+        cider_d({0: "a"}, {1: ["a"]})
+
+
+def test_recall_at_k_counts_ties_against_the_answer():
+    sim = np.array([[0.9, 0.1, 0.2], [0.5, 0.5, 0.1], [0.3, 0.2, 0.1]])
+    assert recall_at(sim, np.array([0, 1, 2]), ks=(1, 2)) == {"R@1": 1 / 3, "R@2": 2 / 3}
