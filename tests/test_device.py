@@ -48,7 +48,7 @@ ARGS = {"demo": [], "pretrain": ["--out", "x"], "embed": ["x", "--checkpoint", "
         "collect": ["--out", "x"], "train-wm": ["--data", "x", "--out", "y"], "plan": ["--checkpoint", "x"],
         "eval": ["--checkpoint", "x"], "report": ["x"], "doctor": ["x"], "convert": ["x", "--out", "y"],
         "export": ["x", "--out", "y"], "configs": [], "shard": ["x", "--out", "y"], "resources": [],
-        "arena": ["--out", "x"]}
+        "arena": ["--out", "x"], "vl": ["eval", "--run", "x"]}
 
 
 @pytest.mark.skipif(not NO_CUDA, reason="this machine has CUDA")

@@ -103,6 +103,21 @@ def test_weight_decay_shrinks_matrices_only_by_lr_times_wd(tmp_path):
         torch.testing.assert_close(p.detach(), before[name] * factor, rtol=1e-6, atol=0)
 
 
+def test_a_parameter_with_an_lr_scale_learns_at_that_multiple_of_the_rate(tmp_path):
+    """VL-JEPA's text encoder learns at 0.05 × the rate: its decoupled decay (here the whole update) is scaled too."""
+    objective = Parts()
+    objective.linear.weight.lr_scale = 0.2
+    groups = param_groups(objective)
+    assert [(g["lr_scale"], g["apply_decay"], len(g["params"])) for g in groups] == [(1.0, True, 0), (1.0, False, 5),
+                                                                                      (0.2, True, 1)]
+    optim = OptimConfig(lr=0.1, start_lr=0.1, warmup_steps=0, schedule="constant", weight_decay=(0.5, 0.5))
+    trainer = Trainer(objective, None, optim, TrainConfig(steps=10, precision="fp32"), tmp_path, kind="pretrain",
+                      progress=False)
+    before = objective.linear.weight.detach().clone()
+    trainer.step([Batch()], step=3)
+    torch.testing.assert_close(objective.linear.weight.detach(), before * (1 - 0.2 * 0.1 * 0.5), rtol=1e-6, atol=0)
+
+
 def test_the_guard_rejects_non_finite_values_and_spikes_over_the_median():
     guard = SpikeGuard(factor=10.0, window=50, min_history=20)
     assert guard.reason(1e9, 1.0) is None  # no history yet: nothing to compare with

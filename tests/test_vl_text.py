@@ -106,3 +106,29 @@ def test_cider_d_equals_the_coco_caption_evaluation():
 def test_recall_at_k_counts_ties_against_the_answer():
     sim = np.array([[0.9, 0.1, 0.2], [0.5, 0.5, 0.1], [0.3, 0.2, 0.1]])
     assert recall_at(sim, np.array([0, 1, 2]), ks=(1, 2)) == {"R@1": 1 / 3, "R@2": 2 / 3}
+
+
+def test_selective_decoding_finds_the_planted_segments_and_needs_fewer_decodes():
+    from worldjepa.vl.selective import (change_segments, fewer_decodes, selective_curves, uniform_segments,
+                                        ward_segments)
+
+    rng = np.random.default_rng(0)
+    # a stream of 30 windows in three planted segments (10, 5, 15 windows), each its own direction plus noise
+    truth = np.repeat([0, 1, 2], [10, 5, 15])
+    means = rng.normal(size=(3, 16))
+    stream = means[truth] + 0.05 * rng.normal(size=(30, 16))
+    labels, decodes = ward_segments(stream, 3)
+    assert labels.tolist() == truth.tolist() and decodes == [4, 12, 22]
+    labels, decodes = change_segments(stream, threshold=0.5)
+    assert decodes == [0, 10, 15] and labels.tolist() == truth.tolist()
+    assert uniform_segments(7, 3)[1] == [0, 3, 6] and uniform_segments(7, 3)[0].tolist() == [0, 0, 0, 1, 1, 1, 2]
+    # captions: each segment has its own sentence; decoding a window returns the sentence of its true segment
+    sentences = ["the red ball hits the left wall", "the green and blue balls collide", "there are three balls"]
+    references = [[[sentences[k]] for k in truth]]
+    rows = selective_curves([stream], references, lambda s, windows: [sentences[truth[w]] for w in windows],
+                            window_rate=3.0, everies=(1, 3), segment_shares=(0.1,), thresholds=(0.5,))
+    by = {(r["policy"], r["setting"]): r for r in rows}
+    assert by[("uniform", 1)]["decodes_per_s"] == 3.0 and by[("ward", 0.1)]["decodes_per_s"] == 0.3
+    assert by[("ward", 0.1)]["cider"] == pytest.approx(by[("uniform", 1)]["cider"])  # as good with 10× fewer
+    assert by[("uniform", 3)]["cider"] < by[("uniform", 1)]["cider"]  # uniform decoding misses the short segment
+    assert fewer_decodes(rows, "ward", rate=3.0) == pytest.approx(10.0)

@@ -1,7 +1,7 @@
 """The `worldjepa` command: one small function per subcommand, found through `COMMANDS`.
 
     worldjepa demo | pretrain | embed | generate | collect | export | train-wm | plan | eval | report | doctor | convert
-              | configs | resources | shard | arena
+              | configs | resources | shard | arena | vl
 
 (`worldjepa COMMAND --help` says more; `python -m worldjepa` is the same command.) Every subcommand takes
 --device (auto, cpu, cuda, mps). Errors caused by the input (a bad config key, a missing or unreadable
@@ -205,6 +205,24 @@ def _parser() -> argparse.ArgumentParser:
     ar.add_argument("--out", required=True, help="folder for the data, the runs, results.json, table.md, horizon.png")
     ar.add_argument("--quick", action="store_true", help="toy scale, for a check that it all runs (about a minute)")
     ar.add_argument("--quiet", action="store_true")
+
+    vl = sub.add_parser("vl", help="VL-JEPA: predict text embeddings from frozen video features (docs/vl-jepa.md)")
+    actions = vl.add_subparsers(dest="action", required=True, parser_class=_with(common))
+    vf = actions.add_parser("features", help="simulate captioned clips and cache a frozen encoder's features")
+    vf.add_argument("--encoder", required=True, metavar="RUN", help="a `worldjepa pretrain` run folder (frozen)")
+    vf.add_argument("--out", required=True, help="the VL data folder to write")
+    vf.add_argument("--clips", type=int, default=2000, help="clips to simulate (default 2000; the last fifth is the test set)")
+    vf.add_argument("--frames", type=int, default=None, help="frames per clip (default: the encoder's)")
+    vf.add_argument("--seed", type=int, default=0, help="the simulation's seed")
+    vf.add_argument("--streams", type=int, default=12, help="long clips (120 frames) for selective decoding (default 12)")
+    vt = actions.add_parser("train", help="train a VL-JEPA model on a VL data folder (resumed if --out holds one)")
+    vt.add_argument("--data", required=True, metavar="FOLDER", help="the VL data folder `vl features` wrote")
+    vt.add_argument("--out", required=True, help="the run folder")
+    vt.add_argument("--config", default=None, help="a YAML file of VL settings (data, model, optim, train)")
+    vt.add_argument("--quiet", action="store_true")
+    vt.add_argument("overrides", nargs="*", help="config overrides section.key=value, e.g. model.text=scratch")
+    ve = actions.add_parser("eval", help="classification, retrieval, VQA and attribute swaps on the test clips")
+    ve.add_argument("--run", required=True, help="a `vl train` run folder")
     return p
 
 
@@ -422,6 +440,40 @@ def _arena(args: argparse.Namespace) -> None:
     run_arena(worlds, seeds, args.out, QUICK if args.quick else Scale(), progress=not args.quiet, device=args.device)
 
 
+def _vl(args: argparse.Namespace) -> None:
+    if args.action == "features":
+        from .vl.data import cache_features
+
+        data = cache_features(args.encoder, args.out, clips=args.clips, frames=args.frames, seed=args.seed,
+                              device=args.device, streams=args.streams)
+        print(f"vl features: {data.meta['clips']} clips, {len(data.texts)} texts, {data.meta['tokens']} visual tokens "
+              f"of {data.meta['dim']} per clip in {data.meta['feature_seconds']:.0f} s (simulation "
+              f"{data.meta['simulate_seconds']:.0f} s) → {args.out}")
+    elif args.action == "train":
+        from .config import VLConfig, apply_override, from_dict, read_yaml_config
+        from .vl.train import train_vl
+
+        raw = read_yaml_config(args.config) if args.config else {}
+        for item in [f"data.path={args.data}", *args.overrides] + ([f"train.device={args.device}"] if args.device else []):
+            apply_override(raw, item, VLConfig)
+        result = train_vl(from_dict(VLConfig, raw), args.out, progress=not args.quiet)
+        print(f"vl train: {result['steps']} steps, {result['trainable_parameters']:,} trainable parameters, "
+              f"{result['train_seconds']:.0f} s → {args.out}")
+    else:
+        from .vl.evaluate import evaluate_vl
+        from .vl.train import load_vl
+
+        model, _, data = load_vl(args.run)
+        scores = evaluate_vl(model, data)
+        (Path(args.run) / "eval.json").write_text(json.dumps(scores, indent=2))
+        for key, value in scores.items():
+            if not isinstance(value, list):
+                print(f"{key:32s} {value:.3f}" if isinstance(value, float) else f"{key:32s} {value}")
+        for row in scores.get("selective", []):
+            print(f"selective {row['policy']:8s} {row['setting']!s:5s} {row['decodes_per_s']:.2f} decodes/s  "
+                  f"CIDEr-D {row['cider']:.3f}")
+
+
 def _configs(args: argparse.Namespace) -> None:
     from .config import presets
 
@@ -432,7 +484,7 @@ COMMANDS = {"demo": _demo, "pretrain": _pretrain, "embed": _embed, "generate": _
             "export": _export,
             "train-wm": _train_wm, "plan": _plan, "eval": _eval, "report": _report, "doctor": _doctor,
             "convert": _convert, "configs": _configs, "resources": _resources,
-            "shard": _shard, "arena": _arena}
+            "shard": _shard, "arena": _arena, "vl": _vl}
 
 
 if __name__ == "__main__":

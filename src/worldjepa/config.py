@@ -440,6 +440,40 @@ class WorldModelConfig(Section):
                               "model.form=patch, or leave them at false and uniform")
 
 
+@dataclass
+class VLDataConfig(Section):
+    path: str = ""  # a VL data folder: cached visual features and texts (`worldjepa vl features`)
+    batch_size: Positive = 64
+    # stage 1 (the paper's caption pretraining): descriptions only for this share of the steps; then descriptions,
+    # questions and answers together (stage 2)
+    caption_share: Fraction = 0.3
+
+
+@dataclass
+class VLModelConfig(Section):
+    text: Literal["minilm", "scratch"] = "minilm"  # the Y side: all-MiniLM-L6-v2, or a small encoder from scratch
+    predictor_init: Literal["text", "scratch"] = "text"  # the last layers of the text encoder, or random weights
+    predictor_layers: Positive = 3
+    shared_dim: Positive = 256  # the shared embedding space of predictions and targets
+    text_lr_scale: NonNegative = 0.0  # MiniLM fine-tuned at this × the learning rate (the paper: 0.05); 0 freezes it
+    temperature: PositiveFloat = 0.05  # of the bidirectional InfoNCE
+    scratch_width: Positive = 256  # text=scratch: the encoder's size
+    scratch_depth: Positive = 4
+    scratch_heads: Positive = 4
+
+
+@dataclass
+class VLConfig(Section):
+    data: VLDataConfig = field(default_factory=VLDataConfig)
+    model: VLModelConfig = field(default_factory=VLModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def rules(self, where: str) -> None:
+        _check_schedule(self.optim, self.train.steps)
+        _check_heads("model.scratch_width", self.model.scratch_width, "model.scratch_heads", self.model.scratch_heads)
+
+
 def _check_schedule(optim: OptimConfig, steps: int) -> None:
     if optim.decay_steps and optim.schedule != "constant":
         raise ConfigError(f"optim.decay_steps={optim.decay_steps} shapes the constant schedule: set "

@@ -26,10 +26,12 @@ class Batch:
     actions: Tensor | None = None  # [B, T-1, A] action (chunk) between consecutive frames of `video`
     proprio: Tensor | None = None  # [B, T, P] proprioception per frame (P may be 0)
     skipped: tuple[str, ...] = ()  # files found unreadable while building this batch (counted by the trainer)
+    features: Tensor | None = None  # [B, V, D] cached visual tokens of a frozen encoder (VL-JEPA's X side)
+    text: dict[str, Tensor] | None = None  # [B, ...] token ids and masks of each row's texts (VL-JEPA)
 
     @property
     def size(self) -> int:
-        return sum(x.shape[0] for x in (self.video, self.image) if x is not None)
+        return sum(x.shape[0] for x in (self.video, self.image, self.features) if x is not None)
 
     def to(self, device: torch.device | str) -> "Batch":
         """The same batch on `device` (no copy for tensors already there)."""
@@ -37,7 +39,8 @@ class Batch:
             return None if x is None else x.to(device, non_blocking=True)
 
         return replace(self, video=move(self.video), image=move(self.image), actions=move(self.actions),
-                       proprio=move(self.proprio))
+                       proprio=move(self.proprio), features=move(self.features),
+                       text=None if self.text is None else {k: move(v) for k, v in self.text.items()})
 
 
     def part(self, rows: "Share") -> "Batch":
@@ -51,8 +54,11 @@ class Batch:
         def cut(x: Tensor | None, keep: slice | None) -> Tensor | None:
             return None if x is None or keep is None else x[keep]
 
+        rows_of_features = rows.clips(self.features.shape[0]) if self.features is not None else None
         return replace(self, video=cut(self.video, clips), image=cut(self.image, stills),
-                       actions=cut(self.actions, clips), proprio=cut(self.proprio, clips))
+                       actions=cut(self.actions, clips), proprio=cut(self.proprio, clips),
+                       features=cut(self.features, rows_of_features),
+                       text=None if self.text is None else {k: v[rows_of_features] for k, v in self.text.items()})
 
 
 @dataclass(frozen=True)

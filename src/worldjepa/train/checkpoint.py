@@ -26,7 +26,7 @@ from torch import Tensor
 
 CHECKPOINT = "checkpoint.safetensors"
 FORMAT_VERSION = 2  # 1: no "kind"; 2: "kind" and "format" written by the trainer
-KINDS = ("pretrain", "world-model")
+KINDS = ("pretrain", "world-model", "vl")
 WRITERS = {"pretrain": "`worldjepa pretrain` or `worldjepa demo`", "world-model": "`worldjepa train-wm`"}
 LOADERS = {"pretrain": "worldjepa.pretrain.load_pretrained", "world-model": "worldjepa.dynamics.model.load_world_model"}
 

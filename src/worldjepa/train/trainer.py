@@ -50,16 +50,17 @@ class TrainingError(RuntimeError):
 
 
 def param_groups(module: nn.Module) -> list[dict[str, Any]]:
-    """Weight decay on matrices only: not on biases, norms, mask tokens or modality vectors."""
-    decay, plain = [], []
+    """Weight decay on matrices only: not on biases, norms, mask tokens or modality vectors. A parameter that
+    carries an `lr_scale` attribute learns at that multiple of the learning rate (VL-JEPA's text encoder), in
+    groups of its own after the two usual ones."""
+    groups: dict[tuple[float, bool], list] = {(1.0, True): [], (1.0, False): []}
     for name, p in module.named_parameters():
         if not p.requires_grad:
             continue
-        if p.ndim < 2 or "mask_tokens" in name or "modality" in name:
-            plain.append(p)
-        else:
-            decay.append(p)
-    return [{"params": decay, "apply_decay": True}, {"params": plain, "apply_decay": False}]
+        decay = not (p.ndim < 2 or "mask_tokens" in name or "modality" in name)
+        groups.setdefault((float(getattr(p, "lr_scale", 1.0)), decay), []).append(p)
+    return [{"params": params, "apply_decay": decay, "lr_scale": scale}
+            for (scale, decay), params in groups.items() if params or scale == 1.0]
 
 
 def recompute_blocks(module: nn.Module) -> None:
@@ -212,7 +213,7 @@ class Trainer:
         lr = learning_rate(step, cfg.steps, self.optim_cfg)
         wd = weight_decay(step, cfg.steps, self.optim_cfg)
         for group in self.optimizer.param_groups:
-            group["lr"], group["weight_decay"] = lr, (wd if group["apply_decay"] else 0.0)
+            group["lr"], group["weight_decay"] = lr * group.get("lr_scale", 1.0), (wd if group["apply_decay"] else 0.0)
         self.optimizer.zero_grad(set_to_none=True)
         loss, parts = 0.0, {}
         for i, batch in enumerate(micro):

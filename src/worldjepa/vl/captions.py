@@ -1,11 +1,13 @@
 """Text from ground truth: captions and multiple-choice questions about the built-in worlds' clips (VL-JEPA's data).
 
 Every text is generated from what the simulator recorded (worlds/balls.py), never read off the pixels, so it is
-right by construction. In the ball world: wall bounces (which ball, which wall), ball–ball collisions, a ball going behind the
-occluder and out again, and states (how many balls, their colours, which way a ball moves, which is nearest); in two-rooms, the agent passing the door into the other room, or staying in one. Each fact has several paraphrase templates; the last of each list is held out of training (`HELD_OUT`), so that
-classification and retrieval can be tested on wordings the model never saw. Questions carry their candidate
-answers (`choices`, the right one included) for multiple-choice VQA, and "what happens next" asks about the
-frames after the clip (the clip is the first `frames` frames of a longer simulation).
+right by construction. In the ball world: wall bounces (which ball, which wall), ball-ball collisions, a ball going
+behind the occluder and out again, and states (how many balls, which way a ball moves, which is nearest); in
+two-rooms, the agent passing the door into the other room, or staying in one. Each fact has `PARAPHRASES` templates;
+the last is held out of training (`held_out`), so that classification and retrieval can be tested on wordings the
+model never saw. Questions carry their candidate answers (`choices`, the right one included) for multiple-choice
+VQA, and "what happens next" asks about the frames after the clip (the clip is the first `frames` frames of a
+longer simulation).
 
 Colours are named by ball index, as the world paints them (PALETTE order), so a caption names a ball the
 frames show.
@@ -59,11 +61,12 @@ QUESTIONS: dict[str, tuple[str, ...]] = {
              "in which room does the agent finish?", "which room does the agent end in?"),
     "next": ("what happens next?", "what will happen next?", "what is the next event?", "what comes next?"),
 }
-HELD_OUT = -1  # the index of the held-out template in every list
+PARAPHRASES = 4  # templates of every text; the last is held out of training
+assert all(len(t) == PARAPHRASES for table in (CAPTIONS, QUESTIONS) for t in table.values())
 
 
-def held_out(template: int, kind: str, table: dict[str, tuple[str, ...]] = CAPTIONS) -> bool:
-    return template % len(table[kind]) == len(table[kind]) - 1
+def held_out(template: int) -> bool:
+    return template % PARAPHRASES == PARAPHRASES - 1
 
 
 @dataclass(frozen=True)
@@ -131,17 +134,17 @@ def events(clips: Clips, b: int, start: int, stop: int, width: float = OCCLUDER_
     return sorted(out, key=lambda e: (e.t, rank[e.kind], e.balls, e.wall))
 
 
-def clip_facts(clips: Clips, b: int, frames: int, min_shift: float = 0.15) -> ClipFacts:
-    """The facts of clip b's first `frames` frames (the rest of the simulation is its future)."""
-    K = clips.positions.shape[2]
-    dx = clips.positions[b, frames - 1, :, 0] - clips.positions[b, 0, :, 0]
+def clip_facts(clips: Clips, b: int, frames: int, start: int = 0, min_shift: float = 0.15) -> ClipFacts:
+    """The facts of frames [start, start + frames) of clip b (the frames after them are its future)."""
+    K, stop = clips.positions.shape[2], start + frames
+    dx = clips.positions[b, stop - 1, :, 0] - clips.positions[b, start, :, 0]
     direction = {k: ("right" if dx[k] > 0 else "left") for k in range(K) if abs(dx[k]) >= min_shift}
     layers = clips.layers[b]
     nearest = int(np.argmin(layers)) if (layers == layers.min()).sum() == 1 else None
     behind = hidden(clips, b)
-    return ClipFacts(balls=K, events=events(clips, b, 0, frames), after=events(clips, b, frames, clips.frames.shape[1]),
+    return ClipFacts(balls=K, events=events(clips, b, start, stop), after=events(clips, b, stop, clips.positions.shape[1]),
                      direction=direction, nearest=nearest,
-                     hidden_at_end=[k for k in range(K) if behind[frames - 1, k]],
+                     hidden_at_end=[k for k in range(K) if behind[stop - 1, k]],
                      occluder=bool(np.isfinite(clips.occluder[b])))
 
 
@@ -158,7 +161,7 @@ class Text:
 
     @property
     def held_out(self) -> bool:
-        return held_out(self.template, self.kind, QUESTIONS if self.query else CAPTIONS)
+        return held_out(self.template)
 
 
 def captions(facts: ClipFacts, clip: int, template: int) -> list[Text]:

@@ -1,0 +1,171 @@
+"""VL-JEPA's data: clips of the ball world, their texts from ground truth, and their frozen visual features.
+
+`ball_texts` simulates clips (1 to `max_balls` balls in equal shares, an occluder in half of them; each simulated
+`future` frames past what the clip shows, for "what happens next"), and writes for each clip its description in
+every paraphrase template (the facts of vl/captions.py joined: the first wall bounce, collision and occlusion,
+the count, a sideways motion and the nearest ball) and its questions; `ball_streams` simulates long clips whose
+sliding windows feed selective decoding, each window described from its own facts. `cache_features` encodes the
+clips and windows once with a frozen pretrained encoder (a `worldjepa pretrain` run) and pools its patch grid to at
+most `tokens` visual tokens per clip; training and evaluation then read only the cache (`VLData`). The last fifth of
+the clips is the test set.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+
+from ..config import WorldConfig
+from ..worlds.balls import BallWorld
+from .captions import COLOURS, NUMBERS, PARAPHRASES, Text, captions, clip_facts, questions
+
+
+def describe(caption_list: list[Text]) -> str:
+    return ", ".join(t.answer for t in caption_list)
+
+
+@dataclass
+class VLData:
+    features: Tensor  # [N, V, D] visual tokens of each clip (frozen encoder, pooled)
+    texts: list[Text]  # descriptions (kind "description", no query) and questions, for every clip and template
+    test: np.ndarray  # [N] bool: a test clip (never trained on)
+    meta: dict
+    labels: dict[str, list[str]]  # per clip: "count" (a number word), "wall" (its first wall bounce: "COLOUR WALL" or "")
+    streams: Tensor | None = None  # [S, W, V, D] the windows of long clips, for selective decoding
+    stream_references: list | None = None  # [S][W][template]: each window's description
+
+    def items(self, split: str, held_out: bool | None = None, questions: bool | None = None) -> list[Text]:
+        """Texts of the train or test clips, optionally only (not) held-out templates and (not) questions."""
+        want_test = split == "test"
+        return [t for t in self.texts if bool(self.test[t.clip]) == want_test
+                and (held_out is None or t.held_out == held_out) and (questions is None or bool(t.query) == questions)]
+
+
+def ball_texts(clips: int, frames: int, future: int, image_size: int, seed: int, max_balls: int = 5,
+               occluder: float = 0.5) -> tuple[np.ndarray, list[Text], dict[str, list[str]]]:
+    """Frames [N, frames, S, S, 3] of `clips` simulated clips, their texts and their class labels."""
+    videos, texts, facts = [], [], []
+    rng = np.random.default_rng(seed)
+    counts = np.arange(clips) % max_balls + 1
+    for balls in range(1, max_balls + 1):
+        n = int((counts == balls).sum())
+        if n == 0:
+            continue
+        world = BallWorld(WorldConfig(num_balls=balls, occluder=occluder), image_size=image_size)
+        generated = world.generate(n, frames + future, seed=seed * 1000 + balls)
+        for b in range(n):
+            facts.append(clip_facts(generated, b, frames))
+            videos.append(generated.frames[b, :frames])
+    order = rng.permutation(clips)  # ball counts interleaved, so that the test fifth holds every count
+    videos, facts = [videos[i] for i in order], [facts[i] for i in order]
+    for clip, f in enumerate(facts):
+        for template in range(PARAPHRASES):
+            texts.append(Text(clip, "description", template, describe(captions(f, clip, template))))
+            texts += questions(f, clip, template, rng)
+    walls = [next((e for e in f.events if e.kind == "wall"), None) for f in facts]
+    labels = {"count": [NUMBERS[f.balls] for f in facts],
+              "wall": [f"{COLOURS[e.balls[0]]} {e.wall}" if e else "" for e in walls]}
+    return np.stack(videos), texts, labels
+
+
+def ball_streams(streams: int, length: int, frames: int, stride: int, image_size: int, seed: int, balls: int = 3,
+                 occluder: float = 0.5) -> tuple[np.ndarray, list[list[list[str]]]]:
+    """Long clips for selective decoding: frames [S, length, S, S, 3] and, for each window of `frames` frames
+    starting every `stride` frames, its description in every template (the references a decoded caption of that
+    moment is scored against)."""
+    world = BallWorld(WorldConfig(num_balls=balls, occluder=occluder), image_size=image_size)
+    generated = world.generate(streams, length, seed=seed * 1000 + 999)
+    starts = range(0, length - frames + 1, stride)
+    refs = [[[describe(captions(clip_facts(generated, b, frames, start), 0, t)) for t in range(PARAPHRASES)]
+             for start in starts] for b in range(streams)]
+    return generated.frames, refs
+
+
+def windows_of(videos: np.ndarray, frames: int, stride: int) -> np.ndarray:
+    """[S, L, ...] → [S · W, frames, ...]: every window of `frames` frames starting every `stride` frames."""
+    starts = range(0, videos.shape[1] - frames + 1, stride)
+    return np.stack([v[s:s + frames] for v in videos for s in starts])
+
+
+def pool_tokens(grid: Tensor, tokens: int = 32) -> Tensor:
+    """Patch features [B, T', H', W', D] → [B, V, D], V ≤ `tokens`: 2 × 2 spatial cells (1 when `tokens` < 4)
+    over as many time steps as fit, each the mean of its patches."""
+    B, T, H, W, D = grid.shape
+    side = 2 if tokens >= 4 else 1
+    steps = max(1, min(T, tokens // (side * side)))
+    x = grid.permute(0, 4, 1, 2, 3)  # [B, D, T, H, W]
+    x = F.adaptive_avg_pool3d(x, (steps, min(side, H), min(side, W)))
+    return x.flatten(2).transpose(1, 2).contiguous()
+
+
+def cache_features(encoder_run: str | Path, out: str | Path, clips: int = 2000, frames: int | None = None, future: int = 8,
+                   seed: int = 0, tokens: int = 32, precision: str = "bf16", device: str | None = None,
+                   streams: int = 12, stream_length: int = 120, stride: int = 4) -> VLData:
+    """Simulate the clips (of the encoder's clip length unless `frames` is given), write their texts and their frozen
+    features to `out` (the time each took in meta)."""
+    from ..device import resolve_device
+    from ..eval.features import patch_features
+    from ..pretrain import load_pretrained
+
+    encoder, cfg = load_pretrained(encoder_run)
+    frames = frames or cfg.data.frames
+    start = time.perf_counter()
+    videos, texts, labels = ball_texts(clips, frames, future, cfg.data.image_size, seed)
+    simulated = time.perf_counter() - start
+    encoder.to(resolve_device(device))
+    start = time.perf_counter()
+    features = pool_tokens(patch_features(encoder, videos, precision=precision), tokens)
+    encoded = time.perf_counter() - start
+    long, references = ball_streams(streams, stream_length, frames, stride, cfg.data.image_size, seed)
+    start = time.perf_counter()
+    stream_features = pool_tokens(patch_features(encoder, windows_of(long, frames, stride), precision=precision), tokens)
+    stream_seconds = time.perf_counter() - start
+    test = np.arange(clips) >= clips - clips // 5
+    meta = {"encoder": str(encoder_run), "clips": clips, "frames": frames, "future": future, "seed": seed,
+            "image_size": cfg.data.image_size, "tokens": features.shape[1], "dim": features.shape[2],
+            "simulate_seconds": simulated, "feature_seconds": encoded, "streams": streams,
+            "stream_seconds": stream_seconds, "stream_length": stream_length, "stride": stride, "fps": WorldConfig().fps}
+    return save_vl_data(VLData(features, texts, test, meta, labels,
+                               stream_features.unflatten(0, (streams, -1)), references), out)
+
+
+def save_vl_data(data: VLData, out: str | Path) -> VLData:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    tensors = {"features": data.features.contiguous(), "test": torch.from_numpy(data.test)}
+    if data.streams is not None:
+        tensors["streams"] = data.streams.contiguous()
+        (out / "stream_references.json").write_text(json.dumps(data.stream_references))
+    save_file(tensors, str(out / "features.safetensors"))
+    with open(out / "texts.jsonl", "w") as f:
+        for t in data.texts:
+            f.write(json.dumps(asdict(t)) + "\n")
+    (out / "meta.json").write_text(json.dumps(data.meta, indent=2))
+    (out / "labels.json").write_text(json.dumps(data.labels))
+    return data
+
+
+def load_vl_data(folder: str | Path) -> VLData:
+    folder = Path(folder)
+    missing = [n for n in ("features.safetensors", "texts.jsonl", "meta.json", "labels.json")
+               if not (folder / n).exists()]
+    if missing:
+        raise FileNotFoundError(f"{folder} is not a VL data folder ({', '.join(missing)} missing): write one with "
+                                "`worldjepa vl features --encoder RUN --out FOLDER`")
+    tensors = load_file(str(folder / "features.safetensors"))
+    texts = []
+    for line in (folder / "texts.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        texts.append(Text(**{**row, "choices": tuple(row.get("choices", ()))}))
+    refs = folder / "stream_references.json"
+    return VLData(tensors["features"], texts, tensors["test"].numpy().astype(bool),
+                  json.loads((folder / "meta.json").read_text()), json.loads((folder / "labels.json").read_text()),
+                  tensors.get("streams"), json.loads(refs.read_text()) if refs.exists() else None)

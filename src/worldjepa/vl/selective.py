@@ -1,0 +1,96 @@
+"""Selective decoding: caption a stream of predicted embeddings only where its meaning changes (VL-JEPA §selective).
+
+A long clip is seen through sliding windows; the model predicts one caption embedding per window. Decoding every
+window (or uniformly every k-th) spends the decoder where nothing changed. The paper instead segments the stream
+by agglomerative Ward clustering in which only time-adjacent segments may merge, and decodes once per segment (at
+its middle window); an online alternative decodes whenever the embedding has moved more than a threshold (cosine
+distance) from the last decoded one. Each policy gives every window a caption (its segment's, or the latest
+decode's), scored by CIDEr-D against that window's own references, against decodes per second.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.cluster import AgglomerativeClustering
+from scipy.sparse import diags
+
+from .metrics import cider_d
+
+
+def ward_segments(stream: np.ndarray, segments: int) -> tuple[np.ndarray, list[int]]:
+    """Labels [T] of `segments` contiguous segments of a stream [T, d] (Ward, time-adjacent merges only) and the
+    window decoded for each (its middle)."""
+    T = len(stream)
+    segments = min(segments, T)
+    if segments == T:
+        return np.arange(T), list(range(T))
+    chain = diags([np.ones(T - 1), np.ones(T - 1)], [-1, 1], shape=(T, T))
+    raw = AgglomerativeClustering(n_clusters=segments, linkage="ward", connectivity=chain).fit_predict(stream)
+    # relabel by order of appearance (each cluster is one contiguous run under the chain connectivity)
+    order = {c: i for i, c in enumerate(dict.fromkeys(raw.tolist()))}
+    labels = np.array([order[c] for c in raw])
+    decodes = [int(np.nonzero(labels == s)[0].mean().round()) for s in range(segments)]
+    return labels, decodes
+
+
+def uniform_segments(T: int, every: int) -> tuple[np.ndarray, list[int]]:
+    """Decode windows 0, every, 2·every, …; each window keeps the latest decode's caption (online)."""
+    decodes = list(range(0, T, every))
+    return np.arange(T) // every, decodes
+
+
+def change_segments(stream: np.ndarray, threshold: float) -> tuple[np.ndarray, list[int]]:
+    """Online: decode the first window, then any window whose cosine distance from the last decoded one exceeds
+    `threshold`; each window keeps the latest decode's caption."""
+    unit = stream / np.linalg.norm(stream, axis=1, keepdims=True).clip(1e-12)
+    decodes, labels = [0], np.zeros(len(stream), dtype=int)
+    for t in range(1, len(stream)):
+        if 1.0 - float(unit[t] @ unit[decodes[-1]]) > threshold:
+            decodes.append(t)
+        labels[t] = len(decodes) - 1
+    return labels, decodes
+
+
+def stream_score(captions: list[list[str]], labels: list[np.ndarray], references: list[list[list[str]]]) -> float:
+    """Mean CIDEr-D over every window of every stream of the caption its segment decoded (captions[s][segment])."""
+    candidates, refs = {}, {}
+    for s, (caps, lab) in enumerate(zip(captions, labels)):
+        for w, segment in enumerate(lab):
+            candidates[(s, w)], refs[(s, w)] = caps[segment], references[s][w]
+    return cider_d(candidates, refs)[0]
+
+
+def selective_curves(streams: list[np.ndarray], references: list[list[list[str]]], decode, window_rate: float,
+                     everies=(1, 2, 3, 4, 6, 9), segment_shares=(0.5, 0.33, 0.25, 0.17, 0.11, 0.08),
+                     thresholds=(0.02, 0.05, 0.1, 0.2, 0.3)) -> list[dict]:
+    """Quality against decodes per second for each policy: `decode(stream_index, windows) -> captions` decodes the
+    given windows of a stream (counted), `window_rate` windows per second of video."""
+    rows = []
+
+    def run(policy: str, setting, segmenter) -> None:
+        labels, captions, decoded = [], [], 0
+        for s, stream in enumerate(streams):
+            lab, chosen = segmenter(stream)
+            labels.append(lab)
+            captions.append(decode(s, chosen))
+            decoded += len(chosen)
+        seconds = sum(len(st) for st in streams) / window_rate
+        rows.append({"policy": policy, "setting": setting, "decodes_per_s": decoded / seconds,
+                     "cider": stream_score(captions, labels, references)})
+
+    for every in everies:
+        run("uniform", every, lambda st, e=every: uniform_segments(len(st), e))
+    for share in segment_shares:
+        run("ward", share, lambda st, f=share: ward_segments(st, max(1, round(f * len(st)))))
+    for threshold in thresholds:
+        run("change", threshold, lambda st, h=threshold: change_segments(st, h))
+    return rows
+
+
+def fewer_decodes(rows: list[dict], policy: str = "ward", rate: float = 1.0) -> float | None:
+    """The paper's comparison: uniform decoding at the setting nearest `rate` decodes per second sets the quality;
+    the lowest rate at which `policy` reaches that CIDEr-D, as a ratio (how many times fewer decodes; None if no
+    setting of the policy reaches it)."""
+    uniform = min((r for r in rows if r["policy"] == "uniform"), key=lambda r: abs(r["decodes_per_s"] - rate))
+    reaching = [r["decodes_per_s"] for r in rows if r["policy"] == policy and r["cider"] >= uniform["cider"]]
+    return uniform["decodes_per_s"] / min(reaching) if reaching else None

@@ -1,0 +1,52 @@
+"""Train a VL-JEPA model on a VL data folder with the one trainer, and load it back (`worldjepa vl train`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..config import VLConfig, check_section, from_dict, read_yaml_config, save_yaml, to_dict
+from ..train.checkpoint import CHECKPOINT, load_checkpoint, load_module
+from ..train.trainer import Trainer
+from .data import VLData, load_vl_data
+from .model import VLJepa, text_side
+from .objective import VLObjective, VLSource
+
+
+def build_model(cfg: VLConfig, data: VLData) -> VLJepa:
+    """The model `cfg` describes, sized to the data's visual tokens (its scratch text side knows the data's words)."""
+    tokenizer, text = text_side(cfg.model, sorted({s for t in data.texts for s in (t.query, t.answer, *t.choices)}))
+    return VLJepa(cfg.model, data.features.shape[2], data.features.shape[1], tokenizer, text, seed=cfg.train.seed)
+
+
+def train_vl(cfg: VLConfig, out: str | Path, data: VLData | None = None, progress: bool = True,
+             resume: bool = True) -> dict[str, Any]:
+    check_section(cfg)
+    if data is None:
+        if not cfg.data.path:
+            raise ValueError("data.path: name a VL data folder (`worldjepa vl features --encoder RUN --out FOLDER`)")
+        data = load_vl_data(cfg.data.path)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_yaml(cfg, out / "config.yaml")
+    model = build_model(cfg, data)
+    source = VLSource(data, model, cfg.data.batch_size, cfg.train.steps, cfg.data.caption_share, cfg.train.seed)
+    objective = VLObjective(model, source.stage2 if source.stage2 < cfg.train.steps else 0)
+    trainer = Trainer(objective, source, cfg.optim, cfg.train, out, kind="vl", config=to_dict(cfg), progress=progress)
+    result = trainer.fit(resume=resume)
+    result["trainable_parameters"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return result
+
+
+def load_vl(run: str | Path, data: VLData | None = None) -> tuple[VLJepa, VLConfig, VLData]:
+    """A trained model of a `vl train` run folder, its config and its data (read from the config's path unless
+    given)."""
+    run = Path(run)
+    if not (run / CHECKPOINT).exists():
+        raise FileNotFoundError(f"{run} holds no {CHECKPOINT}: train it with `worldjepa vl train --out {run}`")
+    cfg = from_dict(VLConfig, read_yaml_config(run / "config.yaml"))
+    data = data if data is not None else load_vl_data(cfg.data.path)
+    model = build_model(cfg, data)
+    tensors, _ = load_checkpoint(run / CHECKPOINT)
+    load_module(model, tensors, "objective.model")
+    return model.eval(), cfg, data

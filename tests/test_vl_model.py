@@ -1,0 +1,153 @@
+"""VL-JEPA's model, loss and training: InfoNCE against its definition, the data a step sees, the faithful and
+scratch predictors, learning planted facts (and not learning them from shuffled features), the command chain."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from worldjepa.cli import main
+from worldjepa.config import ConfigError, VLConfig, VLModelConfig, check_section, from_dict
+from worldjepa.data.batches import Batch, Share
+from worldjepa.vl.data import VLData, ball_texts, load_vl_data, pool_tokens
+from worldjepa.vl.evaluate import evaluate_vl, swap_one
+from worldjepa.vl.model import VLJepa, WordTokenizer, text_side
+from worldjepa.vl.objective import VLSource, info_nce
+from worldjepa.vl.train import load_vl, train_vl
+
+SMALL_TEXT = {"text": "scratch", "scratch_width": 64, "scratch_depth": 2, "scratch_heads": 2, "predictor_layers": 2,
+              "shared_dim": 64}
+
+
+def test_info_nce_is_its_definition():
+    torch.manual_seed(0)
+    p, s = F.normalize(torch.randn(6, 8), dim=-1), F.normalize(torch.randn(6, 8), dim=-1)
+    group = torch.tensor([0, 1, 0, 2, 3, 1])
+    tau = 0.1
+    sim = p @ s.T / tau
+
+    def way(m):
+        return -np.mean([np.log(sum(np.exp(m[i, k]) for k in range(6) if group[k] == group[i])
+                                / sum(np.exp(m[i, k]) for k in range(6))) for i in range(6)])
+
+    expected = 0.5 * (way(sim.numpy().astype(np.float64)) + way(sim.T.numpy().astype(np.float64)))
+    assert float(info_nce(p, s, group, tau)) == pytest.approx(expected, rel=1e-5)
+    distinct = torch.arange(6)  # no repeated answers: the mean of the two cross-entropies
+    ce = 0.5 * (F.cross_entropy(sim, distinct) + F.cross_entropy(sim.T, distinct))
+    assert float(info_nce(p, s, distinct, tau)) == pytest.approx(float(ce), rel=1e-5)
+
+
+def planted(clips: int = 300, shuffle: bool = False, seed: int = 0) -> VLData:
+    """Ball-world texts with features that carry each clip's ball count and first wall bounce (one-hot tokens)."""
+    _, texts, labels = ball_texts(clips, 12, 6, 16, seed=seed)
+    features = torch.zeros(clips, 4, 32)
+    colours, walls = ["red", "green", "blue", "yellow", "purple"], ["left", "right", "top", "bottom"]
+    for i in range(clips):
+        features[i, 0, ["one", "two", "three", "four", "five"].index(labels["count"][i])] = 1
+        if labels["wall"][i]:
+            c, w = labels["wall"][i].split()
+            features[i, 1, 8 + 4 * colours.index(c) + walls.index(w)] = 1
+    if shuffle:
+        features = features[torch.randperm(clips, generator=torch.Generator().manual_seed(1))]
+    return VLData(features + 0.01 * torch.randn(features.shape, generator=torch.Generator().manual_seed(2)), texts,
+                  np.arange(clips) >= clips - clips // 5, {}, labels)
+
+
+def small_cfg(steps: int = 150, **model) -> VLConfig:
+    return from_dict(VLConfig, {"model": {**SMALL_TEXT, **model}, "data": {"batch_size": 32},
+                                "optim": {"lr": 1e-3, "warmup_steps": 10},
+                                "train": {"steps": steps, "precision": "fp32", "log_every": 50,
+                                          "checkpoint_every": 1000}})
+
+
+def test_a_step_sees_training_clips_and_seen_templates_only_and_is_a_function_of_the_step():
+    data = planted(100)
+    cfg = small_cfg(steps=10)
+    tokenizer, text = text_side(cfg.model, [t.answer for t in data.texts] + [t.query for t in data.texts])
+    model = VLJepa(cfg.model, 32, 4, tokenizer, text)
+    source = VLSource(data, model, batch_size=64, steps=10, caption_share=0.3, seed=0)
+    assert source.stage2 == 3
+    first, again = source.batch(1), source.batch(1)
+    assert all(torch.equal(first.text[k], again.text[k]) for k in first.text)
+    assert not first.text["query_mask"].any()  # stage 1: descriptions, no query
+    later = source.batch(7)
+    assert later.text["query_mask"].any(1).any() and later.size == 64
+    test_features = data.features[data.test]
+    for batch in (first, later):
+        assert not any(torch.equal(f, g) for f in batch.features for g in test_features)
+        answers = [tokenizer.pieces[i] for i in batch.text["answer_ids"].flatten()]
+        assert "struck" not in answers and "scene" not in answers  # the held-out templates' words
+        same = batch.text["group"][:, None] == batch.text["group"][None]
+        ids = batch.text["answer_ids"]
+        assert torch.equal(same, (ids[:, None] == ids[None]).all(-1))  # one group per answer text
+    half = later.part(Share(index=1, parts=2))
+    assert torch.equal(half.features, later.features[32:]) and torch.equal(half.text["group"], later.text["group"][32:])
+
+
+def test_faithful_predictor_starts_from_the_text_encoders_last_layers():
+    cfg = VLModelConfig(**SMALL_TEXT)
+    tokenizer, text = text_side(cfg, ["the red ball"])
+    faithful = VLJepa(cfg, 32, 4, tokenizer, text)
+    for mine, theirs in zip(faithful.layers, text.layers[-2:]):
+        assert all(torch.equal(a, b) for a, b in zip(mine.state_dict().values(), theirs.state_dict().values()))
+    scratch = VLJepa(VLModelConfig(**{**SMALL_TEXT, "predictor_init": "scratch"}), 32, 4, tokenizer, text)
+    assert not torch.equal(scratch.layers[0].fc1.weight, text.layers[-2].fc1.weight)
+    with pytest.raises(ValueError, match="only 2 layers"):
+        VLJepa(VLModelConfig(**{**SMALL_TEXT, "predictor_layers": 3}), 32, 4, tokenizer, text)
+    ids, mask = WordTokenizer(["red"])(["red", "blue ball"])
+    assert ids.tolist() == [[2, 4, 3, 0], [2, 1, 1, 3]] and mask.tolist() == [[True, True, True, False], [True] * 4]
+
+
+def test_vl_jepa_learns_planted_facts_and_not_shuffled_ones(tmp_path):
+    torch.set_num_threads(1)
+    scores = {}
+    for name, shuffle in (("planted", False), ("shuffled", True)):
+        data = planted(shuffle=shuffle)
+        train_vl(small_cfg(), tmp_path / name, data=data, progress=False)
+        model, _, _ = load_vl(tmp_path / name, data=data)
+        scores[name] = evaluate_vl(model, data)
+    planted_, shuffled = scores["planted"], scores["shuffled"]
+    # the count is in the features: read off by a prompt in a wording never trained on
+    assert planted_["count_held_out_top1"] >= 0.8 and shuffled["count_held_out_top1"] <= 0.45
+    assert planted_["vqa_count"] >= 0.6 and shuffled["vqa_count"] <= 0.4
+    assert planted_["text_to_video_R@5"] > 2 * shuffled["text_to_video_R@5"]
+
+
+def test_swaps_and_pooling():
+    rng = np.random.default_rng(0)
+    text = "the red ball hits the left wall, there are three balls"
+    for _ in range(20):
+        swapped = swap_one(text, rng)
+        changed = [(a, b) for a, b in zip(text.split(" "), swapped.split(" ")) if a != b]
+        assert len(changed) == 1 and changed[0][1] not in ("red", "left", "three")
+    assert swap_one("nothing to change", rng) is None
+    grid = torch.arange(2 * 4 * 4 * 4 * 3, dtype=torch.float32).reshape(2, 4, 4, 4, 3)
+    pooled = pool_tokens(grid, tokens=8)  # 2 time steps × 2 × 2 cells
+    assert pooled.shape == (2, 8, 3)
+    assert torch.allclose(pooled[0, 0], grid[0, :2, :2, :2].reshape(-1, 3).mean(0))
+
+
+def test_vl_commands_chain_and_refuse_bad_input(tmp_path, small_overrides, capsys):
+    run = tmp_path / "encoder"
+    assert main(["pretrain", "--out", str(run), "--quiet", "train.steps=2", *small_overrides]) == 0
+    data = tmp_path / "data"
+    assert main(["vl", "features", "--encoder", str(run), "--out", str(data), "--clips", "40", "--frames", "8",
+                 "--streams", "2"]) == 0
+    loaded = load_vl_data(data)
+    assert loaded.features.shape[0] == 40 and loaded.test.sum() == 8 and loaded.meta["feature_seconds"] > 0
+    assert loaded.streams.shape[:2] == (2, 29) and len(loaded.stream_references[1][28]) == 4  # (120 - 8) / 4 + 1
+    model_args = [f"model.{k}={v}" for k, v in SMALL_TEXT.items()]
+    assert main(["vl", "train", "--data", str(data), "--out", str(tmp_path / "vl"), "--quiet", "train.steps=4",
+                 "train.precision=fp32", "data.batch_size=8", "optim.warmup_steps=1", *model_args]) == 0
+    assert main(["vl", "eval", "--run", str(tmp_path / "vl")]) == 0
+    scores = json.loads((tmp_path / "vl" / "eval.json").read_text())
+    assert {"count_held_out_top1", "text_to_video_R@1", "vqa_mean", "swap_accuracy", "caption_cider",
+            "selective"} <= set(scores)
+    capsys.readouterr()
+    assert main(["vl", "train", "--data", str(data), "--out", str(tmp_path / "x"), "model.txt=minilm"]) == 2
+    assert "model.text" in capsys.readouterr().err  # the closest valid key
+    assert main(["vl", "eval", "--run", str(tmp_path / "missing")]) == 2
+    with pytest.raises(ConfigError):
+        check_section(from_dict(VLConfig, {"model": {"scratch_width": 65}}))
