@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from worldjepa.cli import main
 from worldjepa.config import ConfigError, VLConfig, VLModelConfig, check_section, from_dict
-from worldjepa.data.batches import Batch, Share
+from worldjepa.data.batches import Share
 from worldjepa.vl.data import VLData, ball_texts, load_vl_data, pool_tokens
 from worldjepa.vl.evaluate import evaluate_vl, swap_one
 from worldjepa.vl.model import VLJepa, WordTokenizer, text_side
