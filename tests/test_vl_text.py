@@ -103,9 +103,11 @@ def test_cider_d_equals_the_coco_caption_evaluation():
         cider_d({0: "a"}, {1: ["a"]})
 
 
-def test_recall_at_k_counts_ties_against_the_answer():
+def test_recall_at_k_counts_ties_against_the_answer_and_any_right_answer_as_a_hit():
     sim = np.array([[0.9, 0.1, 0.2], [0.5, 0.5, 0.1], [0.3, 0.2, 0.1]])
     assert recall_at(sim, np.array([0, 1, 2]), ks=(1, 2)) == {"R@1": 1 / 3, "R@2": 2 / 3}
+    both = np.array([[True, False, False], [True, True, False], [False, False, True]])  # query 1: two right clips
+    assert recall_at(sim, both, ks=(1, 2)) == {"R@1": 2 / 3, "R@2": 2 / 3}
 
 
 def test_selective_decoding_finds_the_planted_segments_and_needs_fewer_decodes():
@@ -121,7 +123,7 @@ def test_selective_decoding_finds_the_planted_segments_and_needs_fewer_decodes()
     assert labels.tolist() == truth.tolist() and decodes == [4, 12, 22]
     labels, decodes = change_segments(stream, threshold=0.5)
     assert decodes == [0, 10, 15] and labels.tolist() == truth.tolist()
-    assert uniform_segments(7, 3)[1] == [0, 3, 6] and uniform_segments(7, 3)[0].tolist() == [0, 0, 0, 1, 1, 1, 2]
+    assert uniform_segments(7, 3)[1] == [1, 4, 6] and uniform_segments(7, 3)[0].tolist() == [0, 0, 0, 1, 1, 1, 2]
     # captions: each segment has its own sentence; decoding a window returns the sentence of its true segment
     sentences = ["the red ball hits the left wall", "the green and blue balls collide", "there are three balls"]
     references = [[[sentences[k]] for k in truth]]

@@ -215,6 +215,8 @@ def _parser() -> argparse.ArgumentParser:
     vf.add_argument("--frames", type=int, default=None, help="frames per clip (default: the encoder's)")
     vf.add_argument("--seed", type=int, default=0, help="the simulation's seed")
     vf.add_argument("--streams", type=int, default=12, help="long clips (120 frames) for selective decoding (default 12)")
+    vf.add_argument("--captions", metavar="FILE", help="your own clips instead: a JSON-lines file of videos and their "
+                                                       "captions or questions (format in docs/vl-jepa.md)")
     vt = actions.add_parser("train", help="train a VL-JEPA model on a VL data folder (resumed if --out holds one)")
     vt.add_argument("--data", required=True, metavar="FOLDER", help="the VL data folder `vl features` wrote")
     vt.add_argument("--out", required=True, help="the run folder")
@@ -445,10 +447,12 @@ def _vl(args: argparse.Namespace) -> None:
         from .vl.data import cache_features
 
         data = cache_features(args.encoder, args.out, clips=args.clips, frames=args.frames, seed=args.seed,
-                              device=args.device, streams=args.streams)
+                              device=args.device, streams=args.streams, captions=args.captions)
+        skipped = data.meta.get("skipped_videos")
         print(f"vl features: {data.meta['clips']} clips, {len(data.texts)} texts, {data.meta['tokens']} visual tokens "
               f"of {data.meta['dim']} per clip in {data.meta['feature_seconds']:.0f} s (simulation "
-              f"{data.meta['simulate_seconds']:.0f} s) → {args.out}")
+              f"{data.meta['simulate_seconds']:.0f} s)" + (f", {skipped} unreadable videos skipped" if skipped else "")
+              + f" → {args.out}")
     elif args.action == "train":
         from .config import VLConfig, apply_override, from_dict, read_yaml_config
         from .vl.train import train_vl
@@ -460,12 +464,9 @@ def _vl(args: argparse.Namespace) -> None:
         print(f"vl train: {result['steps']} steps, {result['trainable_parameters']:,} trainable parameters, "
               f"{result['train_seconds']:.0f} s → {args.out}")
     else:
-        from .vl.evaluate import evaluate_vl
-        from .vl.train import load_vl
+        from .vl.evaluate import evaluate_run
 
-        model, _, data = load_vl(args.run)
-        scores = evaluate_vl(model, data)
-        (Path(args.run) / "eval.json").write_text(json.dumps(scores, indent=2))
+        scores = evaluate_run(args.run)
         for key, value in scores.items():
             if not isinstance(value, list):
                 print(f"{key:32s} {value:.3f}" if isinstance(value, float) else f"{key:32s} {value}")

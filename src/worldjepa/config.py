@@ -451,6 +451,8 @@ class VLDataConfig(Section):
 
 @dataclass
 class VLModelConfig(Section):
+    # jepa: VL-JEPA (predicts the answer's embedding); tokens: a causal captioner on the same features (generates it)
+    kind: Literal["jepa", "tokens"] = "jepa"
     text: Literal["minilm", "scratch"] = "minilm"  # the Y side: all-MiniLM-L6-v2, or a small encoder from scratch
     predictor_init: Literal["text", "scratch"] = "text"  # the last layers of the text encoder, or random weights
     predictor_layers: Positive = 3
@@ -460,6 +462,9 @@ class VLModelConfig(Section):
     scratch_width: Positive = 256  # text=scratch: the encoder's size
     scratch_depth: Positive = 4
     scratch_heads: Positive = 4
+    token_width: Positive = 384  # kind=tokens: the captioner's transformer
+    token_depth: Positive = 6
+    token_heads: Positive = 6
 
 
 @dataclass
@@ -472,6 +477,7 @@ class VLConfig(Section):
     def rules(self, where: str) -> None:
         _check_schedule(self.optim, self.train.steps)
         _check_heads("model.scratch_width", self.model.scratch_width, "model.scratch_heads", self.model.scratch_heads)
+        _check_heads("model.token_width", self.model.token_width, "model.token_heads", self.model.token_heads)
 
 
 def _check_schedule(optim: OptimConfig, steps: int) -> None:

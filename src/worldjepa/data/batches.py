@@ -58,7 +58,7 @@ class Batch:
         return replace(self, video=cut(self.video, clips), image=cut(self.image, stills),
                        actions=cut(self.actions, clips), proprio=cut(self.proprio, clips),
                        features=cut(self.features, rows_of_features),
-                       text=None if self.text is None else {k: v[rows_of_features] for k, v in self.text.items()})
+                       text=None if self.text is None else {k: cut(v, rows_of_features) for k, v in self.text.items()})
 
 
 @dataclass(frozen=True)

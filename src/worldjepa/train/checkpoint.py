@@ -27,8 +27,10 @@ from torch import Tensor
 CHECKPOINT = "checkpoint.safetensors"
 FORMAT_VERSION = 2  # 1: no "kind"; 2: "kind" and "format" written by the trainer
 KINDS = ("pretrain", "world-model", "vl")
-WRITERS = {"pretrain": "`worldjepa pretrain` or `worldjepa demo`", "world-model": "`worldjepa train-wm`"}
-LOADERS = {"pretrain": "worldjepa.pretrain.load_pretrained", "world-model": "worldjepa.dynamics.model.load_world_model"}
+WRITERS = {"pretrain": "`worldjepa pretrain` or `worldjepa demo`", "world-model": "`worldjepa train-wm`",
+           "vl": "`worldjepa vl train`"}
+LOADERS = {"pretrain": "worldjepa.pretrain.load_pretrained", "world-model": "worldjepa.dynamics.model.load_world_model",
+           "vl": "worldjepa.vl.train.load_vl"}
 
 
 def checkpoint_path(run: str | Path) -> Path:

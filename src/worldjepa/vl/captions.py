@@ -92,6 +92,14 @@ def fill(table: dict[str, tuple[str, ...]], kind: str, template: int, **slots) -
     return re.sub(r"\ba ([aeiou])", r"an \1", text)
 
 
+def first_alone(found: list[Event], kind: str) -> Event | None:
+    """The first event of `kind`, if no other event of that kind happens in the same frame (else None)."""
+    of_kind = [e for e in found if e.kind == kind]
+    if not of_kind or (len(of_kind) > 1 and of_kind[1].t == of_kind[0].t):
+        return None
+    return of_kind[0]
+
+
 @dataclass
 class ClipFacts:
     """What one clip shows, read off the simulator: its balls, its events in order, and its states."""
@@ -115,7 +123,9 @@ def hidden(clips: Clips, b: int, width: float = OCCLUDER_WIDTH) -> np.ndarray:
 
 
 def events(clips: Clips, b: int, start: int, stop: int, width: float = OCCLUDER_WIDTH) -> list[Event]:
-    """The events of clip b in frames [start, stop), by time (ties: walls, then collisions, then occlusions)."""
+    """The events of clip b that end in frames [start, stop): a bounce or collision at t happened between frames
+    t − 1 and t, a ball goes behind the bar at t when it was in view at t − 1. By time (ties: walls, then
+    collisions, then occlusions)."""
     out = []
     for t, k, w in zip(*np.nonzero(clips.walls[b, start:stop])):
         out.append(Event(int(t) + start, "wall", (int(k),), WALLS[int(w)]))
@@ -142,7 +152,9 @@ def clip_facts(clips: Clips, b: int, frames: int, start: int = 0, min_shift: flo
     layers = clips.layers[b]
     nearest = int(np.argmin(layers)) if (layers == layers.min()).sum() == 1 else None
     behind = hidden(clips, b)
-    return ClipFacts(balls=K, events=events(clips, b, start, stop), after=events(clips, b, stop, clips.positions.shape[1]),
+    # within the window: what happened between its frames (from start + 1); after it: from the next transition on
+    return ClipFacts(balls=K, events=events(clips, b, start + 1, stop),
+                     after=events(clips, b, stop, clips.positions.shape[1]),
                      direction=direction, nearest=nearest,
                      hidden_at_end=[k for k in range(K) if behind[stop - 1, k]],
                      occluder=bool(np.isfinite(clips.occluder[b])))
@@ -210,7 +222,8 @@ def questions(facts: ClipFacts, clip: int, template: int, rng: np.random.Generat
         k = facts.hidden_at_end[0] if facts.hidden_at_end else int(rng.integers(0, K))
         out.append(ask("hidden", "behind the bar" if facts.hidden_at_end else "in view", ("behind the bar", "in view"),
                        c=COLOURS[k]))
-    if facts.after:  # the first event after the clip, among three other events of the same balls' world
+    if facts.after and (len(facts.after) == 1 or facts.after[1].t > facts.after[0].t):
+        # the first event after the clip (alone in its frame), among three other events of the same balls' world
         right = facts.after[0].phrase(0)
         others = [Event(0, "wall", (k,), w) for k in range(K) for w in WALLS]
         others += [Event(0, "collision", (i, j)) for i in range(K) for j in range(i + 1, K)]

@@ -25,7 +25,7 @@ from torch import Tensor
 
 from ..config import WorldConfig
 from ..worlds.balls import BallWorld
-from .captions import COLOURS, NUMBERS, PARAPHRASES, Text, captions, clip_facts, questions
+from .captions import COLOURS, NUMBERS, PARAPHRASES, Text, captions, clip_facts, first_alone, questions
 
 
 def describe(caption_list: list[Text]) -> str:
@@ -49,6 +49,15 @@ class VLData:
                 and (held_out is None or t.held_out == held_out) and (questions is None or bool(t.query) == questions)]
 
 
+def last_fifth(n: int) -> np.ndarray:
+    """[n] bool: the test split, the last fifth (at least one)."""
+    return np.arange(n) >= n - max(1, n // 5)
+
+
+def window_starts(length: int, frames: int, stride: int) -> range:
+    return range(0, length - frames + 1, stride)
+
+
 def ball_texts(clips: int, frames: int, future: int, image_size: int, seed: int, max_balls: int = 5,
                occluder: float = 0.5) -> tuple[np.ndarray, list[Text], dict[str, list[str]]]:
     """Frames [N, frames, S, S, 3] of `clips` simulated clips, their texts and their class labels."""
@@ -70,7 +79,7 @@ def ball_texts(clips: int, frames: int, future: int, image_size: int, seed: int,
         for template in range(PARAPHRASES):
             texts.append(Text(clip, "description", template, describe(captions(f, clip, template))))
             texts += questions(f, clip, template, rng)
-    walls = [next((e for e in f.events if e.kind == "wall"), None) for f in facts]
+    walls = [first_alone(f.events, "wall") for f in facts]  # a tie between two first bounces has no class
     labels = {"count": [NUMBERS[f.balls] for f in facts],
               "wall": [f"{COLOURS[e.balls[0]]} {e.wall}" if e else "" for e in walls]}
     return np.stack(videos), texts, labels
@@ -83,7 +92,7 @@ def ball_streams(streams: int, length: int, frames: int, stride: int, image_size
     moment is scored against)."""
     world = BallWorld(WorldConfig(num_balls=balls, occluder=occluder), image_size=image_size)
     generated = world.generate(streams, length, seed=seed * 1000 + 999)
-    starts = range(0, length - frames + 1, stride)
+    starts = window_starts(length, frames, stride)
     refs = [[[describe(captions(clip_facts(generated, b, frames, start), 0, t)) for t in range(PARAPHRASES)]
              for start in starts] for b in range(streams)]
     return generated.frames, refs
@@ -91,8 +100,73 @@ def ball_streams(streams: int, length: int, frames: int, stride: int, image_size
 
 def windows_of(videos: np.ndarray, frames: int, stride: int) -> np.ndarray:
     """[S, L, ...] → [S · W, frames, ...]: every window of `frames` frames starting every `stride` frames."""
-    starts = range(0, videos.shape[1] - frames + 1, stride)
+    starts = window_starts(videos.shape[1], frames, stride)
     return np.stack([v[s:s + frames] for v in videos for s in starts])
+
+
+def user_texts(file: str | Path, frames: int, image_size: int) -> tuple[np.ndarray, list[Text], np.ndarray, int]:
+    """Your own clips: a JSON-lines file, one text per line, videos relative to the file's folder:
+
+        {"video": "clips/a.mp4", "caption": "a cup falls off the table"}
+        {"video": "clips/a.mp4", "question": "what falls?", "answer": "a cup", "choices": ["a cup", "a plate"]}
+        {"video": "clips/b.mp4", "caption": "...", "split": "test", "template": 3}
+
+    A video's first `frames` frames (the last repeated if it is shorter) are its clip; "split": "test" puts a video in
+    the test set (default: the last fifth of the videos); "template" numbers paraphrases (3 = held out of training,
+    as the generated texts' last template). A video that cannot be read is skipped and counted, with its texts;
+    a line that is not such a record stops with its line number. Returns the frames, the texts, the test flags and
+    the number of skipped videos."""
+    from ..data.folder import resize_square
+    from ..data.video import MediaError, read_video
+
+    file = Path(file)
+    rows = []
+    for number, line in enumerate(file.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{file}:{number}: not JSON ({err.msg})") from None
+        if not isinstance(row, dict) or "video" not in row or not ("caption" in row or {"question", "answer"} <= set(row)):
+            raise ValueError(f"{file}:{number}: a line needs \"video\" and either \"caption\" or \"question\" and "
+                             "\"answer\" (docs/vl-jepa.md)")
+        if "question" in row and (len(set(row.get("choices", []))) < 2 or row["answer"] not in row["choices"]):
+            raise ValueError(f"{file}:{number}: a question needs \"choices\", at least two, its answer among them "
+                             "(multiple-choice VQA)")
+        rows.append(row)
+    videos, index, skipped = [], {}, 0
+    for row in rows:
+        name = row["video"]
+        if name in index:
+            continue
+        try:
+            clip = read_video(file.parent / name, count=frames)
+        except (MediaError, FileNotFoundError):
+            index[name], skipped = None, skipped + 1
+            continue
+        clip = np.concatenate([clip, np.repeat(clip[-1:], frames - len(clip), axis=0)]) if len(clip) < frames else clip
+        index[name] = len(videos)
+        videos.append(np.stack([resize_square(f, image_size) for f in clip]))
+    if not videos:
+        raise ValueError(f"{file}: none of its {len(index)} videos could be read")
+    texts = []
+    for row in rows:
+        clip = index[row["video"]]
+        if clip is None:
+            continue
+        template = int(row.get("template", 0))
+        if "caption" in row:
+            texts.append(Text(clip, "description", template, row["caption"]))
+        else:
+            texts.append(Text(clip, row.get("kind", "question"), template, row["answer"], row["question"],
+                              tuple(row.get("choices", ()))))
+    marked = {index[r["video"]] for r in rows if r.get("split") == "test" and index[r["video"]] is not None}
+    test = np.isin(np.arange(len(videos)), sorted(marked)) if marked else last_fifth(len(videos))
+    if test.all() or not any(t.clip in set(np.nonzero(test)[0]) and not t.query for t in texts):
+        raise ValueError(f"{file}: needs training clips and test clips with captions: mark some videos \"split\": "
+                         "\"test\", not all (default: the last fifth of the videos)")
+    return np.stack(videos), texts, test, skipped
 
 
 def pool_tokens(grid: Tensor, tokens: int = 32) -> Tensor:
@@ -108,7 +182,8 @@ def pool_tokens(grid: Tensor, tokens: int = 32) -> Tensor:
 
 def cache_features(encoder_run: str | Path, out: str | Path, clips: int = 2000, frames: int | None = None, future: int = 8,
                    seed: int = 0, tokens: int = 32, precision: str = "bf16", device: str | None = None,
-                   streams: int = 12, stream_length: int = 120, stride: int = 4) -> VLData:
+                   streams: int = 12, stream_length: int = 120, stride: int = 4,
+                   captions: str | Path | None = None) -> VLData:
     """Simulate the clips (of the encoder's clip length unless `frames` is given), write their texts and their frozen
     features to `out` (the time each took in meta)."""
     from ..device import resolve_device
@@ -117,10 +192,18 @@ def cache_features(encoder_run: str | Path, out: str | Path, clips: int = 2000, 
 
     encoder, cfg = load_pretrained(encoder_run)
     frames = frames or cfg.data.frames
+    encoder.to(resolve_device(device))
+    if captions is not None:  # your own clips and texts: no generated labels or long clips
+        videos, texts, test, skipped = user_texts(captions, frames, cfg.data.image_size)
+        start = time.perf_counter()
+        features = pool_tokens(patch_features(encoder, videos, precision=precision), tokens)
+        meta = {"encoder": str(encoder_run), "captions": str(captions), "clips": len(videos), "frames": frames,
+                "skipped_videos": skipped, "tokens": features.shape[1], "dim": features.shape[2],
+                "simulate_seconds": 0.0, "feature_seconds": time.perf_counter() - start}
+        return save_vl_data(VLData(features, texts, test, meta, {}), out)
     start = time.perf_counter()
     videos, texts, labels = ball_texts(clips, frames, future, cfg.data.image_size, seed)
     simulated = time.perf_counter() - start
-    encoder.to(resolve_device(device))
     start = time.perf_counter()
     features = pool_tokens(patch_features(encoder, videos, precision=precision), tokens)
     encoded = time.perf_counter() - start
@@ -128,7 +211,7 @@ def cache_features(encoder_run: str | Path, out: str | Path, clips: int = 2000, 
     start = time.perf_counter()
     stream_features = pool_tokens(patch_features(encoder, windows_of(long, frames, stride), precision=precision), tokens)
     stream_seconds = time.perf_counter() - start
-    test = np.arange(clips) >= clips - clips // 5
+    test = last_fifth(clips)
     meta = {"encoder": str(encoder_run), "clips": clips, "frames": frames, "future": future, "seed": seed,
             "image_size": cfg.data.image_size, "tokens": features.shape[1], "dim": features.shape[2],
             "simulate_seconds": simulated, "feature_seconds": encoded, "streams": streams,

@@ -22,15 +22,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..worlds.balls import WALLS
 from .captions import CAPTIONS, COLOURS, NUMBERS, PARAPHRASES, fill
 from .data import VLData
 from .metrics import cider_d, recall_at
 from .minilm import mean_over
+from .captioner import TokenCaptioner
 from .model import VLJepa
 from .selective import fewer_decodes, selective_curves
-
-WALL_WORDS = ("left", "right", "top", "bottom")
-
 
 @torch.no_grad()
 def predicted(model: VLJepa, features: Tensor, queries: list[str], batch: int = 256) -> Tensor:
@@ -51,39 +50,67 @@ def targets(model: VLJepa, texts: list[str], batch: int = 256) -> Tensor:
     return torch.cat(out)
 
 
-def classification(model: VLJepa, data: VLData, captions: Tensor, test: np.ndarray) -> dict[str, float]:
+def classification_tasks(data: VLData) -> dict[str, tuple[str, dict[str, dict]]]:
+    """Task → (caption kind of its prompts, class → the prompt's slots): the ball count, the first wall bounce."""
     colours = COLOURS[:max(NUMBERS.index(n) for n in data.labels["count"])]
-    tasks = {"count": ("count", {n: dict(n=n) for n in sorted(set(data.labels["count"]), key=NUMBERS.index)}),
-             "wall": ("wall", {f"{c} {w}": dict(c=c, w=w) for c in colours for w in WALL_WORDS})}
-    out = {}
-    for task, (kind, classes) in tasks.items():
+    return {"count": ("count", {n: dict(n=n) for n in sorted(set(data.labels["count"]), key=NUMBERS.index)}),
+            "wall": ("wall", {f"{c} {w}": dict(c=c, w=w) for c in colours for w in WALLS})}
+
+
+def classification(data: VLData, test: np.ndarray, choose) -> dict[str, float]:
+    """Top-1 of each task in the held-out and a seen template; `choose(clips, prompts)` picks a prompt per clip."""
+    out: dict[str, float] = {}
+    for task, (kind, classes) in (classification_tasks(data) if data.labels else {}).items():
         names = list(classes)
-        labelled = [i for i in test if data.labels[task][i] in classes]
-        truth = torch.tensor([names.index(data.labels[task][i]) for i in labelled])
-        rows = torch.tensor([int(np.nonzero(test == i)[0][0]) for i in labelled])
+        labelled = [int(i) for i in test if data.labels[task][i] in classes]
+        if not labelled:
+            continue
         for name, template in (("held_out", PARAPHRASES - 1), ("seen", 0)):
-            prompts = targets(model, [fill(CAPTIONS, kind, template, **slots) for slots in classes.values()])
-            guess = (captions[rows] @ prompts.T).argmax(1)
-            out[f"{task}_{name}_top1"] = float((guess == truth).float().mean())
+            picks = choose(labelled, [fill(CAPTIONS, kind, template, **slots) for slots in classes.values()])
+            out[f"{task}_{name}_top1"] = float(np.mean([names[p] == data.labels[task][i]
+                                                         for p, i in zip(picks, labelled)]))
         out[f"{task}_classes"] = len(names)
     return out
 
 
+def descriptions(data: VLData, test: np.ndarray) -> dict[int, list[str]]:
+    """Row in `test` → that clip's descriptions by template (the held-out one last); clips with none are left out."""
+    row = {clip: r for r, clip in enumerate(test)}
+    out: dict[int, list[str]] = {}
+    for t in sorted(data.items("test", questions=False), key=lambda t: t.template):
+        out.setdefault(row[t.clip], []).append(t.answer)
+    return out
+
+
 def retrieval(model: VLJepa, data: VLData, captions: Tensor, test: np.ndarray) -> dict[str, float]:
-    held = {t.clip: t.answer for t in data.items("test", held_out=True, questions=False)}
-    queries = targets(model, [held[i] for i in test])
-    return {f"text_to_video_{k}": v for k, v in recall_at((queries @ captions.T).numpy(), np.arange(len(test))).items()}
+    """Each described test clip's last-template description retrieves among all test clips; every clip with the
+    same description is a right answer (one-ball clips often share theirs)."""
+    described = descriptions(data, test)
+    if not described:
+        return {}
+    rows = sorted(described)
+    texts = [described[r][-1] for r in rows]
+    of_clip = {r: described[r][-1] for r in rows}
+    positives = np.array([[of_clip.get(j) == t for j in range(len(test))] for t in texts])
+    queries = targets(model, texts)
+    out = {f"text_to_video_{k}": v for k, v in recall_at((queries @ captions.T).numpy(), positives).items()}
+    out["text_to_video_shared_queries"] = float((positives.sum(1) > 1).mean())
+    return out
 
 
-def vqa(model: VLJepa, data: VLData) -> dict[str, float]:
-    asked = data.items("test", questions=True)
+def vqa(model: VLJepa, data: VLData, asked: list) -> dict[str, float]:
     guesses = predicted(model, data.features[[t.clip for t in asked]], [t.query for t in asked])
     choices = sorted({c for t in asked for c in t.choices})
     embedded = dict(zip(choices, targets(model, choices)))
+    return vqa_scores(asked, [int((torch.stack([embedded[c] for c in t.choices]) @ g).argmax())
+                              for t, g in zip(asked, guesses)])
+
+
+def vqa_scores(asked: list, picks: list[int]) -> dict[str, float]:
+    """Accuracy per question type of the picked choices, their mean over types, and chance."""
     right: dict[str, list[bool]] = {}
-    for t, g in zip(asked, guesses):
-        scores = torch.stack([embedded[c] for c in t.choices]) @ g
-        right.setdefault(t.kind, []).append(t.choices[int(scores.argmax())] == t.answer)
+    for t, p in zip(asked, picks):
+        right.setdefault(t.kind, []).append(t.choices[p] == t.answer)
     out = {f"vqa_{kind}": float(np.mean(r)) for kind, r in sorted(right.items())}
     out["vqa_mean"] = float(np.mean([out[f"vqa_{k}"] for k in right]))
     out["vqa_chance"] = float(np.mean([1 / len(t.choices) for t in asked]))
@@ -91,9 +118,11 @@ def vqa(model: VLJepa, data: VLData) -> dict[str, float]:
 
 
 def swap_one(text: str, rng: np.random.Generator) -> str | None:
-    """`text` with one colour, wall or number word changed to another of its kind (None if it has none)."""
+    """`text` with one attribute changed to another of its kind (None if it has none): a colour before "ball",
+    "one" or "and", a wall before "wall", a number before "balls"."""
     words = text.split(" ")
-    spots = [(i, kind) for i, w in enumerate(words) for kind in (COLOURS, WALL_WORDS, NUMBERS[1:]) if w in kind]
+    kinds = {"ball": COLOURS, "one": COLOURS, "and": COLOURS, "wall": WALLS, "balls": NUMBERS[1:]}
+    spots = [(i, kinds[nxt]) for i, (w, nxt) in enumerate(zip(words, words[1:])) if nxt in kinds and w in kinds[nxt]]
     if not spots:
         return None
     i, kind = spots[int(rng.integers(len(spots)))]
@@ -103,9 +132,10 @@ def swap_one(text: str, rng: np.random.Generator) -> str | None:
 
 def attribute_swaps(model: VLJepa, data: VLData, captions: Tensor, test: np.ndarray, seed: int = 0) -> dict[str, float]:
     rng = np.random.default_rng(seed)
-    held = {t.clip: t.answer for t in data.items("test", held_out=True, questions=False)}
-    pairs = [(row, held[i], swap_one(held[i], rng)) for row, i in enumerate(test)]
+    pairs = [(row, texts[-1], swap_one(texts[-1], rng)) for row, texts in sorted(descriptions(data, test).items())]
     pairs = [p for p in pairs if p[2] is not None]
+    if not pairs:
+        return {}
     true, swapped = targets(model, [p[1] for p in pairs]), targets(model, [p[2] for p in pairs])
     rows = torch.tensor([p[0] for p in pairs])
     right = ((captions[rows] * true).sum(1) > (captions[rows] * swapped).sum(1)).float().mean()
@@ -135,15 +165,12 @@ def clauses(description: str) -> set[str]:
 def captioning(data: VLData, decoded: list[str], test: np.ndarray) -> dict[str, float]:
     """CIDEr-D of decoded captions against each test clip's description in every template, and the F1 of their
     facts (clauses) against the first template's."""
-    refs = {}
-    for t in sorted(data.items("test", questions=False), key=lambda t: t.template):
-        refs.setdefault(t.clip, []).append(t.answer)
-    cider, _ = cider_d({i: d for i, d in zip(test, decoded)}, {i: refs[i] for i in test})
+    refs = descriptions(data, test)
+    cider, _ = cider_d({r: decoded[r] for r in refs}, refs)
     f1 = []
-    for i, d in zip(test, decoded):
-        truth, said = clauses(refs[i][0]), clauses(d)
-        both = len(truth & said)
-        f1.append(2 * both / (len(truth) + len(said)))
+    for r, texts in refs.items():
+        truth, said = clauses(texts[0]), clauses(decoded[r])
+        f1.append(2 * len(truth & said) / (len(truth) + len(said)))
     return {"caption_cider": cider, "caption_fact_f1": float(np.mean(f1))}
 
 
@@ -163,9 +190,80 @@ def evaluate_vl(model: VLJepa, data: VLData, seed: int = 0) -> dict:
     test = np.nonzero(data.test)[0]
     captions = predicted(model, data.features[test], [""] * len(test))
     decoder = NearestCaption(model, data)
-    out = {**classification(model, data, captions, test), **retrieval(model, data, captions, test),
-           **vqa(model, data), **attribute_swaps(model, data, captions, test, seed),
-           **captioning(data, decoder(captions), test)}
+    row = {int(clip): r for r, clip in enumerate(test)}
+
+    def choose(clips: list[int], prompts: list[str]) -> list[int]:
+        return (captions[[row[c] for c in clips]] @ targets(model, prompts).T).argmax(1).tolist()
+
+    out = {**retrieval(model, data, captions, test), **attribute_swaps(model, data, captions, test, seed),
+           **captioning(data, decoder(captions), test), **classification(data, test, choose)}
+    asked = data.items("test", questions=True)
+    if asked:
+        out.update(vqa(model, data, asked))
     if data.streams is not None:
         out.update(selective(model, data, decoder))
     return out
+
+
+@torch.no_grad()
+def best_candidate(model: TokenCaptioner, features: Tensor, queries: list[str], candidates: list[list[str]],
+                   batch: int = 512) -> list[int]:
+    """The token captioner's pick among each row's candidates: the one of lowest perplexity (the highest mean
+    log-likelihood per word, the end included)."""
+    rows = [(i, c) for i, cands in enumerate(candidates) for c in cands]
+    scores = []
+    for s in range(0, len(rows), batch):
+        part = rows[s:s + batch]
+        scores.append(model.log_likelihood(features[[i for i, _ in part]], [queries[i] for i, _ in part],
+                                           [c for _, c in part], per_word=True))
+    flat, picks, at = torch.cat(scores), [], 0
+    for cands in candidates:
+        picks.append(int(flat[at:at + len(cands)].argmax()))
+        at += len(cands)
+    return picks
+
+
+def evaluate_tokens(model: TokenCaptioner, data: VLData) -> dict:
+    """The token captioner on the same test clips: classification and VQA by lowest perplexity among the same
+    prompts and choices, captioning by greedy generation."""
+    model.eval()
+    test = np.nonzero(data.test)[0]
+
+    def choose(clips: list[int], prompts: list[str]) -> list[int]:
+        return best_candidate(model, data.features[clips], [""] * len(clips), [prompts] * len(clips))
+
+    out = classification(data, test, choose)
+    asked = data.items("test", questions=True)
+    if asked:
+        out.update(vqa_scores(asked, best_candidate(model, data.features[[t.clip for t in asked]],
+                                                    [t.query for t in asked], [list(t.choices) for t in asked])))
+    longest = max(len(model.tokenizer.split(t.answer)) for t in data.items("train", questions=False))
+    decoded = []
+    for s in range(0, len(test), 256):
+        decoded += model.generate(data.features[test[s:s + 256]], [""] * len(test[s:s + 256]), longest + 1)
+    out.update(captioning(data, decoded, test))
+    return out
+
+
+def evaluate_run(run) -> dict:
+    """`evaluate_vl` of a `vl train` run (`evaluate_tokens` for the token captioner), with the attribute-swap test
+    also on the same model before training (its heads at their initial weights), as SugarCrepe++ compares; written
+    to RUN/eval.json."""
+    import json
+    from pathlib import Path
+
+    from .train import build_model, load_vl
+
+    model, cfg, data = load_vl(run)
+    if cfg.model.kind == "tokens":
+        scores = evaluate_tokens(model, data)
+        (Path(run) / "eval.json").write_text(json.dumps(scores, indent=2))
+        return scores
+    scores = evaluate_vl(model, data, seed=cfg.train.seed)
+    test = np.nonzero(data.test)[0]
+    untrained = build_model(cfg, data).eval()
+    before = attribute_swaps(untrained, data, predicted(untrained, data.features[test], [""] * len(test)), test,
+                             cfg.train.seed)
+    scores["swap_accuracy_before"] = before.get("swap_accuracy")
+    (Path(run) / "eval.json").write_text(json.dumps(scores, indent=2))
+    return scores

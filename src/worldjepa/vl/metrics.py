@@ -64,10 +64,14 @@ def cider_d(candidates: dict, references: dict) -> tuple[float, dict]:
     return float(np.mean(list(scores.values()))), scores
 
 
-def recall_at(similarity: np.ndarray, truth: np.ndarray, ks=(1, 5)) -> dict[str, float]:
-    """Recall at k of queries (rows of `similarity` [Q, N]) whose right answer is column truth[q]: the share of
-    queries that rank it within the top k (ties counted against it)."""
-    similarity, truth = np.asarray(similarity, dtype=np.float64), np.asarray(truth)
-    right = similarity[np.arange(len(truth)), truth]
-    rank = (similarity > right[:, None]).sum(1) + (similarity == right[:, None]).sum(1) - 1
+def recall_at(similarity: np.ndarray, positives: np.ndarray, ks=(1, 5)) -> dict[str, float]:
+    """Recall at k of queries (rows of `similarity` [Q, N]) whose right answers are the True columns of `positives`
+    [Q, N] (or the one column positives[q] when it is an index array [Q]): the share of queries that rank a right
+    answer within the top k, counting every wrong answer that scores at least as high (ties against it)."""
+    similarity = np.asarray(similarity, dtype=np.float64)
+    positives = np.asarray(positives)
+    if positives.ndim == 1:
+        positives = np.eye(similarity.shape[1], dtype=bool)[positives]
+    best = np.where(positives, similarity, -np.inf).max(1)
+    rank = ((similarity >= best[:, None]) & ~positives).sum(1)
     return {f"R@{k}": float((rank < k).mean()) for k in ks}

@@ -84,3 +84,26 @@ class VLObjective(nn.Module):
 
     def monitors(self, batch: Batch, step: int) -> dict[str, float]:
         return {}
+
+
+class CaptionerObjective(nn.Module):
+    """The token captioner's next-word cross-entropy on the same batches (vl/captioner.py)."""
+
+    def __init__(self, model, stage2: int = 0):
+        super().__init__()
+        self.model = model
+        self.stage_starts = (stage2,) if stage2 > 0 else ()  # short answers join the descriptions there
+
+    def trainable(self) -> nn.Module:
+        return self.model
+
+    def loss(self, batch: Batch, step: int) -> Losses:
+        t = batch.text
+        loss = self.model.loss(batch.features, t["query_ids"], t["query_mask"], t["answer_ids"], t["answer_mask"])
+        return Losses(loss, {"next_word": float(loss.detach())})
+
+    def after_step(self, step: int) -> dict[str, float]:
+        return {}
+
+    def monitors(self, batch: Batch, step: int) -> dict[str, float]:
+        return {}

@@ -3,16 +3,15 @@
 A long clip is seen through sliding windows; the model predicts one caption embedding per window. Decoding every
 window (or uniformly every k-th) spends the decoder where nothing changed. The paper instead segments the stream
 by agglomerative Ward clustering in which only time-adjacent segments may merge, and decodes once per segment (at
-its middle window); an online alternative decodes whenever the embedding has moved more than a threshold (cosine
-distance) from the last decoded one. Each policy gives every window a caption (its segment's, or the latest
-decode's), scored by CIDEr-D against that window's own references, against decodes per second.
+its middle window; uniform decoding's blocks are decoded at their middle too); an online alternative decodes
+whenever the embedding has moved more than a threshold (cosine distance) from the last decoded one, and each window
+keeps the latest decode. Every window gets a caption, scored by CIDEr-D against that window's own references,
+against decodes per second.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.cluster import AgglomerativeClustering
-from scipy.sparse import diags
 
 from .metrics import cider_d
 
@@ -20,6 +19,11 @@ from .metrics import cider_d
 def ward_segments(stream: np.ndarray, segments: int) -> tuple[np.ndarray, list[int]]:
     """Labels [T] of `segments` contiguous segments of a stream [T, d] (Ward, time-adjacent merges only) and the
     window decoded for each (its middle)."""
+    try:
+        from scipy.sparse import diags
+        from sklearn.cluster import AgglomerativeClustering
+    except ImportError:
+        raise ImportError("selective decoding's Ward clustering needs scikit-learn: pip install 'worldjepa[vl]'") from None
     T = len(stream)
     segments = min(segments, T)
     if segments == T:
@@ -34,9 +38,9 @@ def ward_segments(stream: np.ndarray, segments: int) -> tuple[np.ndarray, list[i
 
 
 def uniform_segments(T: int, every: int) -> tuple[np.ndarray, list[int]]:
-    """Decode windows 0, every, 2·every, …; each window keeps the latest decode's caption (online)."""
-    decodes = list(range(0, T, every))
-    return np.arange(T) // every, decodes
+    """Blocks of `every` windows, each decoded at its middle window (as Ward's segments are, for a fair match)."""
+    labels = np.arange(T) // every
+    return labels, [int(np.nonzero(labels == s)[0].mean().round()) for s in range(int(labels[-1]) + 1)]
 
 
 def change_segments(stream: np.ndarray, threshold: float) -> tuple[np.ndarray, list[int]]:

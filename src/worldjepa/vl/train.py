@@ -9,18 +9,26 @@ from ..config import VLConfig, check_section, from_dict, read_yaml_config, save_
 from ..train.checkpoint import CHECKPOINT, load_checkpoint, load_module
 from ..train.trainer import Trainer
 from .data import VLData, load_vl_data
+from .captioner import TokenCaptioner
 from .model import VLJepa, text_side
-from .objective import VLObjective, VLSource
+from .objective import CaptionerObjective, VLObjective, VLSource
 
 
-def build_model(cfg: VLConfig, data: VLData) -> VLJepa:
-    """The model `cfg` describes, sized to the data's visual tokens (its scratch text side knows the data's words)."""
-    tokenizer, text = text_side(cfg.model, sorted({s for t in data.texts for s in (t.query, t.answer, *t.choices)}))
+def build_model(cfg: VLConfig, data: VLData) -> VLJepa | TokenCaptioner:
+    """The model `cfg` describes, sized to the data's visual tokens. A scratch text side or the token captioner
+    knows the words of the training clips' texts in the seen templates only: any other word is unknown to it, as
+    it would be to a model that never saw it."""
+    words = sorted({s for t in data.items("train", held_out=False) for s in (t.query, t.answer, *t.choices)})
+    if cfg.model.kind == "tokens":
+        return TokenCaptioner(cfg.model, data.features.shape[2], data.features.shape[1], words, seed=cfg.train.seed)
+    tokenizer, text = text_side(cfg.model, words)
     return VLJepa(cfg.model, data.features.shape[2], data.features.shape[1], tokenizer, text, seed=cfg.train.seed)
 
 
 def train_vl(cfg: VLConfig, out: str | Path, data: VLData | None = None, progress: bool = True,
-             resume: bool = True) -> dict[str, Any]:
+             resume: bool = True, until: int | None = None) -> dict[str, Any]:
+    """Train (or resume) the run `cfg` describes in `out`, to its last step or, with `until`, to that step with a
+    checkpoint (as an interruption would: the same call without `until` goes on)."""
     check_section(cfg)
     if data is None:
         if not cfg.data.path:
@@ -31,9 +39,10 @@ def train_vl(cfg: VLConfig, out: str | Path, data: VLData | None = None, progres
     save_yaml(cfg, out / "config.yaml")
     model = build_model(cfg, data)
     source = VLSource(data, model, cfg.data.batch_size, cfg.train.steps, cfg.data.caption_share, cfg.train.seed)
-    objective = VLObjective(model, source.stage2 if source.stage2 < cfg.train.steps else 0)
+    stage2 = source.stage2 if source.stage2 < cfg.train.steps else 0
+    objective = CaptionerObjective(model, stage2) if cfg.model.kind == "tokens" else VLObjective(model, stage2)
     trainer = Trainer(objective, source, cfg.optim, cfg.train, out, kind="vl", config=to_dict(cfg), progress=progress)
-    result = trainer.fit(resume=resume)
+    result = trainer.fit(resume=resume, until=until)
     result["trainable_parameters"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return result
 
