@@ -24,6 +24,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from ..config import WorldConfig
+from ..data.batches import seed_for
 from ..worlds.balls import BallWorld
 from .captions import COLOURS, NUMBERS, PARAPHRASES, Text, captions, clip_facts, first_alone, questions
 
@@ -62,14 +63,14 @@ def ball_texts(clips: int, frames: int, future: int, image_size: int, seed: int,
                occluder: float = 0.5) -> tuple[np.ndarray, list[Text], dict[str, list[str]]]:
     """Frames [N, frames, S, S, 3] of `clips` simulated clips, their texts and their class labels."""
     videos, texts, facts = [], [], []
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed_for(seed, 53))
     counts = np.arange(clips) % max_balls + 1
     for balls in range(1, max_balls + 1):
         n = int((counts == balls).sum())
         if n == 0:
             continue
         world = BallWorld(WorldConfig(num_balls=balls, occluder=occluder), image_size=image_size)
-        generated = world.generate(n, frames + future, seed=seed * 1000 + balls)
+        generated = world.generate(n, frames + future, seed=seed_for(seed, balls, 51))
         for b in range(n):
             facts.append(clip_facts(generated, b, frames))
             videos.append(generated.frames[b, :frames])
@@ -91,7 +92,7 @@ def ball_streams(streams: int, length: int, frames: int, stride: int, image_size
     starting every `stride` frames, its description in every template (the references a decoded caption of that
     moment is scored against)."""
     world = BallWorld(WorldConfig(num_balls=balls, occluder=occluder), image_size=image_size)
-    generated = world.generate(streams, length, seed=seed * 1000 + 999)
+    generated = world.generate(streams, length, seed=seed_for(seed, 52))
     starts = window_starts(length, frames, stride)
     refs = [[[describe(captions(clip_facts(generated, b, frames, start), 0, t)) for t in range(PARAPHRASES)]
              for start in starts] for b in range(streams)]
