@@ -144,10 +144,10 @@ def test_vl_commands_chain_and_refuse_bad_input(tmp_path, small_overrides, capsy
     model_args = [f"model.{k}={v}" for k, v in SMALL_TEXT.items()]
     assert main(["vl", "train", "--data", str(data), "--out", str(tmp_path / "vl"), "--quiet", "train.steps=4",
                  "train.precision=fp32", "data.batch_size=8", "optim.warmup_steps=1", *model_args]) == 0
-    assert main(["vl", "eval", "--run", str(tmp_path / "vl")]) == 0
+    assert main(["vl", "eval", "--run", str(tmp_path / "vl"), "--decoder-steps", "5"]) == 0
     scores = json.loads((tmp_path / "vl" / "eval.json").read_text())
     assert {"count_held_out_top1", "text_to_video_R@1", "vqa_mean", "swap_accuracy", "caption_cider",
-            "selective", "swap_accuracy_before"} <= set(scores)
+            "selective", "swap_accuracy_before", "caption_cider_decoder"} <= set(scores)
     capsys.readouterr()
     assert main(["vl", "train", "--data", str(data), "--out", str(tmp_path / "x"), "model.txt=minilm"]) == 2
     assert "model.text" in capsys.readouterr().err  # the closest valid key
@@ -225,9 +225,25 @@ def test_own_clips_from_a_caption_file_skip_unreadable_videos_and_name_bad_lines
     model_args = [f"model.{k}={v}" for k, v in SMALL_TEXT.items()]
     assert main(["vl", "train", "--data", str(out), "--out", str(tmp_path / "vl"), "--quiet", "train.steps=3",
                  "train.precision=fp32", "data.batch_size=4", "optim.warmup_steps=1", *model_args]) == 0
-    assert main(["vl", "eval", "--run", str(tmp_path / "vl")]) == 0
+    assert main(["vl", "eval", "--run", str(tmp_path / "vl"), "--decoder-steps", "5"]) == 0
     scores = json.loads((tmp_path / "vl" / "eval.json").read_text())
     assert "vqa_mean" in scores and "text_to_video_R@1" in scores and "count_held_out_top1" not in scores
     file.write_text(json.dumps(lines[0]) + "\n" + json.dumps({"video": "clips/0.mp4", "question": "why?"}))
     assert main(["vl", "features", "--encoder", str(run), "--out", str(out), "--captions", str(file)]) == 2
     assert "texts.jsonl:2: a line needs" in capsys.readouterr().err
+
+
+def test_the_light_decoder_writes_the_caption_an_embedding_stands_for(tmp_path):
+    from worldjepa.vl.decoder import train_decoder
+
+    torch.set_num_threads(1)
+    captions = ["the red ball bounces off the left wall, there are two balls", "there are three balls",
+                "the green and blue balls collide, there are four balls", "the red ball moves to the right",
+                "the blue ball is the nearest, there are five balls", "there are one balls"]
+    directions = F.normalize(torch.randn(6, 16, generator=torch.Generator().manual_seed(0)), dim=-1)
+    rows = torch.arange(300) % 6
+    embeddings = directions[rows] + 0.02 * torch.randn(300, 16, generator=torch.Generator().manual_seed(1))
+    decoder = train_decoder(embeddings, [captions[i] for i in rows], tmp_path / "decoder", steps=300)
+    assert decoder(directions) == captions
+    again = train_decoder(embeddings, [captions[i] for i in rows], tmp_path / "decoder", steps=300)  # reloaded
+    assert again(directions) == captions

@@ -225,6 +225,8 @@ def _parser() -> argparse.ArgumentParser:
     vt.add_argument("overrides", nargs="*", help="config overrides section.key=value, e.g. model.text=scratch")
     ve = actions.add_parser("eval", help="classification, retrieval, VQA and attribute swaps on the test clips")
     ve.add_argument("--run", required=True, help="a `vl train` run folder")
+    ve.add_argument("--decoder-steps", type=int, default=800,
+                    help="training steps of the light caption decoder (RUN/decoder, trained once; default 800)")
     return p
 
 
@@ -466,7 +468,7 @@ def _vl(args: argparse.Namespace) -> None:
     else:
         from .vl.evaluate import evaluate_run
 
-        scores = evaluate_run(args.run)
+        scores = evaluate_run(args.run, decoder_steps=args.decoder_steps)
         for key, value in scores.items():
             if not isinstance(value, list):
                 print(f"{key:32s} {value:.3f}" if isinstance(value, float) else f"{key:32s} {value}")

@@ -10,9 +10,11 @@
 - one-attribute swaps (SugarCrepe++-style): a test description against the same text with one colour, wall or
   number changed; right when the clip's caption embedding is nearer the true text. Beside it, how alike MiniLM
   alone finds the pair (their cosine), which says how much the trained heads must separate;
-- captioning: the nearest training description to the clip's caption embedding (`NearestCaption`), scored by
-  CIDEr-D against the clip's description in every template and by the F1 of its facts (clauses);
-- selective decoding on the long clips (vl/selective.py): decodes per second against CIDEr-D.
+- captioning: the nearest training description to the clip's caption embedding (`NearestCaption`) and the light
+  learned decoder's words (`*_decoder`, vl/decoder.py), scored by CIDEr-D against the clip's description in every
+  template and by the F1 of its facts (clauses);
+- selective decoding on the long clips (vl/selective.py), through the learned decoder where there is one:
+  decodes per second against CIDEr-D.
 """
 
 from __future__ import annotations
@@ -174,7 +176,7 @@ def captioning(data: VLData, decoded: list[str], test: np.ndarray) -> dict[str, 
     return {"caption_cider": cider, "caption_fact_f1": float(np.mean(f1))}
 
 
-def selective(model: VLJepa, data: VLData, decoder: NearestCaption) -> dict:
+def selective(model: VLJepa, data: VLData, decoder) -> dict:
     """Decodes per second against caption quality on the long clips, for uniform, Ward and online decoding."""
     streams = [predicted(model, s, [""] * len(s)) for s in data.streams]
     rows = selective_curves([s.numpy() for s in streams], data.stream_references,
@@ -184,24 +186,40 @@ def selective(model: VLJepa, data: VLData, decoder: NearestCaption) -> dict:
             "selective_fewer_decodes_change": fewer_decodes(rows, "change")}
 
 
-def evaluate_vl(model: VLJepa, data: VLData, seed: int = 0) -> dict:
-    """Every evaluation above on the test clips (and selective decoding where the data holds long clips)."""
+def evaluate_vl(model: VLJepa, data: VLData, seed: int = 0, decoder_dir=None, decoder_steps: int = 800) -> dict:
+    """Every evaluation above on the test clips (and selective decoding where the data holds long clips). With
+    `decoder_dir`, a light caption decoder (vl/decoder.py) is trained there on the training clips' caption
+    embeddings (or loaded), scored beside the nearest caption, and does the selective decoding."""
     model.eval()
     test = np.nonzero(data.test)[0]
     captions = predicted(model, data.features[test], [""] * len(test))
     decoder = NearestCaption(model, data)
+    if decoder_dir is not None:
+        from .decoder import train_decoder
+
+        seen = [t for t in data.items("train", questions=False) if t.template == 0]
+        learned = train_decoder(predicted(model, data.features[[t.clip for t in seen]], [""] * len(seen)),
+                                [t.answer for t in seen], decoder_dir, steps=decoder_steps, seed=seed)
+        longest = max(len(learned.tokenizer.split(t.answer)) for t in seen)
+        scored = captioning(data, learned(captions, longest + 1), test)
+        decoder_scores = {f"{k}_decoder": v for k, v in scored.items()}
+
+        def decode(embeddings: Tensor) -> list[str]:
+            return learned(embeddings, longest + 1)
+    else:
+        decoder_scores, decode = {}, decoder
     row = {int(clip): r for r, clip in enumerate(test)}
 
     def choose(clips: list[int], prompts: list[str]) -> list[int]:
         return (captions[[row[c] for c in clips]] @ targets(model, prompts).T).argmax(1).tolist()
 
     out = {**retrieval(model, data, captions, test), **attribute_swaps(model, data, captions, test, seed),
-           **captioning(data, decoder(captions), test), **classification(data, test, choose)}
+           **captioning(data, decoder(captions), test), **decoder_scores, **classification(data, test, choose)}
     asked = data.items("test", questions=True)
     if asked:
         out.update(vqa(model, data, asked))
     if data.streams is not None:
-        out.update(selective(model, data, decoder))
+        out.update(selective(model, data, decode))
     return out
 
 
@@ -245,7 +263,7 @@ def evaluate_tokens(model: TokenCaptioner, data: VLData) -> dict:
     return out
 
 
-def evaluate_run(run) -> dict:
+def evaluate_run(run, decoder_steps: int = 800) -> dict:
     """`evaluate_vl` of a `vl train` run (`evaluate_tokens` for the token captioner), with the attribute-swap test
     also on the same model before training (its heads at their initial weights), as SugarCrepe++ compares; written
     to RUN/eval.json."""
@@ -259,7 +277,13 @@ def evaluate_run(run) -> dict:
         scores = evaluate_tokens(model, data)
         (Path(run) / "eval.json").write_text(json.dumps(scores, indent=2))
         return scores
-    scores = evaluate_vl(model, data, seed=cfg.train.seed)
+    decoder_dir = Path(run) / "decoder"
+    kept = decoder_dir / "checkpoint.safetensors"
+    if kept.exists() and kept.stat().st_mtime_ns < (Path(run) / "checkpoint.safetensors").stat().st_mtime_ns:
+        import shutil
+
+        shutil.rmtree(decoder_dir)  # trained on an earlier checkpoint's embeddings: train it again
+    scores = evaluate_vl(model, data, seed=cfg.train.seed, decoder_dir=decoder_dir, decoder_steps=decoder_steps)
     test = np.nonzero(data.test)[0]
     untrained = build_model(cfg, data).eval()
     before = attribute_swaps(untrained, data, predicted(untrained, data.features[test], [""] * len(test)), test,
