@@ -122,7 +122,8 @@ def hidden(clips: Clips, b: int, width: float = OCCLUDER_WIDTH) -> np.ndarray:
     return (x - r >= left) & (x + r <= left + width)
 
 
-def events(clips: Clips, b: int, start: int, stop: int, width: float = OCCLUDER_WIDTH) -> list[Event]:
+def events(clips: Clips, b: int, start: int, stop: int, width: float = OCCLUDER_WIDTH,
+           behind: np.ndarray | None = None) -> list[Event]:
     """The events of clip b that end in frames [start, stop): a bounce or collision at t happened between frames
     t − 1 and t, a ball goes behind the bar at t when it was in view at t − 1. By time (ties: walls, then
     collisions, then occlusions)."""
@@ -132,7 +133,7 @@ def events(clips: Clips, b: int, start: int, stop: int, width: float = OCCLUDER_
     for t, i, j in zip(*np.nonzero(clips.collisions[b, start:stop])):
         if i < j:
             out.append(Event(int(t) + start, "collision", (int(i), int(j))))
-    behind = hidden(clips, b, width)
+    behind = hidden(clips, b, width) if behind is None else behind  # [T, K], computed once by clip_facts
     for k in range(behind.shape[1]):
         series = behind[:, k]
         for t in range(max(1, start), stop):
@@ -153,8 +154,8 @@ def clip_facts(clips: Clips, b: int, frames: int, start: int = 0, min_shift: flo
     nearest = int(np.argmin(layers)) if (layers == layers.min()).sum() == 1 else None
     behind = hidden(clips, b)
     # within the window: what happened between its frames (from start + 1); after it: from the next transition on
-    return ClipFacts(balls=K, events=events(clips, b, start + 1, stop),
-                     after=events(clips, b, stop, clips.positions.shape[1]),
+    return ClipFacts(balls=K, events=events(clips, b, start + 1, stop, behind=behind),
+                     after=events(clips, b, stop, clips.positions.shape[1], behind=behind),
                      direction=direction, nearest=nearest,
                      hidden_at_end=[k for k in range(K) if behind[stop - 1, k]],
                      occluder=bool(np.isfinite(clips.occluder[b])))
