@@ -182,6 +182,59 @@ def test_token_captioner_is_causal_over_the_answer_and_its_likelihood_is_its_los
     assert float(alone[0]) == pytest.approx(float(beside[1]), abs=1e-4)
 
 
+def whole_sequence_logits(model, features, q_ids, q_mask, a_ids, a_mask):
+    """The captioner's logits computed on the whole sequence [visual][query][BOS][answer] at once with its
+    attention mask (prefix both ways, answer causal, padding only itself): the reference for the cached path."""
+    B, V = features.shape[:2]
+    Q, A = q_ids.shape[1], a_ids.shape[1]
+    bos = torch.full((B, 1), model.tokenizer.cls)
+    x = torch.cat([model.visual(features), model.words(q_ids), model.words(bos), model.words(a_ids)], 1)
+    real = torch.cat([torch.ones(B, V, dtype=torch.bool), q_mask, torch.ones(B, 1, dtype=torch.bool), a_mask], 1)
+    x = x + model.position[(real.long().cumsum(1) - 1).clamp_min(0)]
+    prefix, N = V + Q + 1, x.shape[1]
+    allowed = torch.ones(N, N, dtype=torch.bool).tril()
+    allowed[:prefix, :prefix] = True
+    mask = (allowed[None, None] & real[:, None, None, :]) | torch.eye(N, dtype=torch.bool)[None, None]
+    for block in model.blocks:
+        x = block(x, None, mask)
+    return model.head(model.norm(x[:, prefix - 1:prefix - 1 + A]))
+
+
+def test_token_captioner_cache_matches_the_whole_sequence_and_shares_prefixes():
+    from worldjepa.vl.captioner import TokenCaptioner
+
+    torch.manual_seed(0)
+    texts = ["how many balls are there?", "there are two balls", "the red ball hits the left wall", "yes", "no"]
+    cfg = VLModelConfig(kind="tokens", token_width=32, token_depth=2, token_heads=2)
+    model = TokenCaptioner(cfg, 8, 3, texts).eval()
+    features = torch.randn(3, 3, 8)
+    queries, answers = ["how many balls are there?", "", "are there two balls?"], ["two", texts[2], "yes"]
+    q_ids, q_mask = model.tokens(queries)
+    a_ids, a_mask = model.tokens(answers)
+    with torch.no_grad():
+        want = whole_sequence_logits(model, features, q_ids, q_mask, a_ids, a_mask)
+        got = model._logits(features, q_ids, q_mask, a_ids, a_mask)
+    assert torch.allclose(got, want, atol=1e-5)
+    # candidates scored on one shared prefix per row equal each (clip, query, candidate) scored alone
+    candidates = [["one", "two", "three"], ["the red ball", texts[2]], ["yes", "no"]]
+    flat = model.candidate_log_likelihood(features, queries, candidates)
+    alone = [float(model.log_likelihood(features[i:i + 1], [queries[i]], [c], per_word=True)[0])
+             for i, cands in enumerate(candidates) for c in cands]
+    assert flat.tolist() == pytest.approx(alone, abs=1e-4)
+    # greedy generation on the cache picks, word by word, the argmax of the whole sequence's logits
+    said = model.generate(features, queries, 6)
+    for i, text in enumerate(said):
+        words = model.tokenizer.split(text) if text else []
+        ids = torch.tensor([[model.tokenizer.vocab[w] for w in words] + [model.tokenizer.pad]])
+        with torch.no_grad():
+            logits = whole_sequence_logits(model, features[i:i + 1], q_ids[i:i + 1], q_mask[i:i + 1], ids,
+                                           torch.ones_like(ids, dtype=torch.bool))
+        picked = logits[0].argmax(-1).tolist()
+        assert picked[:len(words)] == ids[0, :len(words)].tolist()
+        if len(words) < 6:  # it stopped: the end was the best next word
+            assert picked[len(words)] == model.tokenizer.sep
+
+
 def test_token_captioner_learns_planted_facts(tmp_path):
     from worldjepa.vl.evaluate import evaluate_tokens
 

@@ -73,11 +73,12 @@ class Block(nn.Module):
         x = x + self.attn(self.norm1(x), rope, mask)
         return x + self.mlp(self.norm2(x))
 
-    def forward_cached(self, x: Tensor, rope: Rope, keys: list[Tensor], values: list[Tensor]) -> Tensor:
+    def forward_cached(self, x: Tensor, rope: Rope, keys: list[Tensor], values: list[Tensor],
+                       mask: Tensor | None = None) -> Tensor:
         """The block on new tokens x [B, n, W] that attend to themselves and to every earlier token whose
         keys and values [B, heads, ·, d] are in `keys` / `values` (the new ones are appended): a block-causal
-        sequence grown one group at a time costs the new group only. Nothing is written in place, so
-        gradients flow."""
+        sequence grown one group at a time costs the new group only. An optional boolean `mask`
+        [B, 1, n, earlier + n] (True = may attend) limits that. Nothing is written in place, so gradients flow."""
         B, n, _ = x.shape
         a = self.attn
         q, k, v = a.qkv(self.norm1(x)).view(B, n, 3, a.heads, a.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
@@ -85,7 +86,7 @@ class Block(nn.Module):
             q, k = apply_rope(q, rope), apply_rope(k, rope)
         keys.append(k)
         values.append(v)
-        out = attention(q, torch.cat(keys, dim=2), torch.cat(values, dim=2))
+        out = attention(q, torch.cat(keys, dim=2), torch.cat(values, dim=2), mask)
         x = x + a.proj(out.transpose(1, 2).reshape(B, n, a.heads * a.head_dim))
         return x + self.mlp(self.norm2(x))
 

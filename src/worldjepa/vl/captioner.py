@@ -9,6 +9,8 @@ data, batches and schedule as VL-JEPA (`model.kind=tokens` in the same `vl train
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -40,27 +42,48 @@ class TokenCaptioner(nn.Module):
         mask[torch.tensor([not t for t in texts])] = False  # an empty query: no word at all (nor its [SEP])
         return ids, mask
 
+    def _prefix(self, features: Tensor, query_ids: Tensor, query_mask: Tensor) -> "Cache":
+        """[visual][query][BOS], attending both ways among its real tokens: the cache the answer's words read.
+        Positions count real tokens only, so a row's result does not depend on how much padding its batch needs."""
+        B, V = features.shape[:2]
+        bos = torch.full((B, 1), self.tokenizer.cls, dtype=torch.long, device=features.device)
+        x = torch.cat([self.visual(features), self.words(query_ids), self.words(bos)], dim=1)
+        real = torch.cat([torch.ones(B, V, dtype=torch.bool, device=x.device), query_mask,
+                          torch.ones(B, 1, dtype=torch.bool, device=x.device)], dim=1)
+        x = x + self.position[(real.long().cumsum(1) - 1).clamp_min(0)]
+        N = x.shape[1]
+        mask = (real[:, None, :] | torch.eye(N, dtype=torch.bool, device=x.device)[None])[:, None]  # padding: itself
+        cache = Cache([[] for _ in self.blocks], [[] for _ in self.blocks], real, x[:, -1:])
+        for block, keys, values in zip(self.blocks, cache.keys, cache.values):
+            x = block.forward_cached(x, None, keys, values, mask)
+        cache.last = x[:, -1:]
+        return cache
+
+    def _grow(self, cache: "Cache", ids: Tensor, mask: Tensor) -> Tensor:
+        """Outputs [B, n, W] of words `ids` [B, n] (real where `mask`) appended after the cached tokens: each sees
+        the cached real tokens and the real words before it. Their keys and values join the cache."""
+        B, n = ids.shape
+        x = self.words(ids) + self.position[cache.real.sum(1, keepdim=True) + mask.long().cumsum(1) - 1]
+        own = torch.ones(n, n, dtype=torch.bool, device=ids.device).tril() & mask[:, None, :]
+        own = own | torch.eye(n, dtype=torch.bool, device=ids.device)[None]
+        attend = torch.cat([cache.real[:, None, :].expand(B, n, -1), own], dim=2)[:, None]
+        for block, keys, values in zip(self.blocks, cache.keys, cache.values):
+            x = block.forward_cached(x, None, keys, values, attend)
+        cache.real = torch.cat([cache.real, mask], dim=1)
+        cache.last = x[:, -1:]
+        return x
+
     def _logits(self, features: Tensor, query_ids: Tensor, query_mask: Tensor, answer_ids: Tensor,
                 answer_mask: Tensor) -> Tensor:
-        """Logits [B, A, vocab] of each answer position's next word. The sequence is [visual][query][BOS][answer];
-        the prefix up to BOS attends both ways, the answer causally; positions count real tokens only, so a row's
-        result does not depend on how much padding its batch needs."""
-        B, V = features.shape[:2]
-        Q, A = query_ids.shape[1], answer_ids.shape[1]
-        bos = torch.full((B, 1), self.tokenizer.cls, dtype=torch.long, device=features.device)
-        x = torch.cat([self.visual(features), self.words(query_ids), self.words(bos), self.words(answer_ids)], dim=1)
-        real = torch.cat([torch.ones(B, V, dtype=torch.bool, device=x.device), query_mask,
-                          torch.ones(B, 1, dtype=torch.bool, device=x.device), answer_mask], dim=1)
-        x = x + self.position[(real.long().cumsum(1) - 1).clamp_min(0)]
-        prefix, N = V + Q + 1, x.shape[1]
-        causal = torch.ones(N, N, dtype=torch.bool, device=x.device).tril()
-        causal[:prefix, :prefix] = True  # the prefix attends both ways
-        mask = causal[None, None] & real[:, None, None, :]
-        mask = mask | torch.eye(N, dtype=torch.bool, device=x.device)[None, None]  # padding attends to itself
-        for block in self.blocks:
-            x = block(x, None, mask)
-        # BOS predicts the first answer word, answer word j − 1 the word j
-        return self.head(self.norm(x[:, prefix - 1:prefix - 1 + A]))
+        """Logits [B, A, vocab] of each answer position's next word: BOS predicts the first answer word, answer
+        word j − 1 the word j (so the last word is never read)."""
+        return self._answer_logits(self._prefix(features, query_ids, query_mask), answer_ids, answer_mask)
+
+    def _answer_logits(self, cache: "Cache", answer_ids: Tensor, answer_mask: Tensor) -> Tensor:
+        first = cache.last
+        if answer_ids.shape[1] > 1:
+            first = torch.cat([first, self._grow(cache, answer_ids[:, :-1], answer_mask[:, :-1])], dim=1)
+        return self.head(self.norm(first))
 
     def loss(self, features, query_ids, query_mask, answer_ids, answer_mask) -> Tensor:
         logits = self._logits(features, query_ids, query_mask, answer_ids, answer_mask)
@@ -71,29 +94,41 @@ class TokenCaptioner(nn.Module):
                        per_word: bool = False) -> Tensor:
         """Σ log p(answer words and end | clip, query) [B] for aligned rows (its mean per word with `per_word`:
         minus the log of the perplexity)."""
-        q_ids, q_mask = self.tokens(queries)
+        return self._score(self._prefix(features, *self.tokens(queries)), answers, per_word)
+
+    @torch.no_grad()
+    def candidate_log_likelihood(self, features: Tensor, queries: list[str], candidates: list[list[str]],
+                                 per_word: bool = True) -> Tensor:
+        """`log_likelihood` of every row's candidates, flat in order [Σ len(candidates)]: each clip and query is
+        read once and its cache shared by its candidates."""
+        cache = self._prefix(features, *self.tokens(queries))
+        rows = torch.tensor([i for i, cands in enumerate(candidates) for _ in cands], dtype=torch.long)
+        return self._score(cache.select(rows), [c for cands in candidates for c in cands], per_word)
+
+    def _score(self, cache: "Cache", answers: list[str], per_word: bool) -> Tensor:
         a_ids, a_mask = self.tokens(answers)
-        logp = self._logits(features, q_ids, q_mask, a_ids, a_mask).float().log_softmax(-1)
+        logp = self._answer_logits(cache, a_ids, a_mask).float().log_softmax(-1)
         total = (logp.gather(-1, a_ids[..., None])[..., 0] * a_mask).sum(1)
         return total / a_mask.sum(1) if per_word else total
 
     @torch.no_grad()
     def generate(self, features: Tensor, queries: list[str], max_words: int = 48) -> list[str]:
+        """Greedy answers of clips `features` [B, V, D] to `queries` ("" = caption), one word at a time on the
+        cache."""
         max_words = min(max_words, self.max_words // 2)
-        """Greedy answers of clips `features` [B, V, D] to `queries` ("" = caption)."""
         B = features.shape[0]
-        q_ids, q_mask = self.tokens(queries)
-        out = torch.zeros(B, 0, dtype=torch.long)
-        done = torch.zeros(B, dtype=torch.bool)
-        for _ in range(max_words):
-            step_ids = torch.cat([out, torch.zeros(B, 1, dtype=torch.long)], 1)
-            step_mask = torch.ones_like(step_ids, dtype=torch.bool)
-            nxt = self._logits(features, q_ids, q_mask, step_ids, step_mask)[:, -1].argmax(-1)
+        cache = self._prefix(features, *self.tokens(queries))
+        words, done = [], torch.zeros(B, dtype=torch.bool)
+        h = cache.last
+        for step in range(max_words):
+            nxt = self.head(self.norm(h[:, -1])).argmax(-1)
             nxt[done] = self.tokenizer.pad
-            out = torch.cat([out, nxt[:, None]], 1)
+            words.append(nxt)
             done |= nxt == self.tokenizer.sep
-            if done.all():
+            if done.all() or step == max_words - 1:
                 break
+            h = self._grow(cache, nxt[:, None], torch.ones(B, 1, dtype=torch.bool))
+        out = torch.stack(words, 1)
         pieces = self.tokenizer.pieces
         return [_join([pieces[i] for i in row.tolist() if i not in (self.tokenizer.pad, self.tokenizer.sep)])
                 for row in self._until_end(out)]
@@ -111,3 +146,20 @@ def _join(words: list[str]) -> str:
     for mark in (",", ".", "?", ";"):
         text = text.replace(f" {mark}", mark)
     return text
+
+
+@dataclass
+class Cache:
+    """Per block the keys and values [B, heads, K, d] of the tokens read so far, which of them are real [B, K],
+    and the last token's output [B, 1, W]."""
+
+    keys: list[list[Tensor]]
+    values: list[list[Tensor]]
+    real: Tensor
+    last: Tensor
+
+    def select(self, rows: Tensor) -> "Cache":
+        """The cache of rows `rows` (repeats allowed): one prefix shared by several continuations."""
+        return Cache([[k.index_select(0, rows) for k in ks] for ks in self.keys],
+                     [[v.index_select(0, rows) for v in vs] for vs in self.values],
+                     self.real.index_select(0, rows), self.last.index_select(0, rows))

@@ -225,19 +225,21 @@ def evaluate_vl(model: VLJepa, data: VLData, seed: int = 0, decoder_dir=None, de
 
 @torch.no_grad()
 def best_candidate(model: TokenCaptioner, features: Tensor, queries: list[str], candidates: list[list[str]],
-                   batch: int = 512) -> list[int]:
+                   batch: int = 1024) -> list[int]:
     """The token captioner's pick among each row's candidates: the one of lowest perplexity (the highest mean
-    log-likelihood per word, the end included)."""
-    rows = [(i, c) for i, cands in enumerate(candidates) for c in cands]
-    scores = []
-    for s in range(0, len(rows), batch):
-        part = rows[s:s + batch]
-        scores.append(model.log_likelihood(features[[i for i, _ in part]], [queries[i] for i, _ in part],
-                                           [c for _, c in part], per_word=True))
-    flat, picks, at = torch.cat(scores), [], 0
-    for cands in candidates:
-        picks.append(int(flat[at:at + len(cands)].argmax()))
-        at += len(cands)
+    log-likelihood per word, the end included). Rows go in groups of about `batch` candidates."""
+    picks, start = [], 0
+    while start < len(candidates):
+        stop, size = start, 0
+        while stop < len(candidates) and (stop == start or size + len(candidates[stop]) <= batch):
+            size += len(candidates[stop])
+            stop += 1
+        flat = model.candidate_log_likelihood(features[start:stop], queries[start:stop], candidates[start:stop])
+        at = 0
+        for cands in candidates[start:stop]:
+            picks.append(int(flat[at:at + len(cands)].argmax()))
+            at += len(cands)
+        start = stop
     return picks
 
 
