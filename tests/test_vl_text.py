@@ -1,6 +1,8 @@
 """VL-JEPA's data and metrics: texts from planted ground truth, held-out templates, CIDEr-D against the COCO
 caption evaluation, recall at k."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -128,9 +130,46 @@ def test_selective_decoding_finds_the_planted_segments_and_needs_fewer_decodes()
     sentences = ["the red ball hits the left wall", "the green and blue balls collide", "there are three balls"]
     references = [[[sentences[k]] for k in truth]]
     rows = selective_curves([stream], references, lambda s, windows: [sentences[truth[w]] for w in windows],
-                            window_rate=3.0, everies=(1, 3), segment_shares=(0.1,), thresholds=(0.5,))
+                            window_rate=3.0, everies=(1, 3), segment_shares=(0.1,), thresholds=(0.5,),
+                            fact=lambda text: text.split(" ")[1])  # red / green / are
     by = {(r["policy"], r["setting"]): r for r in rows}
     assert by[("uniform", 1)]["decodes_per_s"] == 3.0 and by[("ward", 0.1)]["decodes_per_s"] == 0.3
     assert by[("ward", 0.1)]["cider"] == pytest.approx(by[("uniform", 1)]["cider"])  # as good with 10× fewer
     assert by[("uniform", 3)]["cider"] < by[("uniform", 1)]["cider"]  # uniform decoding misses the short segment
     assert fewer_decodes(rows, "ward", rate=3.0) == pytest.approx(10.0)
+    # the share of windows stating their segment's fact: every window when each is decoded or each segment is;
+    # blocks of 3 windows decoded at their middle misstate window 9 only (its block 9–11 is read at window 10)
+    assert by[("uniform", 1)]["fact_right"] == 1.0 == by[("ward", 0.1)]["fact_right"]
+    assert by[("uniform", 3)]["fact_right"] == pytest.approx(29 / 30)
+    assert fewer_decodes(rows, "ward", rate=3.0, quality="fact_right") == pytest.approx(10.0)
+    from worldjepa.vl.evaluate import ball_count
+
+    assert ball_count("the red ball bounces off the top wall, there are three balls, the red ball is the nearest") \
+        == "three" and ball_count("the red ball bounces off the top wall") is None
+
+
+def test_long_clips_are_scenes_cut_together_and_each_window_is_described_from_its_middle_scene():
+    from worldjepa.vl.data import ball_streams, window_starts
+
+    frames, stride, length = 8, 4, 60
+    videos, refs, cuts = ball_streams(2, length, frames, stride, 32, seed=3, scene_frames=(12, 20))
+    changes = 0
+    assert videos.shape[:2] == (2, length) and len(refs[0]) == len(window_starts(length, frames, stride))
+    for s in range(2):
+        edges = [0, *cuts[s], length]
+        gaps = np.diff(edges)
+        assert all(12 <= g <= 20 for g in gaps[:-1]) and 0 < gaps[-1] <= 20  # the last scene is cut at the end
+        for c in cuts[s]:  # a cut is a jump: the frames across it differ far more than frames within a scene
+            assert np.abs(videos[s, c].astype(int) - videos[s, c - 1]).mean() > \
+                np.abs(videos[s, c - 1].astype(int) - videos[s, c - 2]).mean()
+        seen = {}  # scene (of the window's middle frame) → the ball count its windows state
+        for w, start in enumerate(window_starts(length, frames, stride)):
+            scene = int(np.searchsorted(cuts[s], start + frames // 2, side="right"))
+            count = re.search(r"there are (\w+) balls", refs[s][w][0]).group(1)
+            assert seen.setdefault(scene, count) == count  # one scene, one count
+        changes += sum(a != b for a, b in zip(list(seen.values()), list(seen.values())[1:]))
+    assert changes >= 1  # and the count changes at some cut (new scenes draw 1 to 5 balls)
+    one = ball_streams(1, length, frames, stride, 32, seed=3, scene_frames=(length, length))
+    assert one[2] == [[]]  # one continuous scene
+    with pytest.raises(ValueError, match="scene_frames"):
+        ball_streams(1, length, frames, stride, 32, seed=3, scene_frames=(20, 10))

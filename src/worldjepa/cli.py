@@ -215,6 +215,8 @@ def _parser() -> argparse.ArgumentParser:
     vf.add_argument("--frames", type=int, default=None, help="frames per clip (default: the encoder's)")
     vf.add_argument("--seed", type=int, default=0, help="the simulation's seed")
     vf.add_argument("--streams", type=int, default=12, help="long clips (120 frames) for selective decoding (default 12)")
+    vf.add_argument("--scene-frames", type=int, nargs=2, default=(30, 60), metavar=("LOW", "HIGH"),
+                    help="a long clip is scenes of LOW to HIGH frames cut together (default 30 60; 120 120: one scene)")
     vf.add_argument("--captions", metavar="FILE", help="your own clips instead: a JSON-lines file of videos and their "
                                                        "captions or questions (format in docs/vl-jepa.md)")
     vt = actions.add_parser("train", help="train a VL-JEPA model on a VL data folder (resumed if --out holds one)")
@@ -449,7 +451,8 @@ def _vl(args: argparse.Namespace) -> None:
         from .vl.data import cache_features
 
         data = cache_features(args.encoder, args.out, clips=args.clips, frames=args.frames, seed=args.seed,
-                              device=args.device, streams=args.streams, captions=args.captions)
+                              device=args.device, streams=args.streams, captions=args.captions,
+                              scene_frames=tuple(args.scene_frames))
         skipped = data.meta.get("skipped_videos")
         print(f"vl features: {data.meta['clips']} clips, {len(data.texts)} texts, {data.meta['tokens']} visual tokens "
               f"of {data.meta['dim']} per clip in {data.meta['feature_seconds']:.0f} s (simulation "

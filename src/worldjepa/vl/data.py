@@ -3,8 +3,8 @@
 `ball_texts` simulates clips (1 to `max_balls` balls in equal shares, an occluder in half of them; each simulated
 `future` frames past what the clip shows, for "what happens next"), and writes for each clip its description in
 every paraphrase template (the facts of vl/captions.py joined: the first wall bounce, collision and occlusion,
-the count, a sideways motion and the nearest ball) and its questions; `ball_streams` simulates long clips whose
-sliding windows feed selective decoding, each window described from its own facts. `cache_features` encodes the
+the count, a sideways motion and the nearest ball) and its questions; `ball_streams` simulates long clips cut from
+several scenes, whose sliding windows feed selective decoding, each window described from its own facts. `cache_features` encodes the
 clips and windows once with a frozen pretrained encoder (a `worldjepa pretrain` run) and pools its patch grid to at
 most `tokens` visual tokens per clip; training and evaluation then read only the cache (`VLData`). The last fifth of
 the clips is the test set.
@@ -86,17 +86,37 @@ def ball_texts(clips: int, frames: int, future: int, image_size: int, seed: int,
     return np.stack(videos), texts, labels
 
 
-def ball_streams(streams: int, length: int, frames: int, stride: int, image_size: int, seed: int, balls: int = 3,
-                 occluder: float = 0.5) -> tuple[np.ndarray, list[list[list[str]]]]:
-    """Long clips for selective decoding: frames [S, length, S, S, 3] and, for each window of `frames` frames
-    starting every `stride` frames, its description in every template (the references a decoded caption of that
-    moment is scored against)."""
-    world = BallWorld(WorldConfig(num_balls=balls, occluder=occluder), image_size=image_size)
-    generated = world.generate(streams, length, seed=seed_for(seed, 52))
-    starts = window_starts(length, frames, stride)
-    refs = [[[describe(captions(clip_facts(generated, b, frames, start), 0, t)) for t in range(PARAPHRASES)]
-             for start in starts] for b in range(streams)]
-    return generated.frames, refs
+def ball_streams(streams: int, length: int, frames: int, stride: int, image_size: int, seed: int,
+                 scene_frames: tuple[int, int] = (30, 60), max_balls: int = 5,
+                 occluder: float = 0.5) -> tuple[np.ndarray, list[list[list[str]]], list[list[int]]]:
+    """Long clips for selective decoding, each a sequence of scenes cut together like the steps of a procedural
+    video: every scene a new simulation of 1 to `max_balls` balls lasting `scene_frames` (low, high) frames. Returns
+    frames [S, length, S, S, 3]; for each window of `frames` frames starting every `stride` frames its description
+    in every template (read off the scene that holds its middle frame, over its frames in that scene: the
+    references a decoded caption of that moment is scored against); and each stream's cut frames. With
+    `scene_frames` = (length, length) a stream is one continuous scene."""
+    low, high = scene_frames
+    if not 2 <= low <= high:
+        raise ValueError(f"scene_frames {scene_frames}: want 2 <= low <= high")
+    rng = np.random.default_rng(seed_for(seed, 52))
+    videos, refs, cuts = [], [], []
+    for s in range(streams):
+        scenes, at = [], 0  # (simulation, first frame in the stream)
+        while at < length:
+            balls, frames_here = int(rng.integers(1, max_balls + 1)), int(rng.integers(low, high + 1))
+            world = BallWorld(WorldConfig(num_balls=balls, occluder=occluder), image_size=image_size)
+            scenes.append((world.generate(1, frames_here, seed=seed_for(seed, 52, s, len(scenes))), at))
+            at += frames_here
+        videos.append(np.concatenate([clip.frames[0] for clip, _ in scenes])[:length])
+        windows = []
+        for start in window_starts(length, frames, stride):
+            clip, first = next((c, f) for c, f in reversed(scenes) if f <= start + frames // 2)
+            begin, stop = max(start, first), min(start + frames, first + clip.frames.shape[1])
+            windows.append([describe(captions(clip_facts(clip, 0, stop - begin, begin - first), 0, t))
+                            for t in range(PARAPHRASES)])
+        refs.append(windows)
+        cuts.append([f for _, f in scenes[1:] if f < length])
+    return np.stack(videos), refs, cuts
 
 
 def windows_of(videos: np.ndarray, frames: int, stride: int) -> np.ndarray:
@@ -184,6 +204,7 @@ def pool_tokens(grid: Tensor, tokens: int = 32) -> Tensor:
 def cache_features(encoder_run: str | Path, out: str | Path, clips: int = 2000, frames: int | None = None, future: int = 8,
                    seed: int = 0, tokens: int = 32, precision: str = "bf16", device: str | None = None,
                    streams: int = 12, stream_length: int = 120, stride: int = 4,
+                   scene_frames: tuple[int, int] = (30, 60),
                    captions: str | Path | None = None) -> VLData:
     """Simulate the clips (of the encoder's clip length unless `frames` is given), write their texts and their frozen
     features to `out` (the time each took in meta)."""
@@ -208,7 +229,8 @@ def cache_features(encoder_run: str | Path, out: str | Path, clips: int = 2000, 
     start = time.perf_counter()
     features = pool_tokens(patch_features(encoder, videos, precision=precision), tokens)
     encoded = time.perf_counter() - start
-    long, references = ball_streams(streams, stream_length, frames, stride, cfg.data.image_size, seed)
+    long, references, cuts = ball_streams(streams, stream_length, frames, stride, cfg.data.image_size, seed,
+                                          scene_frames)
     start = time.perf_counter()
     stream_features = pool_tokens(patch_features(encoder, windows_of(long, frames, stride), precision=precision), tokens)
     stream_seconds = time.perf_counter() - start
@@ -216,7 +238,8 @@ def cache_features(encoder_run: str | Path, out: str | Path, clips: int = 2000, 
     meta = {"encoder": str(encoder_run), "clips": clips, "frames": frames, "future": future, "seed": seed,
             "image_size": cfg.data.image_size, "tokens": features.shape[1], "dim": features.shape[2],
             "simulate_seconds": simulated, "feature_seconds": encoded, "streams": streams,
-            "stream_seconds": stream_seconds, "stream_length": stream_length, "stride": stride, "fps": WorldConfig().fps}
+            "stream_seconds": stream_seconds, "stream_length": stream_length, "stride": stride, "fps": WorldConfig().fps,
+            "scene_frames": list(scene_frames), "cuts": cuts}
     return save_vl_data(VLData(features, texts, test, meta, labels,
                                stream_features.unflatten(0, (streams, -1)), references), out)
 

@@ -64,11 +64,21 @@ def stream_score(captions: list[list[str]], labels: list[np.ndarray], references
     return cider_d(candidates, refs)[0]
 
 
+def stream_fact_share(captions: list[list[str]], labels: list[np.ndarray], references: list[list[list[str]]],
+                      fact) -> float:
+    """Share of the windows whose caption (its segment's decode) states the fact `fact(text)` that the window's
+    first reference states (a fact of None is never right)."""
+    right = [fact(caps[segment]) is not None and fact(caps[segment]) == fact(references[s][w][0])
+             for s, (caps, lab) in enumerate(zip(captions, labels)) for w, segment in enumerate(lab)]
+    return float(np.mean(right))
+
+
 def selective_curves(streams: list[np.ndarray], references: list[list[list[str]]], decode, window_rate: float,
                      everies=(1, 2, 3, 4, 6, 9), segment_shares=(0.5, 0.33, 0.25, 0.17, 0.11, 0.08),
-                     thresholds=(0.02, 0.05, 0.1, 0.2, 0.3)) -> list[dict]:
+                     thresholds=(0.02, 0.05, 0.1, 0.2, 0.3), fact=None) -> list[dict]:
     """Quality against decodes per second for each policy: `decode(stream_index, windows) -> captions` decodes the
-    given windows of a stream (counted), `window_rate` windows per second of video."""
+    given windows of a stream (counted), `window_rate` windows per second of video. With `fact` (text → a fact or
+    None), each row also holds "fact_right", the `stream_fact_share` of that fact."""
     rows = []
 
     def run(policy: str, setting, segmenter) -> None:
@@ -81,6 +91,8 @@ def selective_curves(streams: list[np.ndarray], references: list[list[list[str]]
         seconds = sum(len(st) for st in streams) / window_rate
         rows.append({"policy": policy, "setting": setting, "decodes_per_s": decoded / seconds,
                      "cider": stream_score(captions, labels, references)})
+        if fact is not None:
+            rows[-1]["fact_right"] = stream_fact_share(captions, labels, references, fact)
 
     for every in everies:
         run("uniform", every, lambda st, e=every: uniform_segments(len(st), e))
@@ -91,10 +103,10 @@ def selective_curves(streams: list[np.ndarray], references: list[list[list[str]]
     return rows
 
 
-def fewer_decodes(rows: list[dict], policy: str = "ward", rate: float = 1.0) -> float | None:
-    """The paper's comparison: uniform decoding at the setting nearest `rate` decodes per second sets the quality;
-    the lowest rate at which `policy` reaches that CIDEr-D, as a ratio (how many times fewer decodes; None if no
-    setting of the policy reaches it)."""
+def fewer_decodes(rows: list[dict], policy: str = "ward", rate: float = 1.0, quality: str = "cider") -> float | None:
+    """The paper's comparison: uniform decoding at the setting nearest `rate` decodes per second sets the quality
+    (`quality`: "cider" or "fact_right"); the lowest rate at which `policy` reaches it, as a ratio (how many times
+    fewer decodes; None if no setting of the policy reaches it)."""
     uniform = min((r for r in rows if r["policy"] == "uniform"), key=lambda r: abs(r["decodes_per_s"] - rate))
-    reaching = [r["decodes_per_s"] for r in rows if r["policy"] == policy and r["cider"] >= uniform["cider"]]
+    reaching = [r["decodes_per_s"] for r in rows if r["policy"] == policy and r[quality] >= uniform[quality]]
     return uniform["decodes_per_s"] / min(reaching) if reaching else None
