@@ -52,7 +52,7 @@ def main() -> None:
         elif data.streams is None:
             raise SystemExit(f"{run}'s data holds no long clips: pass --streams")
         results[run] = selective(model.eval(), data, light_decoder(model, data, Path(run) / "decoder",
-                                                                    seed=cfg.train.seed))
+                                                                    seed=cfg.train.seed, run=run))
         print(f"{run}: fewer decodes, Ward {results[run]['selective_fewer_decodes_ward']}, change "
               f"{results[run]['selective_fewer_decodes_change']}", flush=True)
     (out / "selective.json").write_text(json.dumps({"streams": args.streams, "runs": results}, indent=2))

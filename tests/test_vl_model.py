@@ -184,7 +184,8 @@ def test_token_captioner_is_causal_over_the_answer_and_its_likelihood_is_its_los
 
 def whole_sequence_logits(model, features, q_ids, q_mask, a_ids, a_mask):
     """The captioner's logits computed on the whole sequence [visual][query][BOS][answer] at once with its
-    attention mask (prefix both ways, answer causal, padding only itself): the reference for the cached path."""
+    attention mask (prefix both ways, answer causal, no real token sees padding, every token sees itself): the
+    reference for the cached path."""
     B, V = features.shape[:2]
     Q, A = q_ids.shape[1], a_ids.shape[1]
     bos = torch.full((B, 1), model.tokenizer.cls)
@@ -222,17 +223,32 @@ def test_token_captioner_cache_matches_the_whole_sequence_and_shares_prefixes():
              for i, cands in enumerate(candidates) for c in cands]
     assert flat.tolist() == pytest.approx(alone, abs=1e-4)
     # greedy generation on the cache picks, word by word, the argmax of the whole sequence's logits
-    said = model.generate(features, queries, 6)
-    for i, text in enumerate(said):
-        words = model.tokenizer.split(text) if text else []
-        ids = torch.tensor([[model.tokenizer.vocab[w] for w in words] + [model.tokenizer.pad]])
-        with torch.no_grad():
-            logits = whole_sequence_logits(model, features[i:i + 1], q_ids[i:i + 1], q_mask[i:i + 1], ids,
-                                           torch.ones_like(ids, dtype=torch.bool))
-        picked = logits[0].argmax(-1).tolist()
-        assert picked[:len(words)] == ids[0, :len(words)].tolist()
-        if len(words) < 6:  # it stopped: the end was the best next word
-            assert picked[len(words)] == model.tokenizer.sep
+    ids = model.greedy_ids(features, queries, 6)
+    with torch.no_grad():
+        logits = whole_sequence_logits(model, features, q_ids, q_mask, ids, torch.ones_like(ids, dtype=torch.bool))
+    picked, sep = logits.argmax(-1), model.tokenizer.sep
+    for row in range(3):
+        ended = (ids[row] == sep).nonzero()
+        n = int(ended[0]) + 1 if len(ended) else ids.shape[1]
+        assert picked[row, :n].tolist() == ids[row, :n].tolist()
+        assert (ids[row, n:] == model.tokenizer.pad).all()  # after its end, padding
+    with torch.no_grad():
+        model.head.bias[sep] += 100.0  # the end is now every step's best word: every row stops at once
+    assert model.greedy_ids(features, queries, 6).tolist() == [[sep]] * 3
+    assert model.generate(features, queries, 6) == [""] * 3 and model.greedy_ids(features, queries, 0).shape == (3, 0)
+    with torch.no_grad():
+        model.head.bias[sep] -= 100.0
+    # training: the loss's gradients through the cache equal those of the whole sequence's cross-entropy
+    model.zero_grad()
+    model.loss(features, q_ids, q_mask, a_ids, a_mask).backward()
+    cached = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    whole = whole_sequence_logits(model, features, q_ids, q_mask, a_ids, a_mask)
+    torch.nn.functional.cross_entropy(whole[a_mask], a_ids[a_mask]).backward()
+    assert cached.keys() == {n for n, p in model.named_parameters() if p.grad is not None} and len(cached) > 10
+    for name, param in model.named_parameters():
+        if name in cached:
+            assert torch.allclose(cached[name], param.grad, atol=1e-6), name
 
 
 def test_token_captioner_learns_planted_facts(tmp_path):

@@ -149,7 +149,7 @@ def test_selective_decoding_finds_the_planted_segments_and_needs_fewer_decodes()
 
 
 def test_long_clips_are_scenes_cut_together_and_each_window_is_described_from_its_middle_scene():
-    from worldjepa.vl.data import ball_streams, window_starts
+    from worldjepa.vl.data import ball_streams, scene_window, window_starts
 
     frames, stride, length = 8, 4, 60
     videos, refs, cuts = ball_streams(2, length, frames, stride, 32, seed=3, scene_frames=(12, 20))
@@ -169,6 +169,11 @@ def test_long_clips_are_scenes_cut_together_and_each_window_is_described_from_it
             assert seen.setdefault(scene, count) == count  # one scene, one count
         changes += sum(a != b for a, b in zip(list(seen.values()), list(seen.values())[1:]))
     assert changes >= 1  # and the count changes at some cut (new scenes draw 1 to 5 balls)
+    # a window belongs to the scene of its middle frame and keeps its frames in that scene
+    cut = [10, 25]
+    assert scene_window(cut, 0, 8) == (0, 0, 8) and scene_window(cut, 4, 8) == (0, 4, 10)
+    assert scene_window(cut, 8, 8) == (1, 10, 16) and scene_window(cut, 20, 8) == (1, 20, 25)
+    assert scene_window(cut, 24, 8) == (2, 25, 32) and scene_window([], 4, 8) == (0, 4, 12)
     one = ball_streams(1, length, frames, stride, 32, seed=3, scene_frames=(length, length))
     assert one[2] == [[]]  # one continuous scene
     with pytest.raises(ValueError, match="scene_frames"):

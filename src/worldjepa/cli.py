@@ -476,8 +476,8 @@ def _vl(args: argparse.Namespace) -> None:
             if not isinstance(value, list):
                 print(f"{key:32s} {value:.3f}" if isinstance(value, float) else f"{key:32s} {value}")
         for row in scores.get("selective", []):
-            print(f"selective {row['policy']:8s} {row['setting']!s:5s} {row['decodes_per_s']:.2f} decodes/s  "
-                  f"CIDEr-D {row['cider']:.3f}")
+            print(f"selective {row['decoder']:9s} {row['policy']:8s} {row['setting']!s:5s} "
+                  f"{row['decodes_per_s']:.2f} decodes/s  CIDEr-D {row['cider']:.3f}  count right {row['fact_right']:.3f}")
 
 
 def _configs(args: argparse.Namespace) -> None:

@@ -52,16 +52,17 @@ class TokenCaptioner(nn.Module):
                           torch.ones(B, 1, dtype=torch.bool, device=x.device)], dim=1)
         x = x + self.position[(real.long().cumsum(1) - 1).clamp_min(0)]
         N = x.shape[1]
-        mask = (real[:, None, :] | torch.eye(N, dtype=torch.bool, device=x.device)[None])[:, None]  # padding: itself
-        cache = Cache([[] for _ in self.blocks], [[] for _ in self.blocks], real, x[:, -1:])
-        for block, keys, values in zip(self.blocks, cache.keys, cache.values):
-            x = block.forward_cached(x, None, keys, values, mask)
-        cache.last = x[:, -1:]
-        return cache
+        # no real token sees padding; a padding token sees the real ones and itself (so no row of the mask is empty)
+        mask = (real[:, None, :] | torch.eye(N, dtype=torch.bool, device=x.device)[None])[:, None]
+        keys, values = [[] for _ in self.blocks], [[] for _ in self.blocks]
+        for block, k, v in zip(self.blocks, keys, values):
+            x = block.forward_cached(x, None, k, v, mask)
+        return Cache(keys, values, real, x[:, -1:])
 
     def _grow(self, cache: "Cache", ids: Tensor, mask: Tensor) -> Tensor:
         """Outputs [B, n, W] of words `ids` [B, n] (real where `mask`) appended after the cached tokens: each sees
-        the cached real tokens and the real words before it. Their keys and values join the cache."""
+        the cached real tokens and the real words before it. Their keys and values join `cache` in place (so a cache
+        serves one continuation: `Cache.select` copies one for another)."""
         B, n = ids.shape
         x = self.words(ids) + self.position[cache.real.sum(1, keepdim=True) + mask.long().cumsum(1) - 1]
         own = torch.ones(n, n, dtype=torch.bool, device=ids.device).tril() & mask[:, None, :]
@@ -99,10 +100,11 @@ class TokenCaptioner(nn.Module):
     @torch.no_grad()
     def candidate_log_likelihood(self, features: Tensor, queries: list[str], candidates: list[list[str]],
                                  per_word: bool = True) -> Tensor:
-        """`log_likelihood` of every row's candidates, flat in order [Σ len(candidates)]: each clip and query is
-        read once and its cache shared by its candidates."""
+        """`log_likelihood` (per word by default) of every row's candidates, flat in order [Σ len(candidates)]: each
+        clip and query is read once and its cache shared by its candidates."""
         cache = self._prefix(features, *self.tokens(queries))
-        rows = torch.tensor([i for i, cands in enumerate(candidates) for _ in cands], dtype=torch.long)
+        rows = torch.tensor([i for i, cands in enumerate(candidates) for _ in cands], dtype=torch.long,
+                            device=features.device)
         return self._score(cache.select(rows), [c for cands in candidates for c in cands], per_word)
 
     def _score(self, cache: "Cache", answers: list[str], per_word: bool) -> Tensor:
@@ -113,12 +115,21 @@ class TokenCaptioner(nn.Module):
 
     @torch.no_grad()
     def generate(self, features: Tensor, queries: list[str], max_words: int = 48) -> list[str]:
-        """Greedy answers of clips `features` [B, V, D] to `queries` ("" = caption), one word at a time on the
-        cache."""
+        """Greedy answers of clips `features` [B, V, D] to `queries` ("" = caption)."""
+        pieces = self.tokenizer.pieces
+        return [_join([pieces[i] for i in row.tolist() if i not in (self.tokenizer.pad, self.tokenizer.sep)])
+                for row in self._until_end(self.greedy_ids(features, queries, max_words))]
+
+    @torch.no_grad()
+    def greedy_ids(self, features: Tensor, queries: list[str], max_words: int = 48) -> Tensor:
+        """Word ids [B, ≤ max_words] of the greedy answers, one word at a time on the cache: a row's end ([SEP]) is
+        followed by padding until every row has ended."""
         max_words = min(max_words, self.max_words // 2)
         B = features.shape[0]
+        if max_words <= 0:
+            return torch.zeros(B, 0, dtype=torch.long, device=features.device)
         cache = self._prefix(features, *self.tokens(queries))
-        words, done = [], torch.zeros(B, dtype=torch.bool)
+        words, done = [], torch.zeros(B, dtype=torch.bool, device=features.device)
         h = cache.last
         for step in range(max_words):
             nxt = self.head(self.norm(h[:, -1])).argmax(-1)
@@ -127,11 +138,8 @@ class TokenCaptioner(nn.Module):
             done |= nxt == self.tokenizer.sep
             if done.all() or step == max_words - 1:
                 break
-            h = self._grow(cache, nxt[:, None], torch.ones(B, 1, dtype=torch.bool))
-        out = torch.stack(words, 1)
-        pieces = self.tokenizer.pieces
-        return [_join([pieces[i] for i in row.tolist() if i not in (self.tokenizer.pad, self.tokenizer.sep)])
-                for row in self._until_end(out)]
+            h = self._grow(cache, nxt[:, None], torch.ones(B, 1, dtype=torch.bool, device=features.device))
+        return torch.stack(words, 1)
 
     def _until_end(self, ids: Tensor) -> list[Tensor]:
         rows = []

@@ -3,11 +3,11 @@
 `ball_texts` simulates clips (1 to `max_balls` balls in equal shares, an occluder in half of them; each simulated
 `future` frames past what the clip shows, for "what happens next"), and writes for each clip its description in
 every paraphrase template (the facts of vl/captions.py joined: the first wall bounce, collision and occlusion,
-the count, a sideways motion and the nearest ball) and its questions; `ball_streams` simulates long clips cut from
-several scenes, whose sliding windows feed selective decoding, each window described from its own facts. `cache_features` encodes the
-clips and windows once with a frozen pretrained encoder (a `worldjepa pretrain` run) and pools its patch grid to at
-most `tokens` visual tokens per clip; training and evaluation then read only the cache (`VLData`). The last fifth of
-the clips is the test set.
+the count, a sideways motion and the nearest ball) and its questions; `ball_streams` simulates long clips cut
+from several scenes, whose sliding windows feed selective decoding, each window described from the facts of the
+scene that holds its middle frame. `cache_features` encodes the clips and windows once with a frozen pretrained
+encoder (a `worldjepa pretrain` run) and pools its patch grid to at most `tokens` visual tokens per clip; training
+and evaluation then read only the cache (`VLData`). The last fifth of the clips is the test set.
 """
 
 from __future__ import annotations
@@ -95,9 +95,7 @@ def ball_streams(streams: int, length: int, frames: int, stride: int, image_size
     in every template (read off the scene that holds its middle frame, over its frames in that scene: the
     references a decoded caption of that moment is scored against); and each stream's cut frames. With
     `scene_frames` = (length, length) a stream is one continuous scene."""
-    low, high = scene_frames
-    if not 2 <= low <= high:
-        raise ValueError(f"scene_frames {scene_frames}: want 2 <= low <= high")
+    low, high = check_scene_frames(scene_frames)
     rng = np.random.default_rng(seed_for(seed, 52))
     videos, refs, cuts = [], [], []
     for s in range(streams):
@@ -108,15 +106,32 @@ def ball_streams(streams: int, length: int, frames: int, stride: int, image_size
             scenes.append((world.generate(1, frames_here, seed=seed_for(seed, 52, s, len(scenes))), at))
             at += frames_here
         videos.append(np.concatenate([clip.frames[0] for clip, _ in scenes])[:length])
+        cuts.append([f for _, f in scenes[1:]])
         windows = []
         for start in window_starts(length, frames, stride):
-            clip, first = next((c, f) for c, f in reversed(scenes) if f <= start + frames // 2)
-            begin, stop = max(start, first), min(start + frames, first + clip.frames.shape[1])
+            scene, begin, stop = scene_window(cuts[-1], start, frames)
+            clip, first = scenes[scene]
             windows.append([describe(captions(clip_facts(clip, 0, stop - begin, begin - first), 0, t))
                             for t in range(PARAPHRASES)])
         refs.append(windows)
-        cuts.append([f for _, f in scenes[1:] if f < length])
     return np.stack(videos), refs, cuts
+
+
+def check_scene_frames(scene_frames: tuple[int, int]) -> tuple[int, int]:
+    low, high = scene_frames
+    if not 2 <= low <= high:
+        raise ValueError(f"scene_frames {tuple(scene_frames)}: want two frame counts LOW <= HIGH, LOW at least 2")
+    return low, high
+
+
+def scene_window(cuts: list[int], start: int, frames: int) -> tuple[int, int, int]:
+    """The scene (its index) that holds the middle frame of the window [start, start + frames) of a long clip cut
+    at frames `cuts` (each a scene's first frame), and the window's frames [begin, stop) in that scene."""
+    scene = int(np.searchsorted(cuts, start + frames // 2, side="right"))
+    edges = [0, *cuts]
+    first = edges[scene]
+    stop = cuts[scene] if scene < len(cuts) else start + frames
+    return scene, max(start, first), min(start + frames, stop)
 
 
 def windows_of(videos: np.ndarray, frames: int, stride: int) -> np.ndarray:
@@ -212,6 +227,7 @@ def cache_features(encoder_run: str | Path, out: str | Path, clips: int = 2000, 
     from ..eval.features import patch_features
     from ..pretrain import load_pretrained
 
+    check_scene_frames(scene_frames)  # before any simulation
     encoder, cfg = load_pretrained(encoder_run)
     frames = frames or cfg.data.frames
     encoder.to(resolve_device(device))

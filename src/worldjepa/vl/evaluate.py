@@ -20,6 +20,8 @@
 from __future__ import annotations
 
 import re
+import shutil
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -184,33 +186,39 @@ def ball_count(text: str) -> str | None:
     return found.group(1) if found else None
 
 
-def selective(model: VLJepa, data: VLData, decoder) -> dict:
+def selective(model: VLJepa, data: VLData, decoder, name: str = "light") -> dict:
     """Decodes per second against caption quality on the long clips, for uniform, Ward and online decoding: with
-    `decoder` (rows' "decoder": "light"), and with each chosen window's own reference as a perfect decoder would
+    `decoder` (rows' "decoder": `name`), and with each chosen window's own reference as a perfect decoder would
     write it ("reference": how well a policy's choice of windows can do, whatever the decoder). Quality is CIDEr-D
     and, for the fact that holds over a whole scene, the share of windows whose caption states the right ball count
     ("fact_right"; a long clip's scenes differ in their count, so a stale decode after a cut states the wrong one)."""
-    streams = [predicted(model, s, [""] * len(s)) for s in data.streams]
-    refs, rate = data.stream_references, data.meta["fps"] / data.meta["stride"]
-    light = selective_curves([s.numpy() for s in streams], refs, lambda s, windows: decoder(streams[s][windows]),
-                             window_rate=rate, fact=ball_count)
-    perfect = selective_curves([s.numpy() for s in streams], refs, lambda s, windows: [refs[s][w][0] for w in windows],
-                               window_rate=rate, fact=ball_count)
-    out: dict = {"selective": [{**r, "decoder": "light"} for r in light] + [{**r, "decoder": "reference"}
-                                                                         for r in perfect]}
+    embedded = [predicted(model, s, [""] * len(s)) for s in data.streams]
+    streams, refs = [e.numpy() for e in embedded], data.stream_references
+    rate = data.meta["fps"] / data.meta["stride"]
+    used = selective_curves(streams, refs, lambda s, windows: decoder(embedded[s][windows]), window_rate=rate,
+                            fact=ball_count)
+    perfect = selective_curves(streams, refs, lambda s, windows: [refs[s][w][0] for w in windows], window_rate=rate,
+                               fact=ball_count)
+    out: dict = {"selective": [{**r, "decoder": name} for r in used] + [{**r, "decoder": "reference"}
+                                                                      for r in perfect]}
     for policy in ("ward", "change"):
         for quality, suffix in (("cider", ""), ("fact_right", "_count")):
-            out[f"selective_fewer_decodes_{policy}{suffix}"] = fewer_decodes(light, policy, quality=quality)
+            out[f"selective_fewer_decodes_{policy}{suffix}"] = fewer_decodes(used, policy, quality=quality)
             out[f"selective_fewer_decodes_{policy}{suffix}_reference"] = fewer_decodes(perfect, policy,
                                                                                       quality=quality)
     return out
 
 
-def light_decoder(model: VLJepa, data: VLData, decoder_dir, steps: int = 800, seed: int = 0):
+def light_decoder(model: VLJepa, data: VLData, decoder_dir, steps: int = 800, seed: int = 0, run=None):
     """The light caption decoder (vl/decoder.py) of this model, trained in `decoder_dir` on the training clips'
-    caption embeddings against their first-template descriptions (loaded when it is there): embeddings → captions."""
+    caption embeddings against their first-template descriptions (loaded when it is there, unless it is older than
+    `run`'s checkpoint: then trained again): embeddings → captions."""
     from .decoder import train_decoder
 
+    kept = Path(decoder_dir) / "checkpoint.safetensors"
+    if run is not None and kept.exists() and \
+            kept.stat().st_mtime_ns < (Path(run) / "checkpoint.safetensors").stat().st_mtime_ns:
+        shutil.rmtree(decoder_dir)  # trained on an earlier checkpoint's embeddings
     seen = [t for t in data.items("train", questions=False) if t.template == 0]
     learned = train_decoder(predicted(model, data.features[[t.clip for t in seen]], [""] * len(seen)),
                             [t.answer for t in seen], decoder_dir, steps=steps, seed=seed)
@@ -218,7 +226,8 @@ def light_decoder(model: VLJepa, data: VLData, decoder_dir, steps: int = 800, se
     return lambda embeddings: learned(embeddings, longest + 1)
 
 
-def evaluate_vl(model: VLJepa, data: VLData, seed: int = 0, decoder_dir=None, decoder_steps: int = 800) -> dict:
+def evaluate_vl(model: VLJepa, data: VLData, seed: int = 0, decoder_dir=None, decoder_steps: int = 800,
+                run=None) -> dict:
     """Every evaluation above on the test clips (and selective decoding where the data holds long clips). With
     `decoder_dir`, a light caption decoder (vl/decoder.py) is trained there on the training clips' caption
     embeddings (or loaded), scored beside the nearest caption, and does the selective decoding."""
@@ -227,7 +236,7 @@ def evaluate_vl(model: VLJepa, data: VLData, seed: int = 0, decoder_dir=None, de
     captions = predicted(model, data.features[test], [""] * len(test))
     decoder = NearestCaption(model, data)
     if decoder_dir is not None:
-        decode = light_decoder(model, data, decoder_dir, decoder_steps, seed)
+        decode = light_decoder(model, data, decoder_dir, decoder_steps, seed, run)
         decoder_scores = {f"{k}_decoder": v for k, v in captioning(data, decode(captions), test).items()}
     else:
         decoder_scores, decode = {}, decoder
@@ -242,7 +251,7 @@ def evaluate_vl(model: VLJepa, data: VLData, seed: int = 0, decoder_dir=None, de
     if asked:
         out.update(vqa(model, data, asked))
     if data.streams is not None:
-        out.update(selective(model, data, decode))
+        out.update(selective(model, data, decode, "light" if decoder_dir is not None else "nearest"))
     return out
 
 
@@ -293,7 +302,6 @@ def evaluate_run(run, decoder_steps: int = 800) -> dict:
     also on the same model before training (its heads at their initial weights), as SugarCrepe++ compares; written
     to RUN/eval.json."""
     import json
-    from pathlib import Path
 
     from .train import build_model, load_vl
 
@@ -302,13 +310,8 @@ def evaluate_run(run, decoder_steps: int = 800) -> dict:
         scores = evaluate_tokens(model, data)
         (Path(run) / "eval.json").write_text(json.dumps(scores, indent=2))
         return scores
-    decoder_dir = Path(run) / "decoder"
-    kept = decoder_dir / "checkpoint.safetensors"
-    if kept.exists() and kept.stat().st_mtime_ns < (Path(run) / "checkpoint.safetensors").stat().st_mtime_ns:
-        import shutil
-
-        shutil.rmtree(decoder_dir)  # trained on an earlier checkpoint's embeddings: train it again
-    scores = evaluate_vl(model, data, seed=cfg.train.seed, decoder_dir=decoder_dir, decoder_steps=decoder_steps)
+    scores = evaluate_vl(model, data, seed=cfg.train.seed, decoder_dir=Path(run) / "decoder",
+                         decoder_steps=decoder_steps, run=run)
     test = np.nonzero(data.test)[0]
     untrained = build_model(cfg, data).eval()
     before = attribute_swaps(untrained, data, predicted(untrained, data.features[test], [""] * len(test)), test,
