@@ -152,6 +152,19 @@ def test_vl_commands_chain_and_refuse_bad_input(tmp_path, small_overrides, capsy
     assert main(["vl", "train", "--data", str(data), "--out", str(tmp_path / "x"), "model.txt=minilm"]) == 2
     assert "model.text" in capsys.readouterr().err  # the closest valid key
     assert main(["vl", "eval", "--run", str(tmp_path / "missing")]) == 2
+    assert main(["vl", "features", "--encoder", str(run), "--out", str(tmp_path / "bad"), "--scene-frames", "20",
+                 "10"]) == 2 and not (tmp_path / "bad").exists()  # refused before simulating anything
+    assert "scene_frames" in capsys.readouterr().err
+    # two-rooms clips: door passages and rooms; retrieval, VQA, swaps and captions, no classes or long clips
+    rooms = tmp_path / "rooms"
+    assert main(["vl", "features", "--encoder", str(run), "--out", str(rooms), "--clips", "20", "--frames", "8",
+                 "--world", "two-rooms"]) == 0
+    assert main(["vl", "train", "--data", str(rooms), "--out", str(tmp_path / "vl-rooms"), "--quiet", "train.steps=3",
+                 "train.precision=fp32", "data.batch_size=8", "optim.warmup_steps=1", *model_args]) == 0
+    assert main(["vl", "eval", "--run", str(tmp_path / "vl-rooms"), "--decoder-steps", "5"]) == 0
+    scores = json.loads((tmp_path / "vl-rooms" / "eval.json").read_text())
+    assert {"text_to_video_R@1", "vqa_room", "swap_accuracy", "caption_cider"} <= set(scores)
+    assert "count_held_out_top1" not in scores and "selective" not in scores
     with pytest.raises(ConfigError):
         check_section(from_dict(VLConfig, {"model": {"scratch_width": 65}}))
 

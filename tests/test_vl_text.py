@@ -178,3 +178,20 @@ def test_long_clips_are_scenes_cut_together_and_each_window_is_described_from_it
     assert one[2] == [[]]  # one continuous scene
     with pytest.raises(ValueError, match="scene_frames"):
         ball_streams(1, length, frames, stride, 32, seed=3, scene_frames=(20, 10))
+
+
+def test_two_rooms_clips_say_where_the_agent_ends_as_its_pixels_show():
+    from worldjepa.vl.data import two_rooms_clips
+    from worldjepa.vl.evaluate import swap_one
+    from worldjepa.worlds.two_rooms import TwoRooms
+
+    videos, texts = two_rooms_clips(40, 16, 32, seed=1)
+    assert videos.shape == (40, 16, 32, 32, 3) and len(texts) == 40 * 4 * 2  # a caption and a question per template
+    agent = np.all(np.abs(videos[:, -1].astype(int) - TwoRooms.AGENT) < 40, axis=-1)  # [N, S, S] the agent's pixels
+    for clip in range(40):
+        x = np.nonzero(agent[clip])[1].mean() / 32  # its centre, read off the last frame
+        question = next(t for t in texts if t.clip == clip and t.query and t.template == 0)
+        assert question.answer == ("the right room" if x > 0.5 else "the left room")
+    kinds = [t.kind for t in texts if not t.query and t.template == 0]
+    assert 5 <= kinds.count("door") <= 35  # some clips pass the door, most of the others stay
+    assert swap_one("the agent stays in the left room", np.random.default_rng(0)) == "the agent stays in the right room"

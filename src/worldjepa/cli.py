@@ -214,6 +214,9 @@ def _parser() -> argparse.ArgumentParser:
     vf.add_argument("--clips", type=int, default=2000, help="clips to simulate (default 2000; the last fifth is the test set)")
     vf.add_argument("--frames", type=int, default=None, help="frames per clip (default: the encoder's)")
     vf.add_argument("--seed", type=int, default=0, help="the simulation's seed")
+    vf.add_argument("--world", choices=("balls", "two-rooms"), default="balls",
+                    help="the world whose clips and texts to simulate (default balls; two-rooms: door passages and "
+                         "rooms, no class labels or long clips)")
     vf.add_argument("--streams", type=int, default=12, help="long clips (120 frames) for selective decoding (default 12)")
     vf.add_argument("--scene-frames", type=int, nargs=2, default=(30, 60), metavar=("LOW", "HIGH"),
                     help="a long clip is scenes of LOW to HIGH frames cut together (default 30 60; 120 120: one scene)")
@@ -452,7 +455,7 @@ def _vl(args: argparse.Namespace) -> None:
 
         data = cache_features(args.encoder, args.out, clips=args.clips, frames=args.frames, seed=args.seed,
                               device=args.device, streams=args.streams, captions=args.captions,
-                              scene_frames=tuple(args.scene_frames))
+                              scene_frames=tuple(args.scene_frames), world=args.world)
         skipped = data.meta.get("skipped_videos")
         print(f"vl features: {data.meta['clips']} clips, {len(data.texts)} texts, {data.meta['tokens']} visual tokens "
               f"of {data.meta['dim']} per clip in {data.meta['feature_seconds']:.0f} s (simulation "

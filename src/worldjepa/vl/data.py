@@ -26,7 +26,8 @@ from torch import Tensor
 from ..config import WorldConfig
 from ..data.batches import seed_for
 from ..worlds.balls import BallWorld
-from .captions import COLOURS, NUMBERS, PARAPHRASES, Text, captions, clip_facts, first_alone, questions
+from .captions import (COLOURS, NUMBERS, PARAPHRASES, Text, captions, clip_facts, first_alone, questions,
+                       two_rooms_texts)
 
 
 def describe(caption_list: list[Text]) -> str:
@@ -84,6 +85,29 @@ def ball_texts(clips: int, frames: int, future: int, image_size: int, seed: int,
     labels = {"count": [NUMBERS[f.balls] for f in facts],
               "wall": [f"{COLOURS[e.balls[0]]} {e.wall}" if e else "" for e in walls]}
     return np.stack(videos), texts, labels
+
+
+def two_rooms_clips(clips: int, frames: int, image_size: int, seed: int,
+                    noise: float = 0.3) -> tuple[np.ndarray, list[Text]]:
+    """Frames [N, frames, S, S, 3] of `clips` two-rooms clips and their texts (`two_rooms_texts`: a door passage or
+    the room the agent stays in; which room it ends in). The agent follows the noisy expert towards a goal in the
+    other room in every other clip (it passes the door when it is near enough) and in its own room otherwise."""
+    from ..worlds.two_rooms import TwoRooms, move, room
+
+    world = TwoRooms(image_size)
+    rng = np.random.default_rng(seed_for(seed, 55))
+    policy = world.expert(rng, noise)
+    videos, texts = [], []
+    for clip in range(clips):
+        task = world.sample_task(rng)
+        goal = task.goal if clip % 2 == 0 else world.sample_free(rng, int(room(task.start)))
+        path = [np.asarray(task.start, np.float64)]
+        for _ in range(frames - 1):
+            path.append(move(path[-1], policy(path[-1], goal), world.layout))
+        videos.append(np.stack([world.render_state(q) for q in path]))
+        for template in range(PARAPHRASES):
+            texts += two_rooms_texts(np.stack(path), clip, template)
+    return np.stack(videos), texts
 
 
 def ball_streams(streams: int, length: int, frames: int, stride: int, image_size: int, seed: int,
@@ -220,14 +244,16 @@ def cache_features(encoder_run: str | Path, out: str | Path, clips: int = 2000, 
                    seed: int = 0, tokens: int = 32, precision: str = "bf16", device: str | None = None,
                    streams: int = 12, stream_length: int = 120, stride: int = 4,
                    scene_frames: tuple[int, int] = (30, 60),
-                   captions: str | Path | None = None) -> VLData:
-    """Simulate the clips (of the encoder's clip length unless `frames` is given), write their texts and their frozen
-    features to `out` (the time each took in meta)."""
+                   captions: str | Path | None = None, world: str = "balls") -> VLData:
+    """Simulate the clips of `world` (balls, or two-rooms: `two_rooms_clips`) of the encoder's clip length unless
+    `frames` is given, write their texts and their frozen features to `out` (the time each took in meta)."""
     from ..device import resolve_device
     from ..eval.features import patch_features
     from ..pretrain import load_pretrained
 
     check_scene_frames(scene_frames)  # before any simulation
+    if world not in ("balls", "two-rooms"):
+        raise ValueError(f"no VL data for world {world!r}: choose balls or two-rooms")
     encoder, cfg = load_pretrained(encoder_run)
     frames = frames or cfg.data.frames
     encoder.to(resolve_device(device))
@@ -240,6 +266,14 @@ def cache_features(encoder_run: str | Path, out: str | Path, clips: int = 2000, 
                 "simulate_seconds": 0.0, "feature_seconds": time.perf_counter() - start}
         return save_vl_data(VLData(features, texts, test, meta, {}), out)
     start = time.perf_counter()
+    if world == "two-rooms":  # the agent's door passages and rooms: no class labels, no long clips
+        videos, texts = two_rooms_clips(clips, frames, cfg.data.image_size, seed)
+        simulated, start = time.perf_counter() - start, time.perf_counter()
+        features = pool_tokens(patch_features(encoder, videos, precision=precision), tokens)
+        meta = {"encoder": str(encoder_run), "world": world, "clips": clips, "frames": frames, "seed": seed,
+                "image_size": cfg.data.image_size, "tokens": features.shape[1], "dim": features.shape[2],
+                "simulate_seconds": simulated, "feature_seconds": time.perf_counter() - start}
+        return save_vl_data(VLData(features, texts, last_fifth(clips), meta, {}), out)
     videos, texts, labels = ball_texts(clips, frames, future, cfg.data.image_size, seed)
     simulated = time.perf_counter() - start
     start = time.perf_counter()

@@ -125,9 +125,10 @@ def vqa_scores(asked: list, picks: list[int]) -> dict[str, float]:
 
 def swap_one(text: str, rng: np.random.Generator) -> str | None:
     """`text` with one attribute changed to another of its kind (None if it has none): a colour before "ball",
-    "one" or "and", a wall before "wall", a number before "balls"."""
+    "one" or "and", a wall before "wall", a number before "balls", a side before "room" (two-rooms)."""
     words = text.split(" ")
-    kinds = {"ball": COLOURS, "one": COLOURS, "and": COLOURS, "wall": WALLS, "balls": NUMBERS[1:]}
+    kinds = {"ball": COLOURS, "one": COLOURS, "and": COLOURS, "wall": WALLS, "balls": NUMBERS[1:],
+             "room": ("left", "right")}
     spots = [(i, kinds[nxt]) for i, (w, nxt) in enumerate(zip(words, words[1:])) if nxt in kinds and w in kinds[nxt]]
     if not spots:
         return None
