@@ -7,7 +7,8 @@ Each run is a finished `vl train` run (its light decoder in RUN/decoder is train
 are those of its data folder, or of `--streams`, another `vl features` folder (the same clips' features, other long
 clips). Two decoders per policy: the run's light decoder, and each chosen window's own reference (a perfect
 decoder: what the policy's choice of windows allows, whatever the decoder). The paper's figure is the ratio of
-decodes at equal quality (`fewer_decodes`: uniform decoding at about 1 decode a second sets the quality).
+decodes at equal quality (`fewer_decodes`: uniform decoding at about 1 decode a second sets the quality). Where the
+long clips are scenes cut together, `scene_changes` says whether the predicted stream marks the cuts.
 Prints a table of mean ± sd over runs, writes OUT/selective.json and OUT/selective.png.
 """
 
@@ -20,8 +21,11 @@ import statistics
 from pathlib import Path
 
 from worldjepa.plots import pyplot, save_figure
-from worldjepa.vl.data import load_vl_data
-from worldjepa.vl.evaluate import light_decoder, selective
+import numpy as np
+
+from worldjepa.vl.data import load_vl_data, scene_window
+from worldjepa.vl.evaluate import light_decoder, predicted, selective
+from worldjepa.vl.selective import scene_changes
 from worldjepa.vl.train import load_vl
 
 
@@ -53,6 +57,13 @@ def main() -> None:
             raise SystemExit(f"{run}'s data holds no long clips: pass --streams")
         results[run] = selective(model.eval(), data, light_decoder(model, data, Path(run) / "decoder",
                                                                     seed=cfg.train.seed, run=run))
+        cuts = data.meta.get("cuts") if other is None else other.meta.get("cuts")
+        if cuts is not None:  # where the scenes change: does the predicted stream mark it?
+            frames, stride = data.meta["frames"], data.meta["stride"]
+            scenes = [np.array([scene_window(c, w * stride, frames)[0] for w in range(data.streams.shape[1])])
+                      for c in cuts]
+            embedded = [predicted(model, st, [""] * len(st)).numpy() for st in data.streams]
+            results[run]["scene_changes"] = scene_changes(embedded, scenes)
         print(f"{run}: fewer decodes, Ward {results[run]['selective_fewer_decodes_ward']}, change "
               f"{results[run]['selective_fewer_decodes_change']}", flush=True)
     (out / "selective.json").write_text(json.dumps({"streams": args.streams, "runs": results}, indent=2))
@@ -73,6 +84,9 @@ def table(results: dict) -> str:
                 "ward_count_reference", "change_count_reference"):
         values = [r[f"selective_fewer_decodes_{key}"] for r in runs]
         lines.append(f"fewer decodes at equal quality, {key}: {mean_sd(values)} (per run: {values})")
+    if all("scene_changes" in r for r in runs):
+        for key in runs[0]["scene_changes"]:
+            lines.append(f"{key}: {mean_sd([r['scene_changes'][key] for r in runs])}")
     return "\n".join(lines)
 
 

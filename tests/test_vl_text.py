@@ -113,8 +113,8 @@ def test_recall_at_k_counts_ties_against_the_answer_and_any_right_answer_as_a_hi
 
 
 def test_selective_decoding_finds_the_planted_segments_and_needs_fewer_decodes():
-    from worldjepa.vl.selective import (change_segments, fewer_decodes, selective_curves, uniform_segments,
-                                        ward_segments)
+    from worldjepa.vl.selective import (change_segments, fewer_decodes, scene_changes, selective_curves,
+                                        uniform_segments, ward_segments)
 
     rng = np.random.default_rng(0)
     # a stream of 30 windows in three planted segments (10, 5, 15 windows), each its own direction plus noise
@@ -142,6 +142,12 @@ def test_selective_decoding_finds_the_planted_segments_and_needs_fewer_decodes()
     assert by[("uniform", 1)]["fact_right"] == 1.0 == by[("ward", 0.1)]["fact_right"]
     assert by[("uniform", 3)]["fact_right"] == pytest.approx(29 / 30)
     assert fewer_decodes(rows, "ward", rate=3.0, quality="fact_right") == pytest.approx(10.0)
+    # the planted stream jumps where its scene changes; a stream that stays in one place (noise only) does not
+    marks = scene_changes([stream], [truth])
+    assert marks["step_across_change"] > 10 * marks["step_within_scene"] and marks["ward_finds_changes"] == 1.0
+    ten = np.repeat(np.arange(10), 30)  # ten scenes of 30 windows, 9 changes
+    still = scene_changes([means[0] + 0.05 * rng.normal(size=(300, 16))], [ten])
+    assert still["step_across_change"] < 2 * still["step_within_scene"]
     from worldjepa.vl.evaluate import ball_count
 
     assert ball_count("the red ball bounces off the top wall, there are three balls, the red ball is the nearest") \

@@ -110,3 +110,24 @@ def fewer_decodes(rows: list[dict], policy: str = "ward", rate: float = 1.0, qua
     uniform = min((r for r in rows if r["policy"] == "uniform"), key=lambda r: abs(r["decodes_per_s"] - rate))
     reaching = [r["decodes_per_s"] for r in rows if r["policy"] == policy and r[quality] >= uniform[quality]]
     return uniform["decodes_per_s"] / min(reaching) if reaching else None
+
+
+def scene_changes(streams: list[np.ndarray], scenes: list[np.ndarray], within: int = 1) -> dict[str, float]:
+    """Does a stream of embeddings [T, d] mark where its scene changes (`scenes` [T]: each window's scene)? The mean
+    cosine distance between consecutive windows across a change and within a scene, and the share of changes that
+    Ward segments (as many as the stream has scenes) put a boundary within `within` windows of."""
+    across, inside, found, changes = [], [], 0, 0
+    for stream, scene in zip(streams, scenes):
+        unit = stream / np.linalg.norm(stream, axis=1, keepdims=True).clip(1e-12)
+        step = 1.0 - (unit[1:] * unit[:-1]).sum(1)
+        changed = scene[1:] != scene[:-1]
+        across += step[changed].tolist()
+        inside += step[~changed].tolist()
+        labels, _ = ward_segments(stream, len(set(scene.tolist())))
+        bounds = np.nonzero(labels[1:] != labels[:-1])[0]
+        for t in np.nonzero(changed)[0]:
+            found += bool(len(bounds)) and bool(np.abs(bounds - t).min() <= within)
+            changes += 1
+    return {"step_across_change": float(np.mean(across)) if across else float("nan"),
+            "step_within_scene": float(np.mean(inside)) if inside else float("nan"),
+            "ward_finds_changes": found / changes if changes else float("nan")}
