@@ -59,6 +59,8 @@ def main() -> None:
     ap.add_argument("--curve", type=int, default=4, help="evaluation points along the schedule (the last is the end)")
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--set", nargs="*", default=[], help="overrides for every variant, e.g. optim.lr=3e-4")
+    ap.add_argument("--rescore-captions", action="store_true",
+                    help="score the finished runs' final captions again (after a change to the caption metrics)")
     args = ap.parse_args()
     data = load_vl_data(args.data)
     out = Path(args.out)
@@ -86,6 +88,12 @@ def main() -> None:
             if record.get("steps") != args.steps:
                 raise SystemExit(f"{run} was trained for {record.get('steps')} steps, not {args.steps}: use another --out")
             done = {p["step"] for p in record["curve"]}
+            if args.rescore_captions and "final" in record and record["curve"][-1]["step"] == args.steps:
+                record["final"].update(rescored := caption_scores(run))
+                record["curve"][-1].update({k: v for k, v in rescored.items() if k in CURVE_KEYS})
+                record_file.write_text(json.dumps(record, indent=2))
+                print(f"{variant} seed {seed}: captions rescored " + ", ".join(f"{k} {v:.3f}" for k, v in rescored.items()),
+                      flush=True)
             for step in points:
                 if step in done:
                     continue
@@ -104,6 +112,28 @@ def main() -> None:
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(table(summary, args.variants.split(","), args.seeds))
     plot_curves(summary, args.variants.split(","), args.seeds, out / "curves.png")
+
+
+def caption_scores(run: Path) -> dict:
+    """The final checkpoint's caption metrics alone: greedy captions of the token captioner; the nearest description
+    and the light decoder (RUN/decoder, loaded) of VL-JEPA."""
+    import numpy as np
+
+    from worldjepa.vl.evaluate import NearestCaption, captioning, light_decoder, predicted
+    from worldjepa.vl.train import load_vl
+
+    model, cfg, data = load_vl(run)
+    model.eval()
+    test = np.nonzero(data.test)[0]
+    if cfg.model.kind == "tokens":
+        longest = max(len(model.tokenizer.split(t.answer)) for t in data.items("train", questions=False))
+        said = [c for s in range(0, len(test), 256)
+                for c in model.generate(data.features[test[s:s + 256]], [""] * len(test[s:s + 256]), longest + 1)]
+        return captioning(data, said, test)
+    captions = predicted(model, data.features[test], [""] * len(test))
+    decode = light_decoder(model, data, run / "decoder", seed=cfg.train.seed, run=run)
+    return {**captioning(data, NearestCaption(model, data)(captions), test),
+            **{f"{k}_decoder": v for k, v in captioning(data, decode(captions), test).items()}}
 
 
 def table(summary: dict, variants: list[str], seeds: list[int]) -> str:

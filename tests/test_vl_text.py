@@ -201,3 +201,18 @@ def test_two_rooms_clips_say_where_the_agent_ends_as_its_pixels_show():
     kinds = [t.kind for t in texts if not t.query and t.template == 0]
     assert 5 <= kinds.count("door") <= 35  # some clips pass the door, most of the others stay
     assert swap_one("the agent stays in the left room", np.random.default_rng(0)) == "the agent stays in the right room"
+
+
+def test_fact_f1_takes_a_fact_in_any_templates_words():
+    from worldjepa.vl.evaluate import fact_f1
+
+    clip = ["the red ball hits the top wall, there are two balls", "the red ball bounces off the top wall, two balls are "
+            "in the box"]  # one clip's description in two templates: two facts
+    assert fact_f1("the red ball hits the top wall, there are two balls", clip) == 1.0
+    assert fact_f1("the red ball bounces off the top wall, there are two balls", clip) == 1.0  # templates mixed
+    assert fact_f1("the red ball hits the top wall", clip) == pytest.approx(2 * 1 * 0.5 / 1.5)  # precision 1, recall ½
+    # a wrong clause and a fact said twice in two wordings: precision 2/3, recall ½
+    assert fact_f1("the red ball hits the top wall, the red ball bounces off the top wall, there are three balls",
+                   clip) == pytest.approx(2 * (2 / 3) * 0.5 / (2 / 3 + 0.5))
+    assert fact_f1("there are five balls", clip) == 0.0
+    assert fact_f1("a, b", ["a, b", "c"]) == 1.0  # templates that do not line up: the best one
