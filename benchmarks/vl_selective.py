@@ -103,6 +103,8 @@ def plot(results: dict, path: Path) -> None:
                 y = [statistics.mean(r["selective"][i][quality] for r in runs) for i in idx]
                 ax.plot(x, y, marker=marker, label=policy)
             ax.set_xscale("log")
+            ax.set_xticks([0.25, 0.5, 1, 2, 3], ["0.25", "0.5", "1", "2", "3"])
+            ax.minorticks_off()
             ax.set_xlabel("decodes per second of video")
             ax.set_ylabel(label)
             ax.set_title(f"{decoder} decoder (mean of {len(runs)} runs)", fontsize=9)
