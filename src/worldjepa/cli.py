@@ -204,6 +204,8 @@ def _parser() -> argparse.ArgumentParser:
     ar.add_argument("--seeds", default="3", help="a count (3: seeds 0, 1, 2) or a list (0,4,7)")
     ar.add_argument("--out", required=True, help="folder for the data, the runs, results.json, table.md, horizon.png")
     ar.add_argument("--quick", action="store_true", help="toy scale, for a check that it all runs (about a minute)")
+    ar.add_argument("--train-steps", type=int, default=None,
+                    help="training steps of every model, the same for all (default: the scale's, 600; --quick 4)")
     ar.add_argument("--quiet", action="store_true")
 
     vl = sub.add_parser("vl", help="VL-JEPA: predict text embeddings from frozen video features (docs/vl-jepa.md)")
@@ -434,6 +436,8 @@ def _resources(args: argparse.Namespace) -> None:
 
 
 def _arena(args: argparse.Namespace) -> None:
+    import dataclasses
+
     from .arena.run import QUICK, Scale, parse_seeds, run_arena
     from .config import presets
 
@@ -446,7 +450,12 @@ def _arena(args: argparse.Namespace) -> None:
     if not worlds or unknown:
         raise ValueError(f"--worlds: {', '.join(unknown) or 'none given'} has no wm-WORLD preset; choose from "
                          f"{', '.join(known)}")
-    run_arena(worlds, seeds, args.out, QUICK if args.quick else Scale(), progress=not args.quiet, device=args.device)
+    scale = QUICK if args.quick else Scale()
+    if args.train_steps is not None:
+        if args.train_steps < 1:
+            raise ValueError(f"--train-steps needs a positive number of training steps, got {args.train_steps}")
+        scale = dataclasses.replace(scale, train_steps=args.train_steps)
+    run_arena(worlds, seeds, args.out, scale, progress=not args.quiet, device=args.device)
 
 
 def _vl(args: argparse.Namespace) -> None:

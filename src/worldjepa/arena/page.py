@@ -41,8 +41,15 @@ def _success(rows: list[dict], name: str = "clean") -> list[float | None]:
     return [r["planning"][name]["success_rate"] for r in rows if name in r["planning"]]
 
 
+def budget(results: dict) -> str:
+    """What every model was trained on, the same for all (table.md and the page say it above the numbers)."""
+    scale = results["scale"]
+    return (f"Every model trained {scale['train_steps']} steps of {scale['batch_size']} windows; seeds "
+            f"{', '.join(map(str, results['seeds']))}.")
+
+
 def format_table(results: dict) -> str:
-    lines = []
+    lines = [budget(results), ""]
     for world in results["worlds"]:
         present = [f for f in FORMS if _rows(results, world, f)]
         corruptions = [k for k in _rows(results, world, present[0])[0]["planning"] if k != EMBEDDING]
@@ -210,7 +217,7 @@ def write_page(results: dict, out: Path) -> Path:
                (surprise_figure(results, out / "surprise.png"), "surprise on impossible transitions")]
     body = [f"<h1>worldjepa arena: {', '.join(results['worlds'])}, seeds {results['seeds']}</h1>",
             "<p class=note>autoregressive, diffusion and JEPA world models on the same data, trainer, planner and "
-            "budget; docs/arena.md explains every number.</p>"]
+            "budget; docs/arena.md explains every number. " + html.escape(budget(results)) + "</p>"]
     for section in table.split("## ")[1:]:
         title, _, text = section.partition("\n")
         body.append(f"<h2>{html.escape(title)}</h2>")

@@ -80,12 +80,14 @@ def parse_seeds(text: str) -> list[int]:
 
 def arena_configs(world: str, scale: Scale, meta, train_episodes: int) -> dict[str, tuple[WorldModelConfig, int, int]]:
     """Each paradigm's config for `world`, with its trainable parameters and the JEPA model's (the target);
-    a baseline outside the band stops here, before any training. No model reads proprio (the baselines cannot,
-    and the JEPA model would be given the state it is judged on); all train on the first `train_episodes`."""
+    a baseline outside the band stops here, before any training. No model reads proprio or learns from it (the
+    baselines cannot; the JEPA model would be given, or by a proprio anchor such as wm-push-t's taught, the state it
+    is judged on); all train on the first `train_episodes`."""
     data = read_yaml_config(f"wm-{world}")
     if data.get("world") != world:
         raise ValueError(f"the preset wm-{world} is for the world {data.get('world')!r}, not {world!r}")
     for item in [f"image_size={scale.image_size}", f"train.steps={scale.train_steps}", "model.use_proprio=false",
+                 "objective.proprio_anchor=0",
                  f"data.limit={train_episodes}", f"plan.precision={scale.precision}",
                  f"data.batch_size={scale.batch_size}", "train.checkpoint_every=100000",
                  f"train.log_every={max(10, scale.train_steps // 12)}",  # the baselines' monitors generate frames

@@ -109,7 +109,8 @@ def build_objective(cfg: WorldModelConfig, meta: StoreMeta) -> WorldModelObjecti
     action_dim = meta.action_dim * cfg.data.frameskip
     proprio_dim = meta.proprio_dim if m.use_proprio else 0
     if cfg.objective.proprio_anchor > 0 and m.form != "compact":
-        raise ValueError("objective.proprio_anchor shapes a trained encoder; the patch form's encoder is frozen: set "
+        raise ValueError(f"objective.proprio_anchor shapes the compact form's trained encoder; the {m.form} form has "
+                         "none to shape (the patch form's encoder is frozen, the baselines generate frames): set "
                          "objective.proprio_anchor=0 or model.form=compact")
     if m.form in ("autoregressive", "diffusion"):
         if m.use_proprio:

