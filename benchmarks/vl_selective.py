@@ -55,15 +55,16 @@ def main() -> None:
                                        meta={**data.meta, **{k: other.meta[k] for k in ("fps", "stride")}})
         elif data.streams is None:
             raise SystemExit(f"{run}'s data holds no long clips: pass --streams")
-        results[run] = selective(model.eval(), data, light_decoder(model, data, Path(run) / "decoder",
-                                                                    seed=cfg.train.seed, run=run))
+        model.eval()
+        embedded = [predicted(model, st, [""] * len(st)) for st in data.streams]  # once, for both measurements
+        results[run] = selective(model, data, light_decoder(model, data, Path(run) / "decoder", seed=cfg.train.seed,
+                                                            run=run), embedded=embedded)
         cuts = data.meta.get("cuts") if other is None else other.meta.get("cuts")
         if cuts is not None:  # where the scenes change: does the predicted stream mark it?
             frames, stride = data.meta["frames"], data.meta["stride"]
             scenes = [np.array([scene_window(c, w * stride, frames)[0] for w in range(data.streams.shape[1])])
                       for c in cuts]
-            embedded = [predicted(model, st, [""] * len(st)).numpy() for st in data.streams]
-            results[run]["scene_changes"] = scene_changes(embedded, scenes)
+            results[run]["scene_changes"] = scene_changes([e.numpy() for e in embedded], scenes)
         print(f"{run}: fewer decodes, Ward {results[run]['selective_fewer_decodes_ward']}, change "
               f"{results[run]['selective_fewer_decodes_change']}", flush=True)
     (out / "selective.json").write_text(json.dumps({"streams": args.streams, "runs": results}, indent=2))
