@@ -154,6 +154,28 @@ def test_selective_decoding_finds_the_planted_segments_and_needs_fewer_decodes()
         == "three" and ball_count("the red ball bounces off the top wall") is None
 
 
+def test_ward_segments_never_merge_windows_that_are_not_next_to_each_other():
+    from sklearn.cluster import AgglomerativeClustering
+
+    from worldjepa.vl.selective import ward_segments
+
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(2, 8))
+    # scenes A, B, A: Ward without the time constraint puts both A runs in one cluster; with it, each is its own
+    stream = np.concatenate([np.tile(a, (6, 1)), np.tile(b, (4, 1)), np.tile(a, (6, 1))])
+    stream = stream + 0.01 * rng.normal(size=stream.shape)
+    free = AgglomerativeClustering(n_clusters=2, linkage="ward").fit_predict(stream)
+    assert free[0] == free[15] != free[7]  # what the constraint has to prevent
+    assert ward_segments(stream, 3)[0].tolist() == [0] * 6 + [1] * 4 + [2] * 6
+    assert ward_segments(stream, 2)[0].tolist() in ([0] * 6 + [1] * 10, [0] * 10 + [1] * 6)
+    for _ in range(30):  # any stream, any number of segments: contiguous runs in time order, each decoded inside
+        T = int(rng.integers(5, 40))
+        k = int(rng.integers(1, T + 1))
+        labels, decodes = ward_segments(rng.normal(size=(T, 4)) * rng.integers(1, 4, size=(T, 1)), k)
+        assert labels[0] == 0 and set(np.diff(labels).tolist()) <= {0, 1} and labels[-1] == k - 1
+        assert [labels[d] for d in decodes] == list(range(k))
+
+
 def test_long_clips_are_scenes_cut_together_and_each_window_is_described_from_its_middle_scene():
     from worldjepa.vl.data import ball_streams, scene_window, window_starts
 
