@@ -110,6 +110,16 @@ def test_recall_at_k_counts_ties_against_the_answer_and_any_right_answer_as_a_hi
     assert recall_at(sim, np.array([0, 1, 2]), ks=(1, 2)) == {"R@1": 1 / 3, "R@2": 2 / 3}
     both = np.array([[True, False, False], [True, True, False], [False, False, True]])  # query 1: two right clips
     assert recall_at(sim, both, ks=(1, 2)) == {"R@1": 2 / 3, "R@2": 2 / 3}
+    # chance: every ranking of 6 clips equally likely, counted one by one
+    from itertools import permutations
+
+    from worldjepa.vl.metrics import recall_chance
+
+    right = np.array([[True, True, False, False, False, False], [False, False, False, False, False, True]])
+    for k in (1, 2, 5):
+        hits = [[any(r[c] for c in order[:k]) for order in permutations(range(6))] for r in right]
+        assert recall_chance(right, ks=(k,))[f"R@{k}"] == pytest.approx(np.mean([np.mean(h) for h in hits]))
+    assert recall_chance(np.eye(400, dtype=bool))["R@1"] == pytest.approx(1 / 400)
 
 
 def test_selective_decoding_finds_the_planted_segments_and_needs_fewer_decodes():

@@ -31,7 +31,7 @@ from torch import Tensor
 from ..worlds.balls import WALLS
 from .captions import CAPTIONS, COLOURS, NUMBERS, PARAPHRASES, fill
 from .data import VLData
-from .metrics import cider_d, recall_at
+from .metrics import cider_d, recall_at, recall_chance
 from .minilm import mean_over
 from .captioner import TokenCaptioner
 from .model import VLJepa
@@ -101,6 +101,7 @@ def retrieval(model: VLJepa, data: VLData, captions: Tensor, test: np.ndarray) -
     queries = targets(model, texts)
     out = {f"text_to_video_{k}": v for k, v in recall_at((queries @ captions.T).numpy(), positives).items()}
     out["text_to_video_shared_queries"] = float((positives.sum(1) > 1).mean())
+    out.update({f"text_to_video_chance_{k}": v for k, v in recall_chance(positives).items()})
     return out
 
 

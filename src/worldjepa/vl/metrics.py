@@ -75,3 +75,17 @@ def recall_at(similarity: np.ndarray, positives: np.ndarray, ks=(1, 5)) -> dict[
     best = np.where(positives, similarity, -np.inf).max(1)
     rank = ((similarity >= best[:, None]) & ~positives).sum(1)
     return {f"R@{k}": float((rank < k).mean()) for k in ks}
+
+
+def recall_chance(positives: np.ndarray, ks=(1, 5)) -> dict[str, float]:
+    """Recall at k of a random ranking, per query 1 − C(N − p, k) / C(N, k) for p right answers among N, averaged:
+    chance is far above k / N where many clips share a description."""
+    positives = np.asarray(positives, dtype=bool)
+    n, right = positives.shape[1], positives.sum(1)
+    out = {}
+    for k in ks:
+        miss = np.ones(len(right))
+        for i in range(k):  # the chance that all k top places hold wrong answers
+            miss *= np.clip(n - right - i, 0, None) / (n - i)
+        out[f"R@{k}"] = float((1 - miss).mean())
+    return out

@@ -1,0 +1,66 @@
+"""Does the autoregressive baseline's VQ tokenizer keep the agent? (docs/arena.md)
+
+    python benchmarks/arena_tokenizer.py --run runs/arena-1800/two-rooms/autoregressive-seed0 \
+        --data runs/arena-1800/two-rooms/data --out runs/arena-1800/tokenizer.json
+
+The arena judges a generated frame by a state reader trained on real frames. If the tokenizer's own round trip
+(frame → codes → frame) already loses the agent, no transformer on its codes can draw it. This trains the arena's
+frame reader on the first four fifths of the episodes (as the arena does), then reads the agent's position off
+the held-out episodes' real frames and off their round trips, beside the error of reading every frame as the
+episode's first (what a model that never moves the agent would score). Prints a table; writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from worldjepa.arena.horizon import episode_frames, train_reader
+from worldjepa.data.episodes import EpisodeStore
+from worldjepa.dynamics.model import load_world_model
+
+
+@torch.no_grad()
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", required=True, help="an autoregressive `train-wm` run (an arena run folder)")
+    ap.add_argument("--data", required=True, help="its episode store")
+    ap.add_argument("--out", default=None, help="a JSON file for the figures")
+    ap.add_argument("--reader-steps", type=int, default=800, help="the arena's default")
+    args = ap.parse_args()
+    model, cfg, _ = load_world_model(args.run, device="cpu")
+    if cfg.model.form != "autoregressive":
+        raise SystemExit(f"{args.run} is a {cfg.model.form} model: this check reads an autoregressive one's tokenizer")
+    store = EpisodeStore(args.data)
+    split = max(1, len(store) * 4 // 5)
+    held_out = range(split, len(store))
+    with torch.enable_grad():
+        reader = train_reader(model, store, range(0, split), held_out, steps=args.reader_steps, seed=0)
+    tokenizer = model.objective.predictor.tokenizer.float().eval()
+    errors: dict[str, float] = {}
+    real, first, trip = [], [], []
+    for episode in held_out:
+        frames, states = episode_frames(store, [episode])
+        round_trip = torch.cat([tokenizer.detokenize(tokenizer.tokenize(frames[i:i + 256]))
+                                for i in range(0, len(frames), 256)])
+        real.append((reader.read(frames) - states).norm(dim=-1))
+        trip.append((reader.read(round_trip) - states).norm(dim=-1))
+        first.append((states[:1] - states).norm(dim=-1))
+    for name, values in (("real frames", real), ("tokenizer round trip", trip), ("the first frame's state", first)):
+        errors[name] = float(torch.cat(values).mean())
+    result = {"run": args.run, "reader_r2": reader.held_out_r2, "frames": int(sum(len(v) for v in real)),
+              "grid": model.objective.predictor.tokenizer.grid, "codes": cfg.model.codes, "error": errors}
+    print(f"frame reader, held-out R² {reader.held_out_r2:.3f}; {result['frames']} held-out frames; "
+          f"{result['grid']}×{result['grid']} codes of {result['codes']}")
+    print("| agent position read off | mean error (room widths) |\n|---|---|")
+    for name, value in errors.items():
+        print(f"| {name} | {value:.3f} |")
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
