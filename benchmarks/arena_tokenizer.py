@@ -1,13 +1,14 @@
 """Does the autoregressive baseline's VQ tokenizer keep the agent? (docs/arena.md)
 
     python benchmarks/arena_tokenizer.py --run runs/arena-1800/two-rooms/autoregressive-seed0 \
-        --data runs/arena-1800/two-rooms/data --out runs/arena-1800/tokenizer.json
+        --data runs/arena-1800/two-rooms/data --out runs/arena-1800/tokenizer-seed0.json
 
 The arena judges a generated frame by a state reader trained on real frames. If the tokenizer's own round trip
 (frame → codes → frame) already loses the agent, no transformer on its codes can draw it. This trains the arena's
 frame reader on the first four fifths of the episodes (as the arena does), then reads the agent's position off
-the held-out episodes' real frames and off their round trips, beside the error of reading every frame as the
-episode's first (what a model that never moves the agent would score). Prints a table; writes JSON.
+the held-out episodes' real frames and off their round trips, beside two references that know nothing of the
+frame: the mean state of the training episodes, and the state at the episode's first frame. Prints a table;
+writes JSON.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from worldjepa.arena.horizon import episode_frames, train_reader
@@ -41,7 +43,8 @@ def main() -> None:
         reader = train_reader(model, store, range(0, split), held_out, steps=args.reader_steps, seed=0)
     tokenizer = model.objective.predictor.tokenizer.float().eval()
     errors: dict[str, float] = {}
-    real, first, trip = [], [], []
+    mean_state = torch.from_numpy(np.concatenate([store.episodes[e]["proprio"] for e in range(split)]).mean(0)).float()
+    real, first, trip, mean = [], [], [], []
     for episode in held_out:
         frames, states = episode_frames(store, [episode])
         round_trip = torch.cat([tokenizer.detokenize(tokenizer.tokenize(frames[i:i + 256]))
@@ -49,7 +52,9 @@ def main() -> None:
         real.append((reader.read(frames) - states).norm(dim=-1))
         trip.append((reader.read(round_trip) - states).norm(dim=-1))
         first.append((states[:1] - states).norm(dim=-1))
-    for name, values in (("real frames", real), ("tokenizer round trip", trip), ("the first frame's state", first)):
+        mean.append((mean_state - states).norm(dim=-1))
+    for name, values in (("real frames", real), ("tokenizer round trip", trip),
+                         ("the training episodes' mean state", mean), ("the first frame's state", first)):
         errors[name] = float(torch.cat(values).mean())
     result = {"run": args.run, "reader_r2": reader.held_out_r2, "frames": int(sum(len(v) for v in real)),
               "grid": model.objective.predictor.tokenizer.grid, "codes": cfg.model.codes, "error": errors}

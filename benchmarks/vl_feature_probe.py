@@ -2,8 +2,9 @@
 
     python benchmarks/vl_feature_probe.py --data runs/vl/data-rooms --answers "the left room,the right room"
 
-Each clip asked a question whose answer is one of `--answers` is labelled with that answer; a logistic regression
-(scikit-learn) is fitted on the first 80% of those clips and scored on the rest, from all the clip's visual tokens
+Each clip asked a question whose answer is one of `--answers` is labelled with that answer (a clip with two such
+answers is left out); a logistic regression (scikit-learn) is fitted on the training clips and scored on the test
+clips (the data's own split), from all the clip's visual tokens
 and from their mean (what is left when the position of a token is ignored). Prints a table; writes JSON with --out.
 """
 
@@ -28,23 +29,24 @@ def main() -> None:
 
     answers = [a.strip() for a in args.answers.split(",") if a.strip()]
     data = load_vl_data(args.data)
-    label: dict[int, str] = {}
+    said: dict[int, set[str]] = {}
     for item in data.items("train") + data.items("test"):
         if item.query and item.answer in answers:
-            label.setdefault(item.clip, item.answer)
+            said.setdefault(item.clip, set()).add(item.answer)
+    label = {clip: next(iter(a)) for clip, a in said.items() if len(a) == 1}
     if len(set(label.values())) < 2:
         raise SystemExit(f"fewer than two of {answers} are answers in {args.data}: name answers its questions have")
-    clips = sorted(label)
-    y = np.array([label[c] for c in clips])
-    features = data.features[clips].float()
-    cut = int(len(clips) * 0.8)
-    result = {"data": args.data, "answers": answers, "clips": len(clips),
-              "majority": float(max(np.mean(y[cut:] == a) for a in answers)), "accuracy": {}}
-    for name, x in (("all visual tokens", features.flatten(1)), ("their mean", features.mean(1))):
-        x = x.numpy()
-        probe = LogisticRegression(max_iter=2000).fit(x[:cut], y[:cut])
-        result["accuracy"][name] = float(probe.score(x[cut:], y[cut:]))
-    print(f"{args.data}: {len(clips)} clips, held-out {len(clips) - cut}, majority class {result['majority']:.3f}")
+    test = np.asarray(data.test, dtype=bool)
+    split = {part: [c for c in sorted(label) if test[c] == (part == "test")] for part in ("train", "test")}
+    y = {part: np.array([label[c] for c in clips]) for part, clips in split.items()}
+    result = {"data": args.data, "answers": answers, "clips": {p: len(c) for p, c in split.items()},
+              "majority": float(max(np.mean(y["test"] == a) for a in answers)), "accuracy": {}}
+    for name, pool in (("all visual tokens", lambda f: f.flatten(1)), ("their mean", lambda f: f.mean(1))):
+        x = {part: pool(data.features[clips].float()).numpy() for part, clips in split.items()}
+        probe = LogisticRegression(max_iter=2000).fit(x["train"], y["train"])
+        result["accuracy"][name] = float(probe.score(x["test"], y["test"]))
+    print(f"{args.data}: {len(split['train'])} training and {len(split['test'])} test clips, majority class "
+          f"{result['majority']:.3f}")
     print("| probe from | held-out accuracy |\n|---|---|")
     for name, value in result["accuracy"].items():
         print(f"| {name} | {value:.3f} |")

@@ -116,3 +116,16 @@ def test_arena_input_errors_stop_before_any_training(tmp_path, capsys):
     with pytest.raises(ValueError, match="outside the ±10% band"):
         run_arena(["two-rooms"], [0], tmp_path / "run", dataclasses.replace(QUICK, model=tiny), progress=False)
     assert not any(tmp_path.iterdir())  # nothing written: no data collected, no folder made
+
+
+def test_push_t_arena_models_fit_the_band_with_no_proprio_anchor():
+    """wm-push-t trains its JEPA model with a proprio anchor; in the arena no model learns from the state it is
+    judged on, and with the anchor off the baselines build and fit the parameter band (they did not before)."""
+    from worldjepa.arena.run import Scale, arena_configs
+    from worldjepa.data.episodes import StoreMeta
+
+    meta = StoreMeta("push-t", 64, 2, [-1, -1], [1, 1], proprio_dim=4)
+    configs = arena_configs("push-t", Scale(), meta, 320)
+    assert all(cfg.objective.proprio_anchor == 0 and not cfg.model.use_proprio for cfg, _, _ in configs.values())
+    target = configs["compact"][1]
+    assert all(abs(params - target) <= 0.1 * target for _, params, _ in configs.values())

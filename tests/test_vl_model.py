@@ -132,6 +132,9 @@ def test_a_missing_text_encoder_package_falls_back_with_a_one_line_notice(tmp_pa
     assert len(notices) == 1 and "model.text=scratch" in notices[0], said
     model, saved, _ = load_vl(tmp_path / "run", data=data)  # the run's config names what it trained
     assert saved.model.text == "scratch" and model.text.dim == SMALL_TEXT["scratch_width"]
+    # resumed with the same config (asking for MiniLM), it goes on with the text side its checkpoint holds
+    assert train_vl(small_cfg(steps=3, text="minilm"), tmp_path / "run", data=data, progress=False)["steps"] == 3
+    assert load_vl(tmp_path / "run", data=data)[1].model.text == "scratch"
 
 
 def test_swaps_and_pooling():

@@ -120,6 +120,7 @@ def test_recall_at_k_counts_ties_against_the_answer_and_any_right_answer_as_a_hi
         hits = [[any(r[c] for c in order[:k]) for order in permutations(range(6))] for r in right]
         assert recall_chance(right, ks=(k,))[f"R@{k}"] == pytest.approx(np.mean([np.mean(h) for h in hits]))
     assert recall_chance(np.eye(400, dtype=bool))["R@1"] == pytest.approx(1 / 400)
+    assert recall_chance(np.eye(3, dtype=bool)) == {"R@1": pytest.approx(1 / 3), "R@5": 1.0}  # fewer clips than k
 
 
 def test_selective_decoding_finds_the_planted_segments_and_needs_fewer_decodes():

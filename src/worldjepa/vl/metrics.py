@@ -85,7 +85,7 @@ def recall_chance(positives: np.ndarray, ks=(1, 5)) -> dict[str, float]:
     out = {}
     for k in ks:
         miss = np.ones(len(right))
-        for i in range(k):  # the chance that all k top places hold wrong answers
+        for i in range(min(k, n)):  # the chance that all k top places hold wrong answers
             miss *= np.clip(n - right - i, 0, None) / (n - i)
         out[f"R@{k}"] = float((1 - miss).mean())
     return out

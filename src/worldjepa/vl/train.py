@@ -49,7 +49,11 @@ def train_vl(cfg: VLConfig, out: str | Path, data: VLData | None = None, progres
         data = load_vl_data(cfg.data.path)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    if not (out / CHECKPOINT).exists():  # a run under way keeps its text side (resuming it needs the same one)
+    if (out / CHECKPOINT).exists() and (out / "config.yaml").exists():
+        # a run under way keeps the text side its checkpoint holds (it may have fallen back to the scratch one)
+        saved = read_yaml_config(out / "config.yaml").get("model", {}).get("text", cfg.model.text)
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, text=saved))
+    else:
         cfg = text_side_at_hand(cfg)
     save_yaml(cfg, out / "config.yaml")
     model = build_model(cfg, data)
