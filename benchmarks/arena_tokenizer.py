@@ -57,7 +57,7 @@ def main() -> None:
                          ("the training episodes' mean state", mean), ("the first frame's state", first)):
         errors[name] = float(torch.cat(values).mean())
     result = {"run": args.run, "reader_r2": reader.held_out_r2, "frames": int(sum(len(v) for v in real)),
-              "grid": model.objective.predictor.tokenizer.grid, "codes": cfg.model.codes, "error": errors}
+              "grid": tokenizer.grid, "codes": cfg.model.codes, "error": errors}
     print(f"frame reader, held-out R² {reader.held_out_r2:.3f}; {result['frames']} held-out frames; "
           f"{result['grid']}×{result['grid']} codes of {result['codes']}")
     print("| agent position read off | mean error (room widths) |\n|---|---|")

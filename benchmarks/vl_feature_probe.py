@@ -4,8 +4,8 @@
 
 Each clip asked a question whose answer is one of `--answers` is labelled with that answer (a clip with two such
 answers is left out); a logistic regression (scikit-learn) is fitted on the training clips and scored on the test
-clips (the data's own split), from all the clip's visual tokens
-and from their mean (what is left when the position of a token is ignored). Prints a table; writes JSON with --out.
+clips (the data's own split), from all the clip's visual tokens and from their mean (what is left when the
+position of a token is ignored). Prints a table; writes JSON with --out.
 """
 
 from __future__ import annotations
@@ -41,8 +41,9 @@ def main() -> None:
     y = {part: np.array([label[c] for c in clips]) for part, clips in split.items()}
     result = {"data": args.data, "answers": answers, "clips": {p: len(c) for p, c in split.items()},
               "majority": float(max(np.mean(y["test"] == a) for a in answers)), "accuracy": {}}
+    features = {part: data.features[clips].float() for part, clips in split.items()}  # read once, pooled twice
     for name, pool in (("all visual tokens", lambda f: f.flatten(1)), ("their mean", lambda f: f.mean(1))):
-        x = {part: pool(data.features[clips].float()).numpy() for part, clips in split.items()}
+        x = {part: pool(f).numpy() for part, f in features.items()}
         probe = LogisticRegression(max_iter=2000).fit(x["train"], y["train"])
         result["accuracy"][name] = float(probe.score(x["test"], y["test"]))
     print(f"{args.data}: {len(split['train'])} training and {len(split['test'])} test clips, majority class "
