@@ -5,10 +5,10 @@
 
 The arena judges a generated frame by a state reader trained on real frames. If the tokenizer's own round trip
 (frame → codes → frame) already loses the agent, no transformer on its codes can draw it. This trains the arena's
-frame reader on the first four fifths of the episodes (as the arena does), then reads the agent's position off
-the held-out episodes' real frames and off their round trips, beside two references that know nothing of the
-frame: the mean state of the training episodes, and the state at the episode's first frame. Prints a table;
-writes JSON.
+frame reader on the first four fifths of the episodes (as the arena does), then reads the state (two-rooms: the
+agent's position) off the held-out episodes' real frames and off their round trips, beside two references that know
+nothing of the frame: the mean state of the training episodes, and the state at the episode's first frame. Prints a
+table; writes JSON.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from worldjepa.arena.horizon import episode_frames, train_reader
+from worldjepa.arena.horizon import episode_frames, judged_state, train_reader
 from worldjepa.data.episodes import EpisodeStore
 from worldjepa.dynamics.model import load_world_model
+from worldjepa.worlds import make_world
 
 
 @torch.no_grad()
@@ -39,14 +40,16 @@ def main() -> None:
     store = EpisodeStore(args.data)
     split = max(1, len(store) * 4 // 5)
     held_out = range(split, len(store))
+    world = make_world(store.meta.world, image_size=store.meta.image_size)  # what the arena reads (judged_state)
     with torch.enable_grad():
-        reader = train_reader(model, store, range(0, split), held_out, steps=args.reader_steps, seed=0)
+        reader = train_reader(model, store, range(0, split), held_out, steps=args.reader_steps, seed=0, world=world)
     tokenizer = model.objective.predictor.tokenizer.float().eval()
     errors: dict[str, float] = {}
-    mean_state = torch.from_numpy(np.concatenate([store.episodes[e]["proprio"] for e in range(split)]).mean(0)).float()
+    mean_state = torch.from_numpy(np.concatenate([judged_state(store.episodes[e], world)
+                                                  for e in range(split)]).mean(0)).float()
     real, first, trip, mean = [], [], [], []
     for episode in held_out:
-        frames, states = episode_frames(store, [episode])
+        frames, states = episode_frames(store, [episode], world)
         round_trip = torch.cat([tokenizer.detokenize(tokenizer.tokenize(frames[i:i + 256]))
                                 for i in range(0, len(frames), 256)])
         real.append((reader.read(frames) - states).norm(dim=-1))
@@ -60,7 +63,7 @@ def main() -> None:
               "grid": tokenizer.grid, "codes": cfg.model.codes, "error": errors}
     print(f"frame reader, held-out R² {reader.held_out_r2:.3f}; {result['frames']} held-out frames; "
           f"{result['grid']}×{result['grid']} codes of {result['codes']}")
-    print("| agent position read off | mean error (room widths) |\n|---|---|")
+    print("| state read off | mean error (the arena's units) |\n|---|---|")
     for name, value in errors.items():
         print(f"| {name} | {value:.3f} |")
     if args.out:

@@ -156,3 +156,74 @@ def test_the_embedded_cost_is_the_distance_in_the_embedding(world):
     expected = ((positions - goal[:, None]) ** 2).sum(-1)
     assert torch.allclose(energy, torch.as_tensor(expected, dtype=torch.float32), rtol=0.01, atol=1e-3)
     assert cost.rollout(None, None) is frames  # everything else is the pixel model's
+
+
+# -- push-t: the same events, staged by the gym-pusht world ------------------------------------------------------
+
+def _agent_centre(frame: np.ndarray) -> np.ndarray | None:
+    """Centre (pixels) of the agent's RoyalBlue disc in a push-t frame; None when no pixel of it is drawn."""
+    r, g, b = (frame[..., i].astype(int) for i in range(3))
+    ys, xs = np.nonzero((b > 150) & (b - r > 80) & (b - g > 50))
+    return np.array([xs.mean(), ys.mean()]) if len(xs) else None
+
+
+@pytest.fixture(scope="module")
+def push_t(tmp_path_factory):
+    pytest.importorskip("gym_pusht")
+    from worldjepa.data.episodes import EpisodeStore
+    from worldjepa.worlds.collect import collect
+
+    world = make_world("push-t", image_size=64)
+    out = tmp_path_factory.mktemp("push-t")
+    collect(world, "push-t", out, episodes=8, steps=30, expert_share=1.0, seed=0, progress=False)
+    return world, EpisodeStore(out)
+
+
+@pytest.mark.parametrize("kind", ["teleport", "vanish"])
+def test_push_t_impossible_episodes_differ_from_their_pairs_only_at_the_event(push_t, kind):
+    world, store = push_t
+    skip, event = 5, 2
+    pairs = impossible_pairs(world, store, range(8), kind, length=5, frameskip=skip, event=event, seed=1)
+    assert np.array_equal(pairs.possible[:, :event], pairs.impossible[:, :event])
+    assert all(not np.array_equal(a, b) for a, b in zip(pairs.possible[:, event], pairs.impossible[:, event]))
+    for possible, impossible in zip(pairs.possible, pairs.impossible):
+        centres = [_agent_centre(f) for f in impossible]
+        if kind == "vanish":  # the agent is gone from the event on; every pixel away from it is the recording's
+            assert all(c is not None for c in centres[:event]) and all(c is None for c in centres[event:])
+            for p, i in zip(possible[event:], impossible[event:]):
+                ys, xs = np.nonzero((p != i).any(-1))
+                agent = _agent_centre(p)
+                assert np.hypot(xs - agent[0], ys - agent[1]).max() <= 15 / 512 * 64 + 2
+        else:  # the agent jumps at the event, farther than it moves in any possible step before or after
+            moves = [np.linalg.norm(b - a) for a, b in zip(centres, centres[1:])]
+            assert int(np.argmax(moves)) == event - 1 and moves[event - 1] > 0.2 * 64
+
+
+def test_push_t_judged_state_is_what_a_frame_shows(push_t, store):
+    from worldjepa.arena.horizon import judged_state
+
+    world, pushed = push_t
+    episode = pushed.episodes[0]
+    # positions (arena / 512) without the agent's velocity, which proprio carries and no single frame holds
+    assert np.allclose(judged_state(episode, world), episode["state"][:, :4] / 512, atol=1e-6)
+    assert np.allclose(judged_state(episode, world)[:, :2], episode["proprio"][:, :2], atol=1e-6)
+    two_rooms = store.episodes[0]
+    assert np.array_equal(judged_state(two_rooms, make_world("two-rooms", image_size=32)), two_rooms["proprio"])
+    with pytest.raises(ValueError, match="no recorded states|have none"):
+        judged_state({"proprio": episode["proprio"]}, world)
+
+
+def test_push_t_pictures_of_states_are_the_recorded_frames(push_t):
+    """A picture drawn from a state alone matches the environment's own frame, contacts included (gym-pusht
+    draws the last physics step's contact points; before the fix, 92 of these 248 frames showed stale ones)."""
+    world, store = push_t
+    moved = 0
+    for episode in store.episodes:
+        for t, (frame, state) in enumerate(zip(episode["obs"], episode["state"])):
+            drawn = world.render_state(state).astype(int)
+            if t:
+                assert np.array_equal(drawn, frame)
+            else:  # the frame at reset shows no contacts yet: a few pixels where the agent touches something
+                assert np.abs(drawn - frame).max() <= 8 and (drawn != frame).any(-1).sum() <= 8
+        moved += np.linalg.norm(episode["state"][-1, 2:4] - episode["state"][0, 2:4]) > 5
+    assert moved >= 2  # the expert pushed the block: frames with contacts were compared

@@ -24,11 +24,24 @@ from .readers import Reader, fit_reader, frame_reader, latent_reader
 class Windows:
     frames: Tensor  # [N, L, 3, S, S] normalised
     actions: Tensor  # [N, L-1, k·A] action chunks
-    states: Tensor  # [N, L, P] the recorded state (the store's proprio)
+    states: Tensor  # [N, L, P] the recorded state a frame shows (`judged_state`)
+
+
+def judged_state(record: dict[str, np.ndarray], world=None) -> np.ndarray:
+    """What a reader reads off a frame and the errors are measured in: the world's `visible_state` of the recorded
+    states where it names one (push-t: positions, not the agent's velocity, which no single frame shows), else
+    the store's proprio (two-rooms: the agent's position)."""
+    if world is not None and hasattr(world, "visible_state"):
+        if "state" not in record:
+            raise ValueError(f"{type(world).__name__} is judged on its recorded states, and these episodes have none: "
+                             "collect them with `worldjepa collect`")
+        return world.visible_state(record["state"])
+    return record["proprio"]
 
 
 def held_out_windows(store: EpisodeStore, episodes: range | list[int], length: int, frameskip: int,
-                     per_episode: int = 4, seed: int = 0, corruption: Corruption | None = None) -> Windows:
+                     per_episode: int = 4, seed: int = 0, corruption: Corruption | None = None,
+                     world=None) -> Windows:
     """Up to `per_episode` windows of `length` frames from each of the given episodes, starts drawn by `seed`;
     with `corruption`, their frames as a noisy camera would see them (worlds/corrupt.py; the same starts)."""
     rng = np.random.default_rng(seed)
@@ -46,7 +59,7 @@ def held_out_windows(store: EpisodeStore, episodes: range | list[int], length: i
         raise ValueError(f"no held-out episode is long enough for windows of {length} frames at frame-skip {frameskip}")
     return Windows(to_tensor(np.stack([w["obs"] for w in picked])),
                    torch.from_numpy(np.stack([w["action"] for w in picked])).float(),
-                   torch.from_numpy(np.stack([w["proprio"] for w in picked])).float())
+                   torch.from_numpy(np.stack([judged_state(w, world) for w in picked])).float())
 
 
 def encode_all(model, frames: Tensor, chunk: int = 256) -> Tensor:
@@ -54,18 +67,18 @@ def encode_all(model, frames: Tensor, chunk: int = 256) -> Tensor:
     return torch.cat([model.encode(frames[i:i + chunk]).cpu() for i in range(0, len(frames), chunk)])
 
 
-def episode_frames(store: EpisodeStore, episodes: range | list[int]) -> tuple[Tensor, Tensor]:
-    """Every frame [N, 3, S, S] (normalised) of the given episodes and its recorded state [N, P]."""
+def episode_frames(store: EpisodeStore, episodes: range | list[int], world=None) -> tuple[Tensor, Tensor]:
+    """Every frame [N, 3, S, S] (normalised) of the given episodes and its recorded state [N, P] (`judged_state`)."""
     frames = np.concatenate([store.episodes[e]["obs"] for e in episodes])
-    states = np.concatenate([store.episodes[e]["proprio"] for e in episodes])
+    states = np.concatenate([judged_state(store.episodes[e], world) for e in episodes])
     return to_tensor(frames), torch.from_numpy(states).float()
 
 
 def train_reader(model, store: EpisodeStore, train: range | list[int], test: range | list[int], steps: int = 1500,
-                 seed: int = 0) -> Reader:
-    """A reader of the state from `model`'s latents of the real frames of the `train` episodes, judged on every
-    frame of the `test` episodes; convolutional when the latents are frames."""
-    (f_train, s_train), (f_test, s_test) = episode_frames(store, train), episode_frames(store, test)
+                 seed: int = 0, world=None) -> Reader:
+    """A reader of the state (`judged_state`) from `model`'s latents of the real frames of the `train` episodes,
+    judged on every frame of the `test` episodes; convolutional when the latents are frames."""
+    (f_train, s_train), (f_test, s_test) = episode_frames(store, train, world), episode_frames(store, test, world)
     x_train, x_test = encode_all(model, f_train), encode_all(model, f_test)
     state_dim = s_train.shape[-1]
     module = frame_reader(state_dim) if x_train.dim() == 4 and x_train.shape[1] == 3 else \

@@ -1,5 +1,5 @@
-"""State readers: how the arena reads a world's state (two-rooms: the agent's position) off any model's
-predictions, so that three paradigms' errors are counted in one unit.
+"""State readers: how the arena reads a world's state (two-rooms: the agent's position; push-t: the agent's and the
+block's positions) off any model's predictions, so that three paradigms' errors are counted in one unit.
 
 A reader maps a model's "latent" space to the state: a small convolutional regressor on frames for the models
 whose latents are frames (autoregressive, diffusion), a small MLP on latents for a JEPA model. It is trained on

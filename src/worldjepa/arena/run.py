@@ -194,7 +194,9 @@ def measure(world: str, run: Path, jepa: Path, store: EpisodeStore, split: int, 
         seconds[part] += time.perf_counter() - start
         start = time.perf_counter()
 
-    reader = train_reader(model, store, range(0, split), held_out, steps=scale.reader_steps, seed=seed)
+    world_env = make_world(world, image_size=scale.image_size)
+    reader = train_reader(model, store, range(0, split), held_out, steps=scale.reader_steps, seed=seed,
+                          world=world_env)
     lap("reader")
     row: dict[str, Any] = {"reader_r2": reader.held_out_r2, "rollout_error": {}, "planning": {}, "surprise": {},
                            "measure_parts": seconds}
@@ -213,14 +215,13 @@ def measure(world: str, run: Path, jepa: Path, store: EpisodeStore, split: int, 
 
     for corruption in corruptions:
         windows = held_out_windows(store, held_out, scale.horizon + 1, skip, scale.windows_per_episode, seed + 1,
-                                   corruption)
+                                   corruption, world_env)
         row["rollout_error"][corruption.name] = rollout_errors(model, reader, windows).tolist() if judged else None
         lap("rollouts")
         row["planning"][corruption.name] = planned(corruption.name, corruption)
         if corruption is corruptions[0] and cfg.model.form != "compact":  # clean frames, the pixel models' second cost
             row["planning"][EMBEDDING] = planned(EMBEDDING, corruption, jepa)
         lap("planning")
-    world_env = make_world(world, image_size=scale.image_size)
     for kind in [k for k, needs in KINDS.items() if hasattr(world_env, needs)]:
         pairs = impossible_pairs(world_env, store, held_out, kind, scale.horizon + 1, skip, scale.event, seed=seed + 2)
         row["surprise"][kind] = surprise_test(model, pairs, seed=seed)

@@ -1,14 +1,14 @@
 """Surprise on impossible transitions: LeWM's violation-of-expectation test, for every paradigm.
 
 From a held-out recorded episode, two episodes that share everything up to an event: the possible one is the
-recording itself; in the impossible one, at the event the agent either teleports
-(jumps to a random place at least `min_jump` away, then moves on from there by the same recorded actions
-under the world's own physics) or vanishes (every later frame drawn without it). A world stages them with its
-`teleport` and `render_vanished` (two-rooms has both; a world without one is not given that test). A model's surprise at a step
-is its energy between what it predicts one step ahead from the real previous frame and the real next frame,
-in its own latent space (a JEPA's latents; the frames themselves for a generative model). The test: is the
-surprise at the event higher in the impossible episode than in its pair, how often (the paired accuracy), and
-how likely is that by chance (a one-sided exact sign test over the pairs).
+recording itself; in the impossible one, at the event the agent either teleports (jumps to a random place at least
+`min_jump` away, then moves on from there by the same recorded actions under the world's own physics) or vanishes
+(every later frame drawn without it). A world stages them with its `teleport` and `render_vanished` (two-rooms and
+push-t have both; a world without one is not given that test). A model's surprise at a step is its energy between
+what it predicts one step ahead from the real previous frame and the real next frame, in its own latent space (a
+JEPA's latents; the frames themselves for a generative model). The test: is the surprise at the event higher in the
+impossible episode than in its pair, how often (the paired accuracy), and how likely is that by chance (a one-sided
+exact sign test over the pairs).
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ Success is stable-worldmodel's pose criterion, which its published table uses: t
 goal position and π/9 of the goal angle. Beside it `plan` reports gym-pusht's own criterion, 95% of the goal
 T's area covered by the block, applied to the task's goal pose instead of the environment's fixed one.
 Frames are the environment's own drawing (its fixed green goal zone included), rendered at 4× and
-downsampled; proprio is the agent's position and velocity (arena / 512).
+downsampled; proprio is the agent's position and velocity (arena / 512). For the paradigm arena the world
+stages two impossible events (the agent teleports, or vanishes) and names what a frame shows of a state.
 """
 
 from __future__ import annotations
@@ -68,6 +69,14 @@ def ray_hits_t(origin: np.ndarray, direction: np.ndarray, state: np.ndarray) -> 
             if near <= far and far >= 0:
                 best = near if best is None else min(best, near)
     return best
+
+
+def gap_to_t(point: np.ndarray, state: np.ndarray) -> float:
+    """Distance from a point (arena frame) to the T of `state`; 0 inside it."""
+    local = rotation(state[4]).T @ (np.asarray(point, np.float64) - state[2:4])
+    return min(float(np.linalg.norm(np.maximum(0.0, np.maximum([x0 - local[0], y0 - local[1]],
+                                                                 [local[0] - x1, local[1] - y1]))))
+               for x0, y0, x1, y1 in T_BOXES)
 
 
 class PushT(GymPixels):
@@ -134,8 +143,34 @@ class PushT(GymPixels):
     def render_state(self, state):
         """The picture of a state, drawn by a second environment so that this one is left alone."""
         painter = self._scratch_env()
+        # the drawing shows the contacts of the last physics step: a vanishing step makes them this state's own,
+        # not the ones left from the painter's previous picture (the state is written again after it)
+        self._write_state(state, painter)
+        painter.space.step(1e-9)
         self._write_state(state, painter)
         return self._resize(painter.get_obs())
+
+    def visible_state(self, states: np.ndarray) -> np.ndarray:
+        """What one frame shows of states [..., 7]: the agent's and the block's positions (arena / 512), not the
+        agent's velocity (proprio's second half), which no single frame holds."""
+        return (np.asarray(states)[..., :4] / ARENA).astype(np.float32)
+
+    # -- the arena's impossible events (arena/surprise.py) -------------------------------------
+    def teleport(self, state, rng: np.random.Generator, min_jump: float) -> np.ndarray:
+        """The state with the agent moved at least `min_jump` arena widths, to a place clear of the block
+        (velocity kept): the arena's impossible "teleport" event."""
+        state = np.asarray(state, np.float64)
+        for _ in range(1000):
+            place = rng.uniform(AGENT_RADIUS, ARENA - AGENT_RADIUS, 2)
+            if np.linalg.norm(place - state[:2]) >= min_jump * ARENA and gap_to_t(place, state) > AGENT_RADIUS + 5:
+                return np.concatenate([place, state[2:]])
+        raise ValueError(f"no place clear of the block lies {min_jump} arena widths from the agent of {state}")
+
+    def render_vanished(self, state):
+        """The picture of `state` with the agent gone (drawn off the arena): the arena's "vanish" event."""
+        away = np.asarray(state, np.float64).copy()
+        away[:2] = -10 * ARENA
+        return self.render_state(away)
 
     # -- tasks and success ---------------------------------------------------------------------
     def _random_state(self, rng):
