@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from worldjepa.arena.horizon import episode_frames, judged_state, train_reader
+from worldjepa.arena.run import training_split
 from worldjepa.data.episodes import EpisodeStore
 from worldjepa.dynamics.model import load_world_model
 from worldjepa.worlds import make_world
@@ -38,7 +39,7 @@ def main() -> None:
     if cfg.model.form != "autoregressive":
         raise SystemExit(f"{args.run} is a {cfg.model.form} model: this check reads an autoregressive one's tokenizer")
     store = EpisodeStore(args.data)
-    split = max(1, len(store) * 4 // 5)
+    split = training_split(len(store))
     held_out = range(split, len(store))
     world = make_world(store.meta.world, image_size=store.meta.image_size)  # what the arena reads (judged_state)
     with torch.enable_grad():

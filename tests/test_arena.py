@@ -8,6 +8,7 @@ import torch
 
 from worldjepa.arena.horizon import held_out_windows, rollout_errors, train_reader
 from worldjepa.arena.readers import fit_reader, latent_reader
+from worldjepa.eval.probes import r2_score
 from worldjepa.cli import main
 
 
@@ -40,6 +41,15 @@ def test_a_reader_that_cannot_read_the_truth_refuses_to_judge():
     assert reader.held_out_r2 < 0.9
     with pytest.raises(ValueError, match="cannot judge predictions"):
         reader.read(x)
+
+
+def test_a_readers_r2_is_kept_per_column_and_averaged():
+    x = torch.randn(400, 8)
+    y = torch.stack([2 * x[:, 0] + x[:, 1], torch.randn(400)], 1)  # the first column is readable, the second noise
+    reader = fit_reader(latent_reader(2), (x[:300], y[:300]), (x[300:], y[300:]), steps=300)
+    assert reader.per_column[0] > 0.9 and reader.per_column[1] < 0.2, reader.per_column
+    assert reader.held_out_r2 == pytest.approx(sum(reader.per_column) / 2)
+    assert reader.held_out_r2 == pytest.approx(r2_score(y[300:], reader._apply(x[300:])))
 
 
 def test_rollout_error_is_the_readers_own_for_the_real_future_and_grows_for_a_copy(store):

@@ -100,6 +100,48 @@ def test_tasks_move_the_block_and_the_expert_pushes_it_towards_the_goal(world):
     assert reached >= 3, reached
 
 
+def test_a_task_depends_on_its_seed_alone(world):
+    """The painter that draws tasks also draws pictures of states: a task drawn between pictures is the same task
+    (before each draw started from a fresh space, 10 of 30 seeds drew another one after other drawing)."""
+    for seed in range(10):
+        first = world.sample_task(np.random.default_rng(seed))
+        world.render_state(world.teleport(first.start, np.random.default_rng(seed), 0.3))
+        world.render_state(first.goal)
+        again = world.sample_task(np.random.default_rng(seed))
+        assert np.array_equal(first.start, again.start) and np.array_equal(first.goal, again.goal)
+
+
+def test_a_teleport_moves_only_the_agent_far_to_a_free_place_inside_the_walls(world):
+    from worldjepa.worlds.push_t import AGENT_RADIUS, ARENA, WALL, gap_to_t
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        state = world.sample_task(rng).start if rng.random() < 0.1 else np.array(
+            [*rng.uniform(30, 480, 2), *rng.uniform(100, 400, 2), rng.uniform(-math.pi, math.pi),
+             *rng.normal(0, 50, 2)])
+        jumped = world.teleport(state, rng, 0.3)
+        assert np.linalg.norm(jumped[:2] - state[:2]) >= 0.3 * ARENA
+        assert np.array_equal(jumped[2:], state[2:])  # the block and the agent's velocity stay
+        assert gap_to_t(jumped[:2], state) > AGENT_RADIUS  # the disc clear of the T
+        assert (WALL + AGENT_RADIUS <= jumped[:2]).all() and (jumped[:2] <= ARENA - WALL - AGENT_RADIUS).all()
+    centred = np.array([256.0, 256.0, 256.0, 150.0, 0.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match="arena widths"):
+        world.teleport(centred, rng, 0.9)  # nowhere in the arena lies 0.9 of its width from its centre
+
+
+def test_gap_to_the_t_against_its_boxes():
+    from worldjepa.worlds.push_t import gap_to_t
+
+    flat = np.array([0.0, 0.0, 100.0, 100.0, 0.0, 0.0, 0.0])  # the T unturned, its origin at (100, 100)
+    assert gap_to_t([100.0, 110.0], flat) == 0.0  # inside the bar
+    assert gap_to_t([100.0, 80.0], flat) == pytest.approx(20.0)  # above the bar (bar spans y 0..30 locally)
+    assert gap_to_t([100.0, 240.0], flat) == pytest.approx(20.0)  # below the stem's end (y 120)
+    assert gap_to_t([200.0, 100.0], flat) == pytest.approx(40.0)  # right of the bar's end (x 60)
+    turned = flat.copy()
+    turned[4] = math.pi / 2  # a quarter turn takes local (0, 120), the stem's end, to (-120, 0)
+    assert gap_to_t([100.0 - 140.0, 100.0], turned) == pytest.approx(20.0)
+
+
 class LeftHalfTwoRooms(TwoRooms):
     """Two-rooms reporting a second criterion: the agent in the left quarter of the arena."""
 

@@ -24,7 +24,8 @@ from .readers import Reader, fit_reader, frame_reader, latent_reader
 class Windows:
     frames: Tensor  # [N, L, 3, S, S] normalised
     actions: Tensor  # [N, L-1, k·A] action chunks
-    states: Tensor  # [N, L, P] the recorded state a frame shows (`judged_state`)
+    states: Tensor  # [N, L, P] the recorded state a frame shows (`judged_state`): what the errors are measured in
+    proprio: Tensor  # [N, L, Q] the store's proprio: what a model that reads proprio is given
 
 
 def judged_state(record: dict[str, np.ndarray], world=None) -> np.ndarray:
@@ -59,7 +60,8 @@ def held_out_windows(store: EpisodeStore, episodes: range | list[int], length: i
         raise ValueError(f"no held-out episode is long enough for windows of {length} frames at frame-skip {frameskip}")
     return Windows(to_tensor(np.stack([w["obs"] for w in picked])),
                    torch.from_numpy(np.stack([w["action"] for w in picked])).float(),
-                   torch.from_numpy(np.stack([judged_state(w, world) for w in picked])).float())
+                   torch.from_numpy(np.stack([judged_state(w, world) for w in picked])).float(),
+                   torch.from_numpy(np.stack([w["proprio"] for w in picked])).float())
 
 
 def encode_all(model, frames: Tensor, chunk: int = 256) -> Tensor:
@@ -94,7 +96,7 @@ def rollout_errors(model, reader: Reader, windows: Windows, chunk: int = 64) -> 
     for i in range(0, len(windows.frames), chunk):
         frames, actions = windows.frames[i:i + chunk], windows.actions[i:i + chunk]
         z0 = model.encode(frames[:, 0])
-        proprio = windows.states[i:i + chunk, 0] if getattr(model, "proprio_dim", 0) else None
+        proprio = windows.proprio[i:i + chunk, 0] if getattr(model, "proprio_dim", 0) else None
         predicted = model.rollout(z0, actions[:, None], proprio)[:, 0].cpu()  # [B, H, *L]
         read = reader.read(predicted.flatten(0, 1)).unflatten(0, predicted.shape[:2])  # [B, H, P]
         errors.append((read - windows.states[i:i + chunk, 1:]).norm(dim=-1))

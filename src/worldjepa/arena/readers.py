@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ..eval.probes import r2_score
+from ..eval.probes import r2_per_column
 
 
 def frame_reader(state_dim: int, channels: tuple[int, ...] = (16, 32, 32)) -> nn.Module:
@@ -39,8 +39,9 @@ class Reader:
     module: nn.Module
     mean: Tensor  # the state's mean and spread on the training data: the reader predicts standardised state
     std: Tensor
-    held_out_r2: float
+    held_out_r2: float  # the mean over the state's columns of `per_column`
     min_r2: float = 0.9
+    per_column: tuple[float, ...] = ()  # R² of each state column on the held-out data
 
     @torch.no_grad()
     def read(self, latents: Tensor, chunk: int = 512) -> Tensor:
@@ -76,5 +77,6 @@ def fit_reader(module: nn.Module, train: tuple[Tensor, Tensor], test: tuple[Tens
         optimizer.step()
         schedule.step()
     reader = Reader(module, mean, std, held_out_r2=float("nan"), min_r2=min_r2)
-    reader.held_out_r2 = r2_score(test[1].float(), reader._apply(test[0]))
+    per_column = r2_per_column(test[1].float(), reader._apply(test[0]))
+    reader.per_column, reader.held_out_r2 = tuple(per_column.tolist()), float(per_column.mean())
     return reader

@@ -67,6 +67,11 @@ QUICK = Scale(image_size=32, episodes=60, steps_per_episode=16, train_steps=4, b
                      "train.precision=fp32", "objective.sigreg_slices=64"])
 
 
+def training_split(episodes: int) -> int:
+    """How many of a store's first episodes the models and readers train on (4/5); the rest is held out."""
+    return max(1, episodes * 4 // 5)
+
+
 def parse_seeds(text: str) -> list[int]:
     """`3` → [0, 1, 2]; `0,4,7` → those seeds. A clear error for anything else."""
     try:
@@ -104,7 +109,7 @@ def arena_configs(world: str, scale: Scale, meta, train_episodes: int) -> dict[s
 def run_arena(worlds: list[str], seeds: list[int], out: str | Path, scale: Scale = Scale(),
               progress: bool = True, device: str | None = None) -> dict[str, Any]:
     say = print if progress else (lambda *a, **k: None)
-    split = max(1, scale.episodes * 4 // 5)  # the models and readers train on the first 4/5; the rest is held out
+    split = training_split(scale.episodes)
     corruptions = [Corruption()] + [Corruption.parse(c) for c in scale.corruptions]
     if not 1 <= scale.event <= scale.horizon:
         raise ValueError(f"the surprise event must fall within the windows' {scale.horizon} steps, got {scale.event}")
@@ -198,8 +203,8 @@ def measure(world: str, run: Path, jepa: Path, store: EpisodeStore, split: int, 
     reader = train_reader(model, store, range(0, split), held_out, steps=scale.reader_steps, seed=seed,
                           world=world_env)
     lap("reader")
-    row: dict[str, Any] = {"reader_r2": reader.held_out_r2, "rollout_error": {}, "planning": {}, "surprise": {},
-                           "measure_parts": seconds}
+    row: dict[str, Any] = {"reader_r2": reader.held_out_r2, "reader_r2_per_column": list(reader.per_column),
+                           "rollout_error": {}, "planning": {}, "surprise": {}, "measure_parts": seconds}
     judged = reader.held_out_r2 >= reader.min_r2
     if not judged:
         row["not_judged"] = (f"its state reader reads the state off its encodings of held-out real frames with R² "

@@ -30,6 +30,7 @@ from .gym_adapter import GymPixels
 
 ARENA = 512.0
 AGENT_RADIUS = 15.0
+WALL = 8.0  # the walls' inner faces: gym-pusht's segments at 5 and 506, of radius 2 (and a pixel to spare)
 # The T in the block's own frame (gym-pusht's add_tee: scale 30, length 4): the bar and the stem, as
 # axis-aligned boxes (x0, y0, x1, y1); the body's centre of gravity is the mean of their centroids.
 T_BOXES = ((-60.0, 0.0, 60.0, 30.0), (-15.0, 30.0, 15.0, 120.0))
@@ -150,9 +151,13 @@ class PushT(GymPixels):
         self._write_state(state, painter)
         return self._resize(painter.get_obs())
 
+    visible_columns = ("agent x", "agent y", "block x", "block y")
+
     def visible_state(self, states: np.ndarray) -> np.ndarray:
-        """What one frame shows of states [..., 7]: the agent's and the block's positions (arena / 512), not the
-        agent's velocity (proprio's second half), which no single frame holds."""
+        """What the arena reads off one frame of states [..., 7]: the agent's and the block's positions (arena /
+        512; `visible_columns`). Not the agent's velocity (proprio's second half), which no single frame holds;
+        not the block's angle, which a frame shows but which wraps and is not a length: the arena's error is a
+        distance between positions."""
         return (np.asarray(states)[..., :4] / ARENA).astype(np.float32)
 
     # -- the arena's impossible events (arena/surprise.py) -------------------------------------
@@ -161,7 +166,7 @@ class PushT(GymPixels):
         (velocity kept): the arena's impossible "teleport" event."""
         state = np.asarray(state, np.float64)
         for _ in range(1000):
-            place = rng.uniform(AGENT_RADIUS, ARENA - AGENT_RADIUS, 2)
+            place = rng.uniform(WALL + AGENT_RADIUS, ARENA - WALL - AGENT_RADIUS, 2)
             if np.linalg.norm(place - state[:2]) >= min_jump * ARENA and gap_to_t(place, state) > AGENT_RADIUS + 5:
                 return np.concatenate([place, state[2:]])
         raise ValueError(f"no place clear of the block lies {min_jump} arena widths from the agent of {state}")
@@ -201,6 +206,9 @@ class PushT(GymPixels):
         for _ in range(100):
             start = np.array([*rng.uniform(50, 450, 2), *rng.uniform(100, 400, 2), rng.uniform(-np.pi, np.pi), 0, 0])
             target = self._pose_near(start, rng)
+            # a fresh space: the painter's last contacts (and its last step's length, which scales their warm start)
+            # would otherwise make the task depend on what was drawn before, not on `rng` alone
+            sim._setup()
             self._write_state(start, sim)
             policy = self.expert(rng, noise=0.2)
             trajectory = [start]
