@@ -52,6 +52,24 @@ def test_a_readers_r2_is_kept_per_column_and_averaged():
     assert reader.held_out_r2 == pytest.approx(r2_score(y[300:], reader._apply(x[300:])))
 
 
+def test_a_keypoint_reader_reads_two_planted_objects_where_they_are():
+    """Frames of a red and a blue 3 × 3 square at random places: the keypoint reader reads both positions."""
+    from worldjepa.arena.horizon import FRAME_READERS
+
+    g = torch.Generator().manual_seed(0)
+    where = torch.randint(2, 30, (600, 4), generator=g)
+    frames = torch.zeros(600, 3, 32, 32)
+    for i, (rx, ry, bx, by) in enumerate(where.tolist()):
+        frames[i, 0, ry - 1:ry + 2, rx - 1:rx + 2] = 1.0
+        frames[i, 2, by - 1:by + 2, bx - 1:bx + 2] = 1.0
+    state = where.float() / 32
+    reader = fit_reader(FRAME_READERS["keypoints"](4), (frames[:450], state[:450]), (frames[450:], state[450:]),
+                        steps=400)
+    assert min(reader.per_column) > 0.95, reader.per_column
+    with pytest.raises(ValueError, match="a frame reader is one of conv, keypoints"):
+        train_reader(Frames(), None, [], [], frame_reader="pixels")
+
+
 def test_rollout_error_is_the_readers_own_for_the_real_future_and_grows_for_a_copy(store):
     test = held_out_windows(store, range(48, 60), 4, 2, per_episode=6, seed=1)
     reader = train_reader(Frames(), store, range(0, 48), range(48, 60), steps=800)
@@ -85,7 +103,7 @@ def test_quick_arena_runs_all_three_paradigms_end_to_end(tmp_path, capsys):
         assert r["train_seconds"] > 0 and set(r["surprise"]) == {"teleport", "vanish"}
         assert all(0 <= t["paired_accuracy"] <= 1 and t["pairs"] == 12 for t in r["surprise"].values())
     table = (tmp_path / "table.md").read_text()
-    assert table.startswith("Every model trained 4 steps of 4 windows; seeds 0.")  # QUICK's budget
+    assert table.startswith("Every model trained 4 steps of 4 windows, each state reader 600 steps; seeds 0.")  # QUICK
     assert "success noise=0.1" in table and "teleport accuracy" in table
     verdicts = table.split("Verdicts:")[1].strip().splitlines()  # one per claim: held, did not hold or not judged
     assert len(verdicts) == 7, verdicts
@@ -99,6 +117,12 @@ def test_quick_arena_runs_all_three_paradigms_end_to_end(tmp_path, capsys):
     assert run_arena(["two-rooms"], [0], tmp_path, QUICK, progress=False)["worlds"]["two-rooms"] == rows
     assert main(["arena", "--quick", "--train-steps", "5", "--seeds", "1", "--out", str(tmp_path), "--quiet"]) == 2
     assert "trained with another train.steps" in capsys.readouterr().err
+    # other readers: every row is measured again with them, on the same trained models
+    assert main(["arena", "--quick", "--reader-steps", "300", "--seeds", "1", "--out", str(tmp_path), "--quiet"]) == 0
+    again = json.loads((tmp_path / "results.json").read_text())["worlds"]["two-rooms"]
+    assert [r["train_seconds"] for r in again] == [r["train_seconds"] for r in rows]
+    assert [r["reader_r2"] for r in again] != [r["reader_r2"] for r in rows]
+    assert "each state reader 300 steps" in (tmp_path / "table.md").read_text()
 
 
 def test_arena_input_errors_stop_before_any_training(tmp_path, capsys):
@@ -108,6 +132,8 @@ def test_arena_input_errors_stop_before_any_training(tmp_path, capsys):
     assert "two-room has no wm-WORLD preset; choose from" in capsys.readouterr().err
     assert main(["arena", "--train-steps", "0", "--out", str(tmp_path)]) == 2
     assert "--train-steps needs a positive number" in capsys.readouterr().err
+    assert main(["arena", "--reader-steps", "0", "--out", str(tmp_path)]) == 2
+    assert "--reader-steps needs a positive number" in capsys.readouterr().err
     from worldjepa import config
     from worldjepa.arena.sizes import check_band, matched
     from worldjepa.data.episodes import StoreMeta

@@ -206,6 +206,11 @@ def _parser() -> argparse.ArgumentParser:
     ar.add_argument("--quick", action="store_true", help="toy scale, for a check that it all runs (about a minute)")
     ar.add_argument("--train-steps", type=int, default=None,
                     help="training steps of every model, the same for all (default: the scale's, 600; --quick 4)")
+    ar.add_argument("--reader-steps", type=int, default=None,
+                    help="training steps of every state reader (default: the scale's, 800; push-t's readers need "
+                         "more to read real frames at R² 0.9: docs/arena.md)")
+    ar.add_argument("--frame-reader", choices=["conv", "keypoints"], default=None,
+                    help="how the pixel models' frames are read (default conv; keypoints for push-t: docs/arena.md)")
     ar.add_argument("--quiet", action="store_true")
 
     vl = sub.add_parser("vl", help="VL-JEPA: predict text embeddings from frozen video features (docs/vl-jepa.md)")
@@ -455,6 +460,12 @@ def _arena(args: argparse.Namespace) -> None:
         if args.train_steps < 1:
             raise ValueError(f"--train-steps needs a positive number of training steps, got {args.train_steps}")
         scale = dataclasses.replace(scale, train_steps=args.train_steps)
+    if args.reader_steps is not None:
+        if args.reader_steps < 1:
+            raise ValueError(f"--reader-steps needs a positive number of steps, got {args.reader_steps}")
+        scale = dataclasses.replace(scale, reader_steps=args.reader_steps)
+    if args.frame_reader is not None:
+        scale = dataclasses.replace(scale, frame_reader=args.frame_reader)
     run_arena(worlds, seeds, args.out, scale, progress=not args.quiet, device=args.device)
 
 

@@ -17,7 +17,7 @@ from torch import Tensor
 from ..data.batches import to_tensor
 from ..data.episodes import EpisodeStore
 from ..worlds.corrupt import Corruption
-from .readers import Reader, fit_reader, frame_reader, latent_reader
+from .readers import FRAME_READERS, Reader, fit_reader, latent_reader
 
 
 @dataclass
@@ -77,13 +77,16 @@ def episode_frames(store: EpisodeStore, episodes: range | list[int], world=None)
 
 
 def train_reader(model, store: EpisodeStore, train: range | list[int], test: range | list[int], steps: int = 1500,
-                 seed: int = 0, world=None) -> Reader:
+                 seed: int = 0, world=None, frame_reader: str = "conv") -> Reader:
     """A reader of the state (`judged_state`) from `model`'s latents of the real frames of the `train` episodes,
-    judged on every frame of the `test` episodes; convolutional when the latents are frames."""
+    judged on every frame of the `test` episodes; convolutional (`frame_reader`: "conv" or "keypoints") when the
+    latents are frames."""
+    if frame_reader not in FRAME_READERS:
+        raise ValueError(f"a frame reader is one of {', '.join(FRAME_READERS)}, got {frame_reader!r}")
     (f_train, s_train), (f_test, s_test) = episode_frames(store, train, world), episode_frames(store, test, world)
     x_train, x_test = encode_all(model, f_train), encode_all(model, f_test)
     state_dim = s_train.shape[-1]
-    module = frame_reader(state_dim) if x_train.dim() == 4 and x_train.shape[1] == 3 else \
+    module = FRAME_READERS[frame_reader](state_dim) if x_train.dim() == 4 and x_train.shape[1] == 3 else \
         latent_reader(state_dim)
     return fit_reader(module, (x_train, s_train), (x_test, s_test), steps=steps, seed=seed)
 

@@ -44,7 +44,9 @@ def _success(rows: list[dict], name: str = "clean") -> list[float | None]:
 def budget(results: dict) -> str:
     """What every model was trained on, the same for all (table.md and the page say it above the numbers)."""
     scale = results["scale"]
-    return (f"Every model trained {scale['train_steps']} steps of {scale['batch_size']} windows; seeds "
+    frames = scale.get("frame_reader", "conv")
+    return (f"Every model trained {scale['train_steps']} steps of {scale['batch_size']} windows, each state reader "
+            f"{scale['reader_steps']} steps{' (frames read by keypoints)' if frames == 'keypoints' else ''}; seeds "
             f"{', '.join(map(str, results['seeds']))}.")
 
 

@@ -19,12 +19,35 @@ from ..eval.probes import r2_per_column
 
 
 def frame_reader(state_dim: int, channels: tuple[int, ...] = (16, 32, 32)) -> nn.Module:
-    """Frames [B, 3, S, S] → state [B, state_dim]: strided convolutions, global average, a linear head."""
+    """Frames [B, 3, S, S] → state [B, state_dim]: strided convolutions, the map flattened, an MLP head."""
     layers, c = [], 3
     for out in channels:
         layers += [nn.Conv2d(c, out, 3, stride=2, padding=1), nn.SiLU()]
         c = out
     return nn.Sequential(*layers, nn.Flatten(), nn.LazyLinear(128), nn.SiLU(), nn.Linear(128, state_dim))
+
+
+class SpatialSoftmax(nn.Module):
+    """Feature maps [B, C, H, W] → each channel's expected (x, y) under its softmax over the map [B, 2C], in [-1, 1]
+    (a keypoint per channel, as visuomotor policies read object positions)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, c, h, w = x.shape
+        p = x.float().flatten(2).softmax(-1).view(b, c, h, w)
+        xs, ys = torch.linspace(-1, 1, w, device=x.device), torch.linspace(-1, 1, h, device=x.device)
+        return torch.cat([(p.sum(2) * xs).sum(-1), (p.sum(3) * ys).sum(-1)], 1)
+
+
+def keypoint_reader(state_dim: int, channels: int = 32) -> nn.Module:
+    """Frames [B, 3, S, S] → state: convolutions at half resolution, a keypoint per channel, an MLP head. Positions
+    of several objects generalise from fewer scenes than `frame_reader`'s flattened map: on push-t's real frames it
+    reads R² 0.978 after 800 steps, where `frame_reader` stops near 0.90 (docs/arena.md)."""
+    return nn.Sequential(nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.SiLU(), nn.Conv2d(16, channels, 3, padding=1),
+                         nn.SiLU(), nn.Conv2d(channels, channels, 3, padding=1), SpatialSoftmax(),
+                         nn.Linear(2 * channels, 128), nn.SiLU(), nn.Linear(128, state_dim))
+
+
+FRAME_READERS = {"conv": frame_reader, "keypoints": keypoint_reader}
 
 
 def latent_reader(state_dim: int, hidden: int = 256) -> nn.Module:

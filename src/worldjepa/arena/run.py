@@ -45,6 +45,7 @@ class Scale:
     train_steps: int = 600
     batch_size: int = 32
     reader_steps: int = 800
+    frame_reader: str = "conv"  # how frames are read ("keypoints" for scenes of several objects: push-t)
     horizon: int = 8  # model steps of the open-loop rollouts judged (held-out windows of horizon + 1 frames)
     windows_per_episode: int = 1
     plan_episodes: int = 10
@@ -201,7 +202,7 @@ def measure(world: str, run: Path, jepa: Path, store: EpisodeStore, split: int, 
 
     world_env = make_world(world, image_size=scale.image_size)
     reader = train_reader(model, store, range(0, split), held_out, steps=scale.reader_steps, seed=seed,
-                          world=world_env)
+                          world=world_env, frame_reader=scale.frame_reader)
     lap("reader")
     row: dict[str, Any] = {"reader_r2": reader.held_out_r2, "reader_r2_per_column": list(reader.per_column),
                            "rollout_error": {}, "planning": {}, "surprise": {}, "measure_parts": seconds}
