@@ -6,8 +6,9 @@ The arena judges a model only when its reader reads held-out real frames with R�
 state's columns (push-t: agent x, agent y, block x, block y). The mean hides which column fails: this prints the
 R² of every column, so that "the encoder dropped the agent" can be told from "the block is hard to read". A row
 measured by an arena that kept them (`reader_r2_per_column` in the model's arena.json) is read; an older one's
-reader is fitted again as the arena fitted it (same episodes, steps and seed; the R² agrees to about 0.01, the
-order of floating-point sums aside). Prints a table; writes JSON.
+reader is fitted again as the arena fits it now (same episodes, steps and seed; where the row's reader read the
+same state, the mean R² agrees with the row's to about 0.01; push-t rows measured before the judged state was
+kept apart from proprio read other columns and do not compare). Prints a table; writes JSON.
 """
 
 from __future__ import annotations

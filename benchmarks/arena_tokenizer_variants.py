@@ -5,8 +5,8 @@
 
 The arena's autoregressive model trains its tokenizer alone for its first 180 steps (0.3 of 600) on batches of 32
 windows of 4 frames, then freezes it; benchmarks/arena_tokenizer.py found that its round trip loses the agent.
-This trains the tokenizer stage alone, as the arena does (AdamW at 5e-4 after 100 warm-up steps, bf16 autocast,
-128 frames a step), in variants that differ in one thing each, and reads the agent's position off each one's round
+This trains the tokenizer stage alone, as the arena does (the world's wm-WORLD preset's AdamW, schedule over the
+arena's 600 steps and weight decay on matrices only, bf16 autocast, 128 frames a step), in variants that differ in one thing each, and reads the agent's position off each one's round
 trip of the held-out episodes' frames with the arena's frame reader (trained on real frames, the arena's split).
 
 - `arena`: the arena's tokenizer (64 codes; every code that no cell of the batch chose restarts on the batch);
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 
@@ -30,9 +29,12 @@ import torch
 
 from worldjepa.arena.horizon import episode_frames, train_reader
 from worldjepa.arena.run import training_split
+from worldjepa.config import OptimConfig, load_world_model
 from worldjepa.data.batches import to_tensor
 from worldjepa.data.episodes import EpisodeStore
 from worldjepa.dynamics.autoregressive import VQTokenizer
+from worldjepa.train.schedule import learning_rate
+from worldjepa.train.trainer import param_groups
 from worldjepa.worlds import make_world
 
 VARIANTS = {
@@ -42,6 +44,7 @@ VARIANTS = {
     "codes-512": dict(codes=512, restart_after=50, foreground=1.0),
     "foreground-x10": dict(codes=64, restart_after=1, foreground=10.0),
 }
+ARENA_STEPS = 600  # the arena's training steps, over which its schedule runs
 
 
 class Frames:
@@ -51,16 +54,19 @@ class Frames:
         return x
 
 
-def train_tokenizer(frames: np.ndarray, image_size: int, steps: int, codes: int, restart_after: int,
-                    foreground: float, seed: int) -> VQTokenizer:
+def train_tokenizer(frames: np.ndarray, image_size: int, steps: int, optim: OptimConfig, codes: int,
+                    restart_after: int, foreground: float, seed: int) -> VQTokenizer:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     tokenizer = VQTokenizer(image_size, codes)
-    optimizer = torch.optim.AdamW(tokenizer.parameters(), lr=5e-4, weight_decay=1e-3)
+    groups = param_groups(tokenizer)
+    for group in groups:
+        group["weight_decay"] = optim.weight_decay[0] if group["apply_decay"] else 0.0
+    optimizer = torch.optim.AdamW(groups, lr=optim.lr, betas=optim.betas, eps=optim.eps)
     idle = torch.zeros(codes, dtype=torch.long)  # consecutive batches each code went unchosen
     for step in range(steps):
-        for group in optimizer.param_groups:  # the arena's schedule: linear warm-up, then cosine to 600 steps
-            group["lr"] = 5e-4 * min(1.0, (step + 1) / 100) * 0.5 * (1 + math.cos(math.pi * max(0, step - 100) / 500))
+        for group in optimizer.param_groups:  # the arena's schedule runs over all 600 steps of its model
+            group["lr"] = learning_rate(step, ARENA_STEPS, optim)
         x = to_tensor(frames[rng.integers(len(frames), size=128)])
         with torch.autocast("cpu", dtype=torch.bfloat16):
             e = tokenizer.encoder(x)
@@ -86,7 +92,7 @@ def train_tokenizer(frames: np.ndarray, image_size: int, steps: int, codes: int,
         loss = error.mean() + (q - e.detach()).pow(2).mean() + 0.25 * (e - q.detach()).pow(2).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(tokenizer.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(tokenizer.parameters(), optim.grad_clip)
         optimizer.step()
     return tokenizer.eval()
 
@@ -98,14 +104,22 @@ def main() -> None:
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--steps", type=int, default=180, help="the arena's tokenizer stage: 0.3 of 600 steps")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--frame-reader", default="conv", help="conv, or keypoints for push-t (as the arena's --frame-reader)")
+    ap.add_argument("--reader-steps", type=int, default=800)
     ap.add_argument("--out", default=None, help="a JSON file for the figures")
     args = ap.parse_args()
     store = EpisodeStore(args.data)
     world = make_world(store.meta.world, image_size=store.meta.image_size)
+    optim = load_world_model(f"wm-{store.meta.world}").optim
     split = training_split(len(store))
     held_out = range(split, len(store))
     with torch.enable_grad():
-        reader = train_reader(Frames(), store, range(0, split), held_out, steps=800, seed=args.seed, world=world)
+        reader = train_reader(Frames(), store, range(0, split), held_out, steps=args.reader_steps, seed=args.seed,
+                              world=world, frame_reader=args.frame_reader)
+    if reader.held_out_r2 < reader.min_r2:
+        raise SystemExit(f"the frame reader reads held-out real frames with R² {reader.held_out_r2:.3f} < "
+                         f"{reader.min_r2}: it cannot judge round trips (raise --reader-steps, or --frame-reader "
+                         "keypoints for push-t)")
     frames, states = episode_frames(store, held_out, world)
     training = np.concatenate([store.episodes[e]["obs"] for e in range(split)])
     real = float((reader.read(frames) - states).norm(dim=-1).mean())
@@ -114,7 +128,8 @@ def main() -> None:
     for name in args.variants:
         start = time.perf_counter()
         with torch.enable_grad():
-            tokenizer = train_tokenizer(training, store.meta.image_size, args.steps, seed=args.seed, **VARIANTS[name])
+            tokenizer = train_tokenizer(training, store.meta.image_size, args.steps, optim, seed=args.seed,
+                                        **VARIANTS[name])
         codes = torch.cat([tokenizer.tokenize(frames[i:i + 256]) for i in range(0, len(frames), 256)])
         trip = torch.cat([tokenizer.detokenize(codes[i:i + 256]) for i in range(0, len(codes), 256)])
         used = len(torch.unique(codes))

@@ -48,13 +48,23 @@ def test_a_readers_r2_is_kept_per_column_and_averaged():
     y = torch.stack([2 * x[:, 0] + x[:, 1], torch.randn(400)], 1)  # the first column is readable, the second noise
     reader = fit_reader(latent_reader(2), (x[:300], y[:300]), (x[300:], y[300:]), steps=300)
     assert reader.per_column[0] > 0.9 and reader.per_column[1] < 0.2, reader.per_column
-    assert reader.held_out_r2 == pytest.approx(sum(reader.per_column) / 2)
     assert reader.held_out_r2 == pytest.approx(r2_score(y[300:], reader._apply(x[300:])))
+
+
+def test_spatial_softmax_puts_a_peaked_map_at_its_peak():
+    """x from the column, y from the row, both on [-1, 1]: a map peaked at row 1, column 6 of a 5 × 7 grid."""
+    from worldjepa.arena.readers import SpatialSoftmax
+
+    maps = torch.full((1, 2, 5, 7), -1e4)
+    maps[0, 0, 1, 6] = 0.0
+    maps[0, 1, 4, 0] = 0.0
+    # [x of each channel, y of each channel]
+    assert SpatialSoftmax()(maps)[0].tolist() == pytest.approx([1.0, -1.0, -0.5, 1.0], abs=1e-6)
 
 
 def test_a_keypoint_reader_reads_two_planted_objects_where_they_are():
     """Frames of a red and a blue 3 × 3 square at random places: the keypoint reader reads both positions."""
-    from worldjepa.arena.horizon import FRAME_READERS
+    from worldjepa.arena.readers import FRAME_READERS
 
     g = torch.Generator().manual_seed(0)
     where = torch.randint(2, 30, (600, 4), generator=g)
@@ -66,8 +76,6 @@ def test_a_keypoint_reader_reads_two_planted_objects_where_they_are():
     reader = fit_reader(FRAME_READERS["keypoints"](4), (frames[:450], state[:450]), (frames[450:], state[450:]),
                         steps=400)
     assert min(reader.per_column) > 0.95, reader.per_column
-    with pytest.raises(ValueError, match="a frame reader is one of conv, keypoints"):
-        train_reader(Frames(), None, [], [], frame_reader="pixels")
 
 
 def test_rollout_error_is_the_readers_own_for_the_real_future_and_grows_for_a_copy(store):
@@ -134,6 +142,10 @@ def test_arena_input_errors_stop_before_any_training(tmp_path, capsys):
     assert "--train-steps needs a positive number" in capsys.readouterr().err
     assert main(["arena", "--reader-steps", "0", "--out", str(tmp_path)]) == 2
     assert "--reader-steps needs a positive number" in capsys.readouterr().err
+    assert main(["arena", "--frame-reader", "pixels", "--out", str(tmp_path)]) == 2
+    assert "--frame-reader: pixels is not a frame reader; choose from conv, keypoints" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="a frame reader is one of conv, keypoints"):
+        train_reader(Frames(), None, [], [], frame_reader="pixels")
     from worldjepa import config
     from worldjepa.arena.sizes import check_band, matched
     from worldjepa.data.episodes import StoreMeta
@@ -151,6 +163,9 @@ def test_arena_input_errors_stop_before_any_training(tmp_path, capsys):
 
     with pytest.raises(ValueError, match="outside the ±10% band"):
         run_arena(["two-rooms"], [0], tmp_path / "run", dataclasses.replace(QUICK, model=tiny), progress=False)
+    with pytest.raises(ValueError, match="a frame reader is one of conv, keypoints, got 'pixels'"):
+        run_arena(["two-rooms"], [0], tmp_path / "run", dataclasses.replace(QUICK, frame_reader="pixels"),
+                  progress=False)
     assert not any(tmp_path.iterdir())  # nothing written: no data collected, no folder made
 
 

@@ -207,9 +207,8 @@ def _parser() -> argparse.ArgumentParser:
     ar.add_argument("--train-steps", type=int, default=None,
                     help="training steps of every model, the same for all (default: the scale's, 600; --quick 4)")
     ar.add_argument("--reader-steps", type=int, default=None,
-                    help="training steps of every state reader (default: the scale's, 800; push-t's readers need "
-                         "more to read real frames at R² 0.9: docs/arena.md)")
-    ar.add_argument("--frame-reader", choices=["conv", "keypoints"], default=None,
+                    help="training steps of every state reader (default: the scale's, 800)")
+    ar.add_argument("--frame-reader", default=None,
                     help="how the pixel models' frames are read (default conv; keypoints for push-t: docs/arena.md)")
     ar.add_argument("--quiet", action="store_true")
 
@@ -465,6 +464,11 @@ def _arena(args: argparse.Namespace) -> None:
             raise ValueError(f"--reader-steps needs a positive number of steps, got {args.reader_steps}")
         scale = dataclasses.replace(scale, reader_steps=args.reader_steps)
     if args.frame_reader is not None:
+        from .arena.readers import FRAME_READERS
+
+        if args.frame_reader not in FRAME_READERS:
+            raise ValueError(f"--frame-reader: {args.frame_reader} is not a frame reader; choose from "
+                             f"{', '.join(FRAME_READERS)}")
         scale = dataclasses.replace(scale, frame_reader=args.frame_reader)
     run_arena(worlds, seeds, args.out, scale, progress=not args.quiet, device=args.device)
 

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from ..eval.probes import r2_per_column
 
 
-def frame_reader(state_dim: int, channels: tuple[int, ...] = (16, 32, 32)) -> nn.Module:
+def conv_reader(state_dim: int, channels: tuple[int, ...] = (16, 32, 32)) -> nn.Module:
     """Frames [B, 3, S, S] → state [B, state_dim]: strided convolutions, the map flattened, an MLP head."""
     layers, c = [], 3
     for out in channels:
@@ -40,14 +40,14 @@ class SpatialSoftmax(nn.Module):
 
 def keypoint_reader(state_dim: int, channels: int = 32) -> nn.Module:
     """Frames [B, 3, S, S] → state: convolutions at half resolution, a keypoint per channel, an MLP head. Positions
-    of several objects generalise from fewer scenes than `frame_reader`'s flattened map: on push-t's real frames it
-    reads R² 0.978 after 800 steps, where `frame_reader` stops near 0.90 (docs/arena.md)."""
+    of several objects generalise from fewer scenes than `conv_reader`'s flattened map: on push-t's real frames it
+    reads R² 0.978 after 800 steps, where `conv_reader` stops near 0.90 (docs/arena.md)."""
     return nn.Sequential(nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.SiLU(), nn.Conv2d(16, channels, 3, padding=1),
                          nn.SiLU(), nn.Conv2d(channels, channels, 3, padding=1), SpatialSoftmax(),
                          nn.Linear(2 * channels, 128), nn.SiLU(), nn.Linear(128, state_dim))
 
 
-FRAME_READERS = {"conv": frame_reader, "keypoints": keypoint_reader}
+FRAME_READERS = {"conv": conv_reader, "keypoints": keypoint_reader}
 
 
 def latent_reader(state_dim: int, hidden: int = 256) -> nn.Module:

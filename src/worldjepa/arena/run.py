@@ -30,6 +30,7 @@ from ..worlds.collect import collect, store_meta
 from ..worlds.corrupt import Corruption
 from .horizon import held_out_windows, rollout_errors, train_reader
 from .page import EMBEDDING, FORMS, write_page
+from .readers import FRAME_READERS
 from .sizes import matched, trainable
 from .surprise import KINDS, impossible_pairs, surprise_test
 
@@ -114,6 +115,8 @@ def run_arena(worlds: list[str], seeds: list[int], out: str | Path, scale: Scale
     corruptions = [Corruption()] + [Corruption.parse(c) for c in scale.corruptions]
     if not 1 <= scale.event <= scale.horizon:
         raise ValueError(f"the surprise event must fall within the windows' {scale.horizon} steps, got {scale.event}")
+    if scale.frame_reader not in FRAME_READERS:
+        raise ValueError(f"a frame reader is one of {', '.join(FRAME_READERS)}, got {scale.frame_reader!r}")
     # every world's three configs (and the parameter band) first, before anything is collected or trained
     configs = {world: arena_configs(world, scale, store_meta(make_world(world, image_size=scale.image_size), world, {}),
                                     split) for world in worlds}

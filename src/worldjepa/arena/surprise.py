@@ -44,7 +44,7 @@ def impossible_pairs(world, store: EpisodeStore, episodes, kind: str, length: in
                          f"got {event}")
     if not hasattr(world, KINDS[kind]):
         raise ValueError(f"{type(world).__name__} cannot stage a {kind}: the test needs the world's {KINDS[kind]}() "
-                         "(worlds/two_rooms.py has both)")
+                         "(worlds/two_rooms.py and worlds/push_t.py have both)")
     rng = np.random.default_rng(seed)
     span = (length - 1) * frameskip
     possible, impossible, chunks = [], [], []
