@@ -12,7 +12,7 @@ import torch
 from worldjepa.arena.surprise import impossible_pairs, surprise, surprise_test
 from worldjepa.data.batches import to_tensor, to_uint8
 from worldjepa.dynamics.generative import EmbeddedCost
-from worldjepa.eval.metrics import sign_test
+from worldjepa.eval.metrics import fisher_greater, sign_test
 from worldjepa.planning.oracle import ExactTwoRoomsModel
 from worldjepa.worlds import make_world
 from worldjepa.worlds.corrupt import PALETTE, Corruption, CorruptedWorld
@@ -76,6 +76,15 @@ def test_sign_test_is_the_binomial_tail_by_enumeration():
         expected = sum(sum(p) >= k for p in patterns) / len(patterns)
         assert sign_test(d) == pytest.approx(expected)
     assert sign_test([0.0, 0.0]) == 1.0
+
+
+def test_fisher_test_is_the_share_of_deals_by_enumeration():
+    """Deal the hits over the two groups' trials in every way: the share giving group a at least its hits."""
+    for hits_a, n_a, hits_b, n_b in [(5, 6, 1, 5), (2, 4, 2, 4), (0, 3, 3, 4), (3, 3, 0, 3), (1, 5, 0, 2)]:
+        deals = list(itertools.combinations(range(n_a + n_b), hits_a + hits_b))
+        expected = sum(sum(i < n_a for i in deal) >= hits_a for deal in deals) / len(deals)
+        assert fisher_greater(hits_a, n_a, hits_b, n_b) == pytest.approx(expected)
+    assert fisher_greater(22, 30, 2, 30) < 1e-7 and fisher_greater(5, 30, 1, 30) > 0.05
 
 
 def test_a_clean_corruption_changes_nothing_and_noise_has_its_spread():

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..eval.metrics import fisher_greater
 from ..plots import pyplot, save_figure
 from ..report.html import STYLE, image_tag, markdown_to_html
 
@@ -115,9 +116,15 @@ def verdicts(results: dict, world: str) -> list[str]:
     if max(success.values()) == 0:
         out.append("a JEPA plans better and cheaper: not judged (no model reached a goal)")
     else:
+        # goals reached over all seeds, and the chance that the JEPA model's lead over each baseline is luck
+        goals = len(rows["compact"]) * results["scale"]["plan_episodes"]
+        hits = {f: round(success[f] * goals) for f in FORMS}
+        p = max(fisher_greater(hits["compact"], goals, hits[f], goals) for f in FORMS[1:])
         better = all(success["compact"] > success[f] and seconds["compact"] < seconds[f] for f in FORMS[1:])
-        out.append(f"a JEPA plans better and cheaper: {'held' if better else 'did not hold'} (success "
-                   + ", ".join(f"{f} {success[f]:.2f}" for f in FORMS) + "; s per plan "
+        word = "did not hold" if not better else "held" if p < 0.05 else "not judged"
+        out.append(f"a JEPA plans better and cheaper: {word} (goals reached of {goals}: "
+                   + ", ".join(f"{f} {hits[f]}" for f in FORMS) + f"; one-sided Fisher p <= {p:.2g} against each "
+                   "baseline" + ("" if p < 0.05 or not better else ", within chance") + "; s per plan "
                    + ", ".join(f"{f} {seconds[f]:.3g}" for f in FORMS) + ")")
     for name in [k for k in rows["compact"][0]["planning"] if k not in ("clean", EMBEDDING)]:
         claim = f"a JEPA ignores irrelevant detail ({name})"

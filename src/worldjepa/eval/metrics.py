@@ -80,3 +80,11 @@ def sign_test(differences) -> float:
     d = np.asarray(differences)
     n, k = int((d != 0).sum()), int((d > 0).sum())
     return float(sum(math.comb(n, i) for i in range(k, n + 1)) / 2 ** n) if n else 1.0
+
+
+def fisher_greater(hits_a: int, n_a: int, hits_b: int, n_b: int) -> float:
+    """One-sided Fisher exact test: the chance, with the hits' total fixed and every way of dealing them to the two
+    groups equally likely, that group a gets at least `hits_a` of them (a success rate higher by chance alone)."""
+    total = hits_a + hits_b
+    ways = math.comb(n_a + n_b, total)
+    return sum(math.comb(n_a, k) * math.comb(n_b, total - k) for k in range(hits_a, min(n_a, total) + 1)) / ways
