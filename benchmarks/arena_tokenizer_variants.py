@@ -14,7 +14,9 @@ trip of the held-out episodes' frames with the arena's frame reader (trained on 
 - `no-restart`: codes never restart (IRIS);
 - `codes-512`: 512 codes (IRIS's vocabulary), restarting after 50 idle batches;
 - `foreground-x10`: the arena's, with pixels that differ from the batch's median frame weighted 10× in the
-  reconstruction (the agent is a few pixels of a static scene).
+  reconstruction (the agent is a few pixels of a static scene);
+- `grid-16`: the arena's with two downsamplings instead of three (16 × 16 cells of 4 × 4 pixels, 256 tokens a
+  frame, four times the transformer's calls per generated frame).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ VARIANTS = {
     "no-restart": dict(codes=64, restart_after=0, foreground=1.0),
     "codes-512": dict(codes=512, restart_after=50, foreground=1.0),
     "foreground-x10": dict(codes=64, restart_after=1, foreground=10.0),
+    "grid-16": dict(codes=64, restart_after=1, foreground=1.0, channels=(32, 64)),
 }
 ARENA_STEPS = 600  # the arena's training steps, over which its schedule runs
 
@@ -55,10 +58,11 @@ class Frames:
 
 
 def train_tokenizer(frames: np.ndarray, image_size: int, steps: int, optim: OptimConfig, codes: int,
-                    restart_after: int, foreground: float, seed: int) -> VQTokenizer:
+                    restart_after: int, foreground: float, seed: int,
+                    channels: tuple[int, ...] = (32, 64, 64)) -> VQTokenizer:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    tokenizer = VQTokenizer(image_size, codes)
+    tokenizer = VQTokenizer(image_size, codes, channels=channels)
     groups = param_groups(tokenizer)
     for group in groups:
         group["weight_decay"] = optim.weight_decay[0] if group["apply_decay"] else 0.0
