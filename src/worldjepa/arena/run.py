@@ -223,9 +223,11 @@ def measure(world: str, run: Path, jepa: Path, store: EpisodeStore, split: int, 
         return {k: p[k] for k in ("success_rate", "final_distance_mean", "seconds_per_plan")}
 
     for corruption in corruptions:
-        windows = held_out_windows(store, held_out, scale.horizon + 1, skip, scale.windows_per_episode, seed + 1,
-                                   corruption, world_env)
-        row["rollout_error"][corruption.name] = rollout_errors(model, reader, windows).tolist() if judged else None
+        row["rollout_error"][corruption.name] = None
+        if judged:  # a model whose reader cannot read the truth has no rollouts worth drawing windows for
+            windows = held_out_windows(store, held_out, scale.horizon + 1, skip, scale.windows_per_episode, seed + 1,
+                                       corruption, world_env)
+            row["rollout_error"][corruption.name] = rollout_errors(model, reader, windows).tolist()
         lap("rollouts")
         row["planning"][corruption.name] = planned(corruption.name, corruption)
         if corruption is corruptions[0] and cfg.model.form != "compact":  # clean frames, the pixel models' second cost
