@@ -1,8 +1,10 @@
 """Push-T on gym-pusht by stable-worldmodel's protocol, over several seeds: collect, train, plan, tabulate.
 
     python benchmarks/push_t_protocol.py --trajectories 1000 --seeds 0 1 2 --out runs/push-t
+    python benchmarks/push_t_protocol.py --trajectories 5000 --seeds 1 --steps 7500 --workers 2 \\
+        --out runs/push-t-5k                   # 5 K trajectories, three times the training (docs/planning.md)
     python benchmarks/push_t_protocol.py --trajectories 18500 --seeds 0 1 2 --device cuda \\
-        --batch-size 256 --steps 20000 --out runs/push-t-18k        # the GPU recipe (docs/planning.md)
+        --batch-size 256 --steps 20000 --workers 16 --out runs/push-t-18k   # the GPU recipe (docs/planning.md)
 
     python benchmarks/push_t_protocol.py --seeds 0 1 --data-dir runs/push-t --out runs/push-t-noprop \\
         --set model.use_proprio=false          # a variant of the preset on the same stores
@@ -38,7 +40,7 @@ def run_seed(seed: int, args: argparse.Namespace) -> dict:
     if not done.exists():
         start = time.perf_counter()
         collect(make_world("push-t", image_size=64), "push-t", data, args.trajectories, args.length, seed=seed,
-                progress=not args.quiet)
+                progress=not args.quiet, workers=args.workers)
         done.write_text(f"{time.perf_counter() - start:.1f}\n")
     row["collect_seconds"] = float(done.read_text())
     overrides = [f"train.seed={seed}", f"train.device={args.device}"] + \
@@ -67,6 +69,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=None, help="training batch (default: the preset's)")
     ap.add_argument("--episodes", type=int, default=50, help="goal episodes planned per seed")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--workers", type=int, default=1, help="processes collecting at once (the data is the same)")
     ap.add_argument("--out", default="runs/push-t")
     ap.add_argument("--data-dir", default=None, help="where the collected stores live (default: --out), so that "
                                                        "a variant of the preset reuses them")

@@ -102,3 +102,39 @@ def test_collect_writes_a_store_that_replays(tmp_path):
     for t, a in enumerate(ep["action"]):
         obs, *_ = world.step(a)
         np.testing.assert_array_equal(obs, ep["obs"][t + 1])
+
+
+def _arrays(folder):
+    return {p.name: dict(np.load(p)) for p in sorted((folder / "episodes").glob("*.npz"))}
+
+
+def test_collect_in_processes_and_resumed_writes_the_same_store(tmp_path):
+    world = TwoRooms(image_size=32)
+    collect(world, "two-rooms", tmp_path / "one", episodes=6, steps=8, progress=False)
+    collect(world, "two-rooms", tmp_path / "two", episodes=6, steps=8, progress=False, workers=2)
+    serial, parallel = _arrays(tmp_path / "one"), _arrays(tmp_path / "two")
+    assert sorted(serial) == [f"{i:06d}.npz" for i in range(6)] == sorted(parallel)
+    for name, arrays in serial.items():
+        assert arrays.keys() == parallel[name].keys()
+        for key, value in arrays.items():
+            np.testing.assert_array_equal(value, parallel[name][key], err_msg=f"{name} {key}")
+    # an interrupted collection (episodes 1 and 4 missing, a half-written temporary left) resumes to the same
+    # store, and the episodes it kept are not written again
+    (tmp_path / "one" / "episodes" / "000001.npz").unlink()
+    (tmp_path / "one" / "episodes" / "000004.npz").rename(tmp_path / "one" / "episodes" / "000004.tmp.npz")
+    kept = (tmp_path / "one" / "episodes" / "000002.npz").stat().st_mtime_ns
+    collect(world, "two-rooms", tmp_path / "one", episodes=6, steps=8, progress=False)
+    assert (tmp_path / "one" / "episodes" / "000002.npz").stat().st_mtime_ns == kept
+    resumed = _arrays(tmp_path / "one")
+    assert sorted(resumed) == sorted(serial)
+    for key, value in serial["000004.npz"].items():
+        np.testing.assert_array_equal(value, resumed["000004.npz"][key])
+
+
+def test_collect_will_not_mix_two_collections(tmp_path):
+    world = TwoRooms(image_size=32)
+    collect(world, "two-rooms", tmp_path, episodes=2, steps=8, progress=False)
+    with pytest.raises(ValueError, match=r"another collection \(seed: 0 there, 1 asked\).*another folder"):
+        collect(world, "two-rooms", tmp_path, episodes=2, steps=8, seed=1, progress=False)
+    with pytest.raises(ValueError, match="--workers must be at least 1"):
+        collect(world, "two-rooms", tmp_path / "new", episodes=2, workers=0, progress=False)

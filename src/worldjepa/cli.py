@@ -92,6 +92,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--noise", type=float, default=0.3, help="expert action noise (std)")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--image-size", type=int, default=64)
+    c.add_argument("--workers", type=int, default=1,
+                   help="processes collecting at once (the store is the same with any number); a folder already "
+                        "holding part of the same collection is resumed")
     c.add_argument("--planner", default=None, metavar="RUN",
                    help="drive the episodes with this train-wm run's MPC planner instead (added to --out; the world "
                         "is the run's)")
@@ -348,7 +351,8 @@ def _collect(args: argparse.Namespace) -> None:
     from .worlds.collect import collect
 
     world = make_world(args.world, image_size=args.image_size)
-    meta = collect(world, args.world, args.out, args.episodes, args.steps, args.expert_share, args.noise, args.seed)
+    meta = collect(world, args.world, args.out, args.episodes, args.steps, args.expert_share, args.noise, args.seed,
+                   workers=args.workers)
     print(f"wrote {args.episodes} episodes of {meta.extra['steps_per_episode']} steps to {args.out}")
 
 
