@@ -35,12 +35,14 @@ from worldjepa.worlds.collect import collect
 def run_seed(seed: int, args: argparse.Namespace) -> dict:
     out, stores = Path(args.out), Path(args.data_dir or args.out)
     data, run = stores / f"data-{args.trajectories}-seed{seed}", out / f"wm-{args.trajectories}-seed{seed}"
-    row: dict = {"seed": seed, "trajectories": args.trajectories, "steps_per_trajectory": args.length}
+    row: dict = {"seed": seed, "trajectories": args.trajectories, "steps_per_trajectory": args.length,
+                 "expert_share": args.expert_share, "noise": args.noise}
     done = stores / f"{data.name}.seconds"  # written when the collection finished
     if not done.exists():
         start = time.perf_counter()
-        collect(make_world("push-t", image_size=64), "push-t", data, args.trajectories, args.length, seed=seed,
-                progress=not args.quiet, workers=args.workers)
+        collect(make_world("push-t", image_size=64), "push-t", data, args.trajectories, args.length,
+                expert_share=args.expert_share, noise=args.noise, seed=seed, progress=not args.quiet,
+                workers=args.workers)
         done.write_text(f"{time.perf_counter() - start:.1f}\n")
     row["collect_seconds"] = float(done.read_text())
     overrides = [f"train.seed={seed}", f"train.device={args.device}"] + \
@@ -65,6 +67,9 @@ def main() -> None:
     ap.add_argument("--trajectories", type=int, default=1000, help="expert and random trajectories per seed")
     ap.add_argument("--length", type=int, default=100, help="steps per trajectory")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--expert-share", type=float, default=0.5,
+                    help="share of trajectories run by the noisy expert (the rest: smooth random walks)")
+    ap.add_argument("--noise", type=float, default=0.3, help="the expert's action noise (std)")
     ap.add_argument("--steps", type=int, default=None, help="training steps (default: the preset's)")
     ap.add_argument("--batch-size", type=int, default=None, help="training batch (default: the preset's)")
     ap.add_argument("--episodes", type=int, default=50, help="goal episodes planned per seed")
