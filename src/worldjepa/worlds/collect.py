@@ -121,37 +121,37 @@ def _write(out: Path, episode) -> None:
 
 def _collect_in_processes(world_name: str, image_size: int, out: Path, todo: list[int], steps: int,
                           expert_share: float, noise: float, seed: int, workers: int, bar) -> None:
-    from . import make_world
-
-    make_world(world_name, image_size=image_size)  # an unknown name fails here, before any process starts
     # chunks of a few episodes: progress moves steadily and the processes finish together
     size = max(1, min(25, len(todo) // (4 * workers)))
     chunks = [todo[i:i + size] for i in range(0, len(todo), size)]
-    # spawn, not fork: the parent may hold torch threads or a renderer's context that a fork would copy broken
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    # spawn, not fork: the parent may hold torch threads or a renderer's context that a fork would copy broken;
+    # each process builds its world once (an unknown name fails there and is raised here)
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
+                               initargs=(world_name, image_size))
     try:
-        jobs = [pool.submit(_collect_chunk, world_name, image_size, str(out), chunk, steps, expert_share, noise, seed)
-                for chunk in chunks]
+        jobs = [pool.submit(_collect_chunk, str(out), chunk, steps, expert_share, noise, seed) for chunk in chunks]
         for job in as_completed(jobs):
             bar.update(job.result())
     except BrokenProcessPool as err:
-        raise RuntimeError(f"a collecting process died ({err}); the episodes written are kept and a rerun resumes. "
-                           "Processes are spawned: call collect(workers>1) from a script under "
-                           "`if __name__ == '__main__':`, or use workers=1") from err
+        raise RuntimeError(f"a collecting process died or could not build make_world({world_name!r}) ({err}); the "
+                           "episodes written are kept and a rerun resumes. Processes are spawned: call "
+                           "collect(workers>1) from a script under `if __name__ == '__main__':` with a world name "
+                           "make_world knows, or use workers=1") from err
     finally:  # on an error or ^C the chunks not started are dropped; the episodes written stay for a resume
         pool.shutdown(cancel_futures=True)
 
 
-def _collect_chunk(world_name: str, image_size: int, out: str, indices: list[int], steps: int,
-                   expert_share: float, noise: float, seed: int) -> int:
+_worker_world: ActingWorld | None = None  # the world of a collecting process
+
+
+def _start_worker(world_name: str, image_size: int) -> None:
     from . import make_world
 
-    world = _WORKER_WORLDS.get((world_name, image_size))
-    if world is None:  # one world per process, reused across its chunks
-        world = _WORKER_WORLDS[(world_name, image_size)] = make_world(world_name, image_size=image_size)
+    global _worker_world
+    _worker_world = make_world(world_name, image_size=image_size)
+
+
+def _collect_chunk(out: str, indices: list[int], steps: int, expert_share: float, noise: float, seed: int) -> int:
     for index in indices:
-        _write(Path(out), rollout(world, index, steps, expert_share, noise, seed))
+        _write(Path(out), rollout(_worker_world, index, steps, expert_share, noise, seed))
     return len(indices)
-
-
-_WORKER_WORLDS: dict = {}
