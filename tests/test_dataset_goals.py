@@ -95,7 +95,8 @@ def test_dataset_tasks_start_from_the_recorded_seed_and_aim_at_the_recorded_fram
         first, _ = world.reset(seed=task.seed)
         assert np.array_equal(first, episode["obs"][0])  # the reset seed gives the recorded start again
         assert np.array_equal(task.goal_image, episode["obs"][6])
-        for action in episode["action"][:6]:  # and the recorded actions reach the goal frame exactly
+        assert np.array_equal(task.actions, episode["action"][:6])  # the task carries the path to its goal
+        for action in task.actions:  # and the recorded actions reach the goal frame exactly
             frame, *_ = world.step(action)
         assert np.array_equal(frame, task.goal_image)
     with pytest.raises(ValueError, match="lower --goal-offset"):
@@ -110,3 +111,4 @@ def test_dataset_tasks_start_from_the_recorded_seed_and_aim_at_the_recorded_fram
         e = next(e for e in store.episodes if any(np.array_equal(task.start, s) for s in e["state"]))
         t = next(i for i, s in enumerate(e["state"]) if np.array_equal(task.start, s))
         assert np.array_equal(task.goal, e["state"][t + 4]) and np.array_equal(task.goal_image, e["obs"][t + 4])
+        assert np.array_equal(task.actions, e["action"][t:t + 4])

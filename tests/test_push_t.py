@@ -88,6 +88,11 @@ def test_tasks_move_the_block_and_the_expert_pushes_it_towards_the_goal(world):
     for t in tasks:  # every goal asks for a real move (twice the tolerances)
         turned = abs((t.goal[4] - t.start[4] + math.pi) % (2 * math.pi) - math.pi)
         assert world.distance(t.start, t.goal) > 40 or turned > 2 * math.pi / 9
+        world.reset(options={"state": t.start})  # the expert's own actions, replayed, reach the goal
+        for a in t.actions:
+            _, _, _, _, info = world.step(a)
+        assert len(t.actions) == world.goal_offset and world.distance(info["state"], t.goal) < 1.0
+        assert world.reached(info["state"], t.goal)
     reached = 0
     for t in tasks:  # noise-free, the expert meets the pose criterion within the 50-step budget
         _, info = world.reset(options={"state": t.start})

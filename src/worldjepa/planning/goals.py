@@ -35,7 +35,8 @@ def dataset_tasks(store: EpisodeStore, world: ActingWorld, count: int, offset: i
         e = long[int(rng.integers(len(long)))]
         if world.settable and e.get("state") is not None and e["state"].size:
             t = int(rng.integers(len(e["action"]) - offset + 1))
-            tasks.append(Task(e["state"][t], e["state"][t + offset], e["obs"][t + offset]))
+            tasks.append(Task(e["state"][t], e["state"][t + offset], e["obs"][t + offset],
+                              actions=e["action"][t:t + offset]))
         else:
-            tasks.append(Task(None, None, e["obs"][offset], seed=int(e["seed"])))
+            tasks.append(Task(None, None, e["obs"][offset], seed=int(e["seed"]), actions=e["action"][:offset]))
     return tasks

@@ -211,15 +211,15 @@ class PushT(GymPixels):
             sim._setup()
             self._write_state(start, sim)
             policy = self.expert(rng, noise=0.2)
-            trajectory = [start]
+            trajectory, actions = [start], []
             for _ in range(int(rng.integers(0, 20)) + self.goal_offset):
-                action = np.clip(policy(trajectory[-1], target), -1.0, 1.0)
-                sim.step(np.clip(trajectory[-1][:2] + action * self.reach, 0.0, ARENA))
+                actions.append(np.clip(policy(trajectory[-1], target), -1.0, 1.0))
+                sim.step(np.clip(trajectory[-1][:2] + actions[-1] * self.reach, 0.0, ARENA))
                 trajectory.append(self._read_state(sim))
             first, goal = trajectory[-1 - self.goal_offset], trajectory[-1]
             turned = abs(float(wrap(goal[4] - first[4])))
             if self.distance(first, goal) > 2 * self.success_radius or turned > 2 * self.angle_tolerance:
-                return Task(first, goal)
+                return Task(first, goal, actions=np.array(actions[-self.goal_offset:], np.float32))
         raise RuntimeError("could not draw a push-t task whose block moves; the expert or physics is broken")
 
     def distance(self, state, goal) -> float:
