@@ -2,6 +2,7 @@
 
     python benchmarks/model_or_search.py --run runs/push-t-5k-20k/wm-5000-seed1 [--episodes 50] [--out DIR]
     python benchmarks/model_or_search.py --run RUN --goals STORE [--goal-offset 25]   # recorded episodes' steps
+    python benchmarks/model_or_search.py --run RUN --ensemble RUN2 --ensemble RUN3 disagreement=1.0
 
 Draws the tasks `worldjepa plan` draws (the run's plan seed; or goals `--goal-offset` steps ahead on the
 recorded episodes of `--goals`), each with the actions that lead from its start to its goal (planning/
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from worldjepa.data.episodes import EpisodeStore
+from worldjepa.dynamics.ensemble import EnsembleWorldModel
 from worldjepa.dynamics.model import load_world_model
 from worldjepa.planning.diagnose import check_paths
 from worldjepa.planning.evaluate import plan_overrides
@@ -36,12 +38,17 @@ def main() -> None:
     ap.add_argument("--random", type=int, default=300, help="random plans per task, for scale")
     ap.add_argument("--goals", default=None, help="an episode store: tasks from its recorded episodes")
     ap.add_argument("--goal-offset", type=int, default=25, help="with --goals: steps from start to goal")
+    ap.add_argument("--ensemble", action="append", default=[], help="another run of the same world: plan with all")
     ap.add_argument("--out", default=None, help="where model_or_search.json goes (default: the run folder)")
     ap.add_argument("overrides", nargs="*", help="plan settings, key=value (as `worldjepa plan` takes them)")
     args = ap.parse_args()
 
-    model, cfg, meta = load_world_model(args.run, plan_overrides(args.overrides))
+    overrides = plan_overrides(args.overrides)
+    model, cfg, meta = load_world_model(args.run, overrides)
     plan = cfg.plan
+    if args.ensemble:
+        members = [model] + [load_world_model(run, overrides)[0] for run in args.ensemble]
+        model = EnsembleWorldModel(members, plan.disagreement)
     n = args.episodes or plan.episodes
     worlds = [make_world(meta.world, image_size=cfg.image_size) for _ in range(n)]
     rng = np.random.default_rng(plan.seed)
@@ -51,7 +58,7 @@ def main() -> None:
         tasks = [worlds[0].sample_task(rng) for _ in range(n)]
     t0 = time.perf_counter()
     check = check_paths(model, worlds, tasks, make_solver(plan), plan.horizon, random=args.random, seed=plan.seed)
-    s = {"run": str(args.run), "world": meta.world, "plan": f"{plan.solver} {plan.samples} x {plan.iterations}, "
+    s = {"run": str(args.run), "ensemble": args.ensemble, "world": meta.world, "plan": f"{plan.solver} {plan.samples} x {plan.iterations}, "
          f"horizon {plan.horizon}, frame-skip {cfg.data.frameskip}", **check.summary(),
          "seconds": time.perf_counter() - t0,
          "per_task": {k: getattr(check, k).tolist() for k in ("path_energy", "plan_energy", "outcome_energy",
