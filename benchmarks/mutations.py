@@ -164,7 +164,7 @@ MUTATIONS = [
              '    if n.get("frozen"):\n        pass', '    if False:\n        pass',
              ["tests/test_doctor.py::test_verdicts_on_planted_numbers"]),
     Mutation("the model-or-search check runs the path where the plan should run", "planning/diagnose.py",
-             "for i, (w, t, p) in enumerate(zip(worlds, tasks, plan))]", "for i, (w, t, p) in enumerate(zip(worlds, tasks, paths))]",
+             '("path", paths), ("plan", plan))', '("path", paths), ("plan", paths))',
              ["tests/test_model_or_search.py::test_a_wrong_model_prefers_plans_that_miss_to_the_path_that_reaches"]),
 ]
 

@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from worldjepa.config import PlanConfig
+from worldjepa.dynamics.ensemble import EnsembleWorldModel
 from worldjepa.planning.diagnose import check_paths
+from worldjepa.planning.mpc import run_mpc
 from worldjepa.planning.oracle import ExactTwoRoomsModel
 from worldjepa.planning.solvers import make_solver
 from worldjepa.worlds.acting import Task
@@ -34,9 +36,11 @@ def _tasks(world: TwoRooms) -> list[Task]:
     return tasks
 
 
-def _check(model_type):
+def _check(model_type, ensemble: int = 1):
     worlds = [TwoRooms() for _ in range(3)]
     model = model_type(worlds[0], frameskip=5, path_weight=0.0)
+    if ensemble > 1:
+        model = EnsembleWorldModel([model] * ensemble)
     return check_paths(model, worlds, _tasks(TwoRooms()), make_solver(PLAN), PLAN.horizon, random=50)
 
 
@@ -58,11 +62,22 @@ def test_a_wrong_model_prefers_plans_that_miss_to_the_path_that_reaches():
     assert (check.path_energy > 0.05).all()  # the mirrored model sends the right path the wrong way
 
 
+def test_the_first_plan_is_the_one_mpc_makes_and_an_ensemble_of_one_model_scores_as_it():
+    check = _check(MirroredModel)
+    worlds = [TwoRooms() for _ in range(3)]
+    model = MirroredModel(worlds[0], frameskip=5, path_weight=0.0)
+    mpc = run_mpc(worlds, _tasks(TwoRooms()), model, make_solver(PLAN), PLAN, frameskip=5, progress=False)
+    np.testing.assert_allclose(check.plan_energy, [e.energies[0] for e in mpc.episodes], rtol=1e-5, atol=1e-7)
+    twice = _check(MirroredModel, ensemble=2)  # latents [B, 2, L]: the same energies, the same plans
+    np.testing.assert_allclose(twice.path_energy, check.path_energy, rtol=1e-5)
+    np.testing.assert_allclose(twice.outcome_energy, check.outcome_energy, rtol=1e-5)
+
+
 def test_a_path_that_does_not_fit_the_horizon_is_a_clear_error():
     world = TwoRooms()
     task = _tasks(world)[0]
     model = ExactTwoRoomsModel(world, frameskip=5)
-    with pytest.raises(ValueError, match="has 10 steps.*plan.horizon=2"):
+    with pytest.raises(ValueError, match="has 10 steps.*15 steps ahead or set plan.horizon=2"):
         check_paths(model, [world], [task], make_solver(PLAN), horizon=3)
     with pytest.raises(ValueError, match="without the actions"):
         check_paths(model, [world], [Task(task.start, task.goal)], make_solver(PLAN), horizon=2)

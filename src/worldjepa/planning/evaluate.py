@@ -18,10 +18,12 @@ import numpy as np
 from ..config import PlanConfig, WorldModelConfig, apply_override, from_dict, to_dict
 from ..device import resolve_device
 from ..dynamics.ensemble import EnsembleWorldModel
-from ..data.episodes import EpisodeStore
+from ..data.episodes import EpisodeStore, StoreMeta
 from ..dynamics.generative import EmbeddedCost
 from ..dynamics.model import load_world_model
+from ..dynamics.protocol import WorldModel
 from ..worlds import make_world
+from ..worlds.acting import ActingWorld, Task
 from ..worlds.corrupt import Corruption, CorruptedWorld
 from .goals import dataset_tasks
 from .mpc import MPCResult, run_mpc
@@ -39,17 +41,12 @@ def plan_overrides(items: list[str]) -> dict[str, Any]:
     return {k: getattr(checked, k) for k in given}
 
 
-def evaluate_planning(run_dir: str | Path, out: str | Path | None = None, episodes: int | None = None,
-                      plan_overrides: dict[str, Any] | None = None, record: int = 4, progress: bool = True,
-                      world: str | None = None, ensemble: list[str | Path] | None = None,
-                      device: str | None = None, goals: str | Path | None = None,
-                      goal_offset: int = 25, corruption: Corruption | None = None,
-                      cost_model: str | Path | None = None) -> dict[str, Any]:
-    """Plan `episodes` goal episodes with the world model of `run_dir` (with `ensemble`, more runs of the
-    same world planned together with it: dynamics/ensemble.py) and write results.json, a video of the
-    first `record` episodes and a plot of distance and energy over time into `out`. With `corruption`, the
-    model sees every observation and goal through it (worlds/corrupt.py); with `cost_model`, a pixel model's
-    energy is measured in that world-model run's latent space (dynamics/generative.py's EmbeddedCost)."""
+def planning_model(run_dir: str | Path, plan_overrides: dict[str, Any] | None = None,
+                   ensemble: list[str | Path] | None = None, device: str | None = None,
+                   cost_model: str | Path | None = None) -> tuple[WorldModel, WorldModelConfig, StoreMeta]:
+    """The world model `plan` plans with: the run's, measured in `cost_model`'s latent space (dynamics/
+    generative.py's EmbeddedCost) or planned together with the runs of `ensemble` (dynamics/ensemble.py); with
+    the run's config (its plan section changed by `plan_overrides`) and store metadata."""
     model, cfg, smeta = load_world_model(run_dir, plan_overrides, device=device)
     if cost_model is not None:
         embedder, _, emeta = load_world_model(cost_model, plan_overrides, device=device)
@@ -66,6 +63,31 @@ def evaluate_planning(run_dir: str | Path, out: str | Path | None = None, episod
                                  f"{smeta.world!r}: members must model the same world")
             members.append(m)
         model = EnsembleWorldModel(members, cfg.plan.disagreement)
+    return model, cfg, smeta
+
+
+def draw_tasks(world: ActingWorld, count: int, seed: int, goals: str | Path | None = None,
+               goal_offset: int = 25) -> list[Task]:
+    """The tasks `plan` draws with its seed: the world's own, or goals `goal_offset` steps ahead on the recorded
+    episodes of the store `goals` (the field's protocol)."""
+    rng = np.random.default_rng(seed)
+    if goals is not None:
+        return dataset_tasks(EpisodeStore(goals, image_size=world.image_size), world, count, goal_offset, rng)
+    return [world.sample_task(rng) for _ in range(count)]
+
+
+def evaluate_planning(run_dir: str | Path, out: str | Path | None = None, episodes: int | None = None,
+                      plan_overrides: dict[str, Any] | None = None, record: int = 4, progress: bool = True,
+                      world: str | None = None, ensemble: list[str | Path] | None = None,
+                      device: str | None = None, goals: str | Path | None = None,
+                      goal_offset: int = 25, corruption: Corruption | None = None,
+                      cost_model: str | Path | None = None) -> dict[str, Any]:
+    """Plan `episodes` goal episodes with the world model of `run_dir` (with `ensemble`, more runs of the
+    same world planned together with it: dynamics/ensemble.py) and write results.json, a video of the
+    first `record` episodes and a plot of distance and energy over time into `out`. With `corruption`, the
+    model sees every observation and goal through it (worlds/corrupt.py); with `cost_model`, a pixel model's
+    energy is measured in that world-model run's latent space (dynamics/generative.py's EmbeddedCost)."""
+    model, cfg, smeta = planning_model(run_dir, plan_overrides, ensemble, device, cost_model)
     plan = cfg.plan
     if episodes is not None:
         plan = dataclasses.replace(plan, episodes=episodes)
@@ -75,12 +97,7 @@ def evaluate_planning(run_dir: str | Path, out: str | Path | None = None, episod
     worlds = [make_world(name, image_size=cfg.image_size) for _ in range(plan.episodes)]
     if corruption is not None:
         worlds = [CorruptedWorld(w, corruption, seed=plan.seed + i) for i, w in enumerate(worlds)]
-    rng = np.random.default_rng(plan.seed)
-    if goals is not None:  # the field's protocol: goals `goal_offset` steps ahead on recorded episodes
-        tasks = dataset_tasks(EpisodeStore(goals, image_size=cfg.image_size), worlds[0], plan.episodes, goal_offset,
-                              rng)
-    else:
-        tasks = [worlds[0].sample_task(rng) for _ in range(plan.episodes)]
+    tasks = draw_tasks(worlds[0], plan.episodes, plan.seed, goals, goal_offset)
     result = run_mpc(worlds, tasks, model, make_solver(plan), plan, cfg.data.frameskip, record=record,
                      progress=progress, seed=plan.seed)
     summary = {"world": name, "run": str(run_dir), **result.summary(), "plan": to_dict(plan),
