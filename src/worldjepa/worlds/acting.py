@@ -38,8 +38,9 @@ class Task:
     goal: np.ndarray | None  # the goal state (None: the goal is known as an image only)
     goal_image: np.ndarray | None = None  # the goal as an observation (default: the rendering of `goal`)
     seed: int | None = None  # the reset seed of the start, for worlds whose state cannot be set
-    actions: np.ndarray | None = None  # [steps, A] primitive actions known to lead from start to goal (an expert's or
-    # a recorded episode's), when the task came with them: the plan a world model should score well
+    # [steps, A] primitive actions known to lead from start to goal (an expert's, a recorded episode's), when the
+    # task came with them: a plan that works, which a world model should score well (planning/diagnose.py)
+    actions: np.ndarray | None = None
 
 
 @dataclass
